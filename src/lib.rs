@@ -1,0 +1,18 @@
+//! sipreg: a SIP registrar and presence server with OAuth Bearer (RFC 8898) and Digest
+//! authentication against an embedded users store.
+//!
+//! The modules follow the data flow of a request:
+//!
+//! - [`sip`]: the message model, the parser and the typed headers.
+//! - [`transport`]: UDP and TCP listeners, framing, and the way back to the sender.
+//! - [`transaction`]: non-INVITE server transactions (RFC 3261 §17.2.2), so a
+//!   retransmission is answered without being processed twice.
+//! - [`server`]: wires transports, transactions and the request handlers together and
+//!   owns the shutdown path.
+//! - [`config`]: defaults, the TOML file, environment variables and flags.
+
+pub mod config;
+pub mod server;
+pub mod sip;
+pub mod transaction;
+pub mod transport;

@@ -1,0 +1,94 @@
+//! The `sipreg` command: `sipreg serve` runs the server; the other subcommands
+//! administer the store it uses.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use sipreg::config::Config;
+
+#[derive(Parser)]
+#[command(name = "sipreg", version, about = "SIP registrar and presence server")]
+struct Cli {
+    /// TOML configuration file (see config/sipreg.toml).
+    #[arg(long, global = true, env = "SIPREG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL, e.g. sqlite://data/sipreg.db?mode=rwc or postgres://...
+    #[arg(long, global = true, env = "SIPREG_DATABASE_URL")]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SIP server (UDP and TCP) and the admin HTTP API.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// SIP listen address for UDP and TCP.
+    #[arg(long, env = "SIPREG_SIP_LISTEN")]
+    sip_listen: Option<SocketAddr>,
+    /// Admin HTTP API listen address.
+    #[arg(long, env = "SIPREG_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
+    /// A served domain (repeatable). None: serve any domain.
+    #[arg(long = "domain", env = "SIPREG_DOMAINS", value_delimiter = ',')]
+    domains: Vec<String>,
+}
+
+fn load_config(cli: &Cli) -> Result<Config, String> {
+    let mut config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(url) = &cli.database {
+        config.database.url = url.clone();
+    }
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sipreg: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Serve(args) => {
+            if let Some(a) = args.sip_listen {
+                config.sip.listen = a;
+            }
+            if let Some(a) = args.http_listen {
+                config.http.listen = a;
+            }
+            if !args.domains.is_empty() {
+                config.sip.domains = args.domains;
+            }
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("sipreg: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(sipreg::server::run_until_signal(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sipreg: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

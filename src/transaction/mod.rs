@@ -1,0 +1,1 @@
+//! Non-INVITE server transactions.
