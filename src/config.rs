@@ -157,8 +157,8 @@ mod tests {
 
     #[test]
     fn partial_file_keeps_other_defaults() {
-        let c = Config::from_toml("[sip]\nforce_rport = false\ndomains = [\"example.com\"]\n")
-            .unwrap();
+        let c =
+            Config::from_toml("[sip]\nforce_rport = false\ndomains = [\"example.com\"]\n").unwrap();
         assert!(!c.sip.force_rport);
         assert_eq!(c.sip.domains, vec!["example.com".to_string()]);
         assert_eq!(c.sip.max_message_size, 65_536);

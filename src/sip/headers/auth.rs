@@ -1,0 +1,192 @@
+//! `Authorization`, `Proxy-Authorization` and `WWW-Authenticate` (RFC 3261 §20.7, §20.28,
+//! §20.44; RFC 8898): an auth-scheme followed by either a token68 (`Bearer <JWT>`) or
+//! comma-separated auth-params (`Digest username="...", ...`).
+
+use std::fmt;
+
+use bytestring::ByteString;
+
+use super::{HeaderError, HeaderName, TypedHeader};
+use crate::sip::params::Param;
+use crate::sip::text::{gen_value, is_ws, sep, split_commas, sub, token, unquote};
+
+/// What follows the scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthData {
+    /// `b64token` of RFC 6750, as Bearer uses it.
+    Token68(ByteString),
+    /// `name=value` pairs; quoted values keep their quotes.
+    Params(Vec<Param>),
+}
+
+/// Credentials or a challenge: scheme plus data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthValue {
+    pub scheme: ByteString,
+    pub data: AuthData,
+}
+
+fn is_token68_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/')
+}
+
+fn is_token68(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty() && body.chars().all(is_token68_char)
+}
+
+impl AuthValue {
+    pub fn is_scheme(&self, scheme: &str) -> bool {
+        self.scheme.eq_ignore_ascii_case(scheme)
+    }
+
+    /// The token of a `Bearer` credential.
+    pub fn token68(&self) -> Option<&str> {
+        match &self.data {
+            AuthData::Token68(t) => Some(t),
+            AuthData::Params(_) => None,
+        }
+    }
+
+    /// An auth-param's value with quotes and escapes removed.
+    pub fn param(&self, name: &str) -> Option<String> {
+        let AuthData::Params(ps) = &self.data else {
+            return None;
+        };
+        ps.iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .and_then(|p| p.value.as_deref())
+            .map(|v| {
+                if v.starts_with('"') {
+                    unquote(v)
+                } else {
+                    v.to_string()
+                }
+            })
+    }
+
+    fn parse_value(src: &ByteString, s: &str) -> Result<AuthValue, &'static str> {
+        let s = s.trim_matches(is_ws);
+        let (rest, scheme) = token(s).map_err(|_| "bad auth-scheme")?;
+        let trimmed = rest.trim_start_matches(is_ws);
+        if trimmed.len() == rest.len() && !rest.is_empty() {
+            return Err("missing white space after the scheme");
+        }
+        let rest = trimmed.trim_end_matches(is_ws);
+        // Digest always carries auth-params; `username=` must not pass for a token68.
+        if !scheme.eq_ignore_ascii_case("Digest") && is_token68(rest) {
+            return Ok(AuthValue {
+                scheme: sub(src, scheme),
+                data: AuthData::Token68(sub(src, rest)),
+            });
+        }
+        let mut params = Vec::new();
+        if !rest.is_empty() {
+            for item in split_commas(rest) {
+                let (r, name) = token(item).map_err(|_| "bad auth-param name")?;
+                let (r, _) = sep("=")(r).map_err(|_| "auth-param without '='")?;
+                let (r, value) = gen_value(r).map_err(|_| "bad auth-param value")?;
+                if !r.trim_matches(is_ws).is_empty() {
+                    return Err("unexpected characters in auth-param");
+                }
+                params.push(Param {
+                    name: sub(src, name),
+                    value: Some(sub(src, value)),
+                });
+            }
+        }
+        Ok(AuthValue {
+            scheme: sub(src, scheme),
+            data: AuthData::Params(params),
+        })
+    }
+}
+
+impl fmt::Display for AuthValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.scheme)?;
+        match &self.data {
+            AuthData::Token68(t) => write!(f, " {t}"),
+            AuthData::Params(ps) => {
+                for (i, p) in ps.iter().enumerate() {
+                    let sepr = if i == 0 { " " } else { ", " };
+                    write!(
+                        f,
+                        "{sepr}{}={}",
+                        p.name,
+                        p.value.as_deref().unwrap_or("\"\"")
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+macro_rules! auth_header {
+    ($(#[$doc:meta])* $ty:ident, $name:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $ty(pub AuthValue);
+
+        impl TypedHeader for $ty {
+            const NAME: HeaderName = $name;
+
+            fn parse(src: &ByteString, s: &str) -> Result<$ty, HeaderError> {
+                AuthValue::parse_value(src, s).map($ty).map_err(Self::err)
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+auth_header!(
+    /// Credentials for the registrar (RFC 3261 §20.7).
+    Authorization,
+    HeaderName::Authorization
+);
+auth_header!(
+    /// Credentials for a proxy (RFC 3261 §20.28); a registrar ignores them.
+    ProxyAuthorization,
+    HeaderName::ProxyAuthorization
+);
+auth_header!(
+    /// One challenge of a 401 (RFC 3261 §20.44); RFC 8898 allows one per scheme.
+    WwwAuthenticate,
+    HeaderName::WwwAuthenticate
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_and_digest() {
+        let a = Authorization::parse_str("Bearer eyJhbGciOi.eyJzdWIi.sig_-~+/==").unwrap();
+        assert!(a.0.is_scheme("bearer"));
+        assert_eq!(a.0.token68(), Some("eyJhbGciOi.eyJzdWIi.sig_-~+/=="));
+        let d = Authorization::parse_str(
+            "Digest username=\"bob\", realm=\"atlanta.com\",\r\n nonce=\"ea9c8e88\", qop=auth, nc=00000001, uri=\"sip:a.com\"",
+        );
+        assert!(d.is_err(), "CRLF inside a value is never accepted");
+        let d = Authorization::parse_str(
+            "Digest username=\"bob\", realm=\"atl,anta\", nonce=\"ea9c8e88\", qop=auth, nc=00000001",
+        )
+        .unwrap();
+        assert_eq!(d.0.param("realm").as_deref(), Some("atl,anta"));
+        assert_eq!(d.0.param("QOP").as_deref(), Some("auth"));
+        assert_eq!(
+            d.to_string(),
+            "Digest username=\"bob\", realm=\"atl,anta\", nonce=\"ea9c8e88\", qop=auth, nc=00000001"
+        );
+        let u = Authorization::parse_str("NoOneKnowsThisScheme opaque-data=here").unwrap();
+        assert!(u.0.is_scheme("NoOneKnowsThisScheme"));
+        assert!(Authorization::parse_str("Digest username=").is_err());
+        assert!(Authorization::parse_str("").is_err());
+    }
+}

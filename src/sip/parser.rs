@@ -1,0 +1,400 @@
+//! Turning octets into [`Message`]s: the header section split into fields, folding undone,
+//! bodies framed by Content-Length, and the limits that keep memory bounded.
+//!
+//! Datagrams and streams frame differently (RFC 3261 §18.3): a datagram's body may run to
+//! its end when Content-Length is absent and extra octets after the declared length are
+//! discarded; on a stream Content-Length is mandatory and the framer
+//! ([`frame_stream`]) decides where each message ends.
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use memchr::memmem;
+
+use super::headers::{ContentLength, HeaderName, TypedHeader};
+use super::message::{Header, Headers, Message};
+use super::text::is_token_char;
+
+/// Size limits applied while parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_message_size: usize,
+    pub max_headers: usize,
+    pub max_header_line: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 65_536,
+            max_headers: 256,
+            max_header_line: 16_384,
+        }
+    }
+}
+
+/// A message that could not be parsed, with what was readable of it so that a request can
+/// still be answered (RFC 3261 §8.2.6 needs its Via, From, To, Call-ID and CSeq).
+#[derive(Debug, Clone)]
+pub struct ParseError {
+    pub reason: String,
+    /// 400 for bad syntax, 513 for an oversized message.
+    pub status: u16,
+    pub partial: Option<Box<Message>>,
+}
+
+impl ParseError {
+    fn new(reason: impl Into<String>) -> ParseError {
+        ParseError {
+            reason: reason.into(),
+            status: 400,
+            partial: None,
+        }
+    }
+
+    fn with_partial(mut self, first_line: ByteString, headers: Headers) -> ParseError {
+        self.partial = Some(Box::new(Message {
+            first_line,
+            headers,
+            body: Bytes::new(),
+        }));
+        self
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+const CRLF: &[u8] = b"\r\n";
+const CRLFCRLF: &[u8] = b"\r\n\r\n";
+
+/// Parses one UDP datagram. Leading CRLFs are skipped (RFC 3261 §7.5).
+pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseError> {
+    let skip = data.chunks(2).take_while(|c| *c == CRLF).count() * 2;
+    let data = data.slice(skip..);
+    if data.len() > limits.max_message_size {
+        let mut e = ParseError::new("Message Too Large");
+        e.status = 513;
+        if let Some(end) = memmem::find(&data, CRLFCRLF)
+            && let Ok((first, headers)) = parse_head(data.slice(..end), limits)
+        {
+            e = e.with_partial(first, headers);
+        }
+        return Err(e);
+    }
+    let Some(end) = memmem::find(&data, CRLFCRLF) else {
+        let e = ParseError::new("Missing empty line after the header fields");
+        return Err(match parse_head(data.clone(), limits) {
+            Ok((first, headers)) => e.with_partial(first, headers),
+            Err(_) => e,
+        });
+    };
+    let (first_line, headers) = parse_head(data.slice(..end), limits)?;
+    let body_start = end + CRLFCRLF.len();
+    let available = data.len() - body_start;
+    let body_len = match content_length(&headers) {
+        Ok(Some(n)) if n > available => {
+            return Err(ParseError::new("Content-Length larger than the message")
+                .with_partial(first_line, headers));
+        }
+        Ok(Some(n)) => n,
+        Ok(None) => available,
+        Err(reason) => return Err(ParseError::new(reason).with_partial(first_line, headers)),
+    };
+    Ok(Message {
+        first_line,
+        headers,
+        body: data.slice(body_start..body_start + body_len),
+    })
+}
+
+/// Content-Length from the parsed fields: at most one, well formed.
+fn content_length(headers: &Headers) -> Result<Option<usize>, &'static str> {
+    match headers.single::<ContentLength>() {
+        Ok(v) => Ok(v.map(|c| c.0 as usize)),
+        Err(e) if e.what == "appears more than once" => Err("Multiple Content-Length headers"),
+        Err(_) => Err("Malformed Content-Length header"),
+    }
+}
+
+/// Splits the header section (without its final empty line) into the start line and fields.
+fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), ParseError> {
+    let head = ByteString::try_from(head)
+        .map_err(|_| ParseError::new("Header section is not valid UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let first = lines.next().unwrap_or("");
+    if first.is_empty() || first.contains(['\r', '\n']) {
+        return Err(ParseError::new("Malformed start line"));
+    }
+    let first_line = head.slice_ref(first);
+    let mut fields: Vec<Header> = Vec::with_capacity(16);
+    // (index of the field, its continuation lines) for folded fields, unfolded at the end.
+    let mut folded: Vec<(usize, Vec<&str>)> = Vec::new();
+    let mut error: Option<String> = None;
+    for line in lines {
+        if line.contains(['\r', '\n']) {
+            error.get_or_insert_with(|| "Bare CR or LF in a header field".into());
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            let Some(last) = fields.len().checked_sub(1) else {
+                error.get_or_insert_with(|| "Continuation line before any header field".into());
+                continue;
+            };
+            match folded.last_mut() {
+                Some((i, parts)) if *i == last => parts.push(line),
+                _ => folded.push((last, vec![line])),
+            }
+            continue;
+        }
+        if line.len() > limits.max_header_line {
+            error.get_or_insert_with(|| "Header field too long".into());
+            continue;
+        }
+        if fields.len() >= limits.max_headers {
+            error.get_or_insert_with(|| "Too many header fields".into());
+            break;
+        }
+        let Some(colon) = line.find(':') else {
+            error.get_or_insert_with(|| format!("Malformed header line: {}", clip(line)));
+            continue;
+        };
+        let name = line[..colon].trim_end_matches([' ', '\t']);
+        if name.is_empty() || !name.chars().all(is_token_char) {
+            error.get_or_insert_with(|| format!("Malformed header name: {}", clip(name)));
+            continue;
+        }
+        let value = line[colon + 1..].trim_matches([' ', '\t']);
+        fields.push(Header {
+            name: HeaderName::from_name(name),
+            raw_name: head.slice_ref(name),
+            value: if value.is_empty() {
+                ByteString::new()
+            } else {
+                head.slice_ref(value)
+            },
+        });
+    }
+    for (i, parts) in folded {
+        let mut v = String::from(&*fields[i].value);
+        for p in parts {
+            let p = p.trim_matches([' ', '\t']);
+            if p.is_empty() {
+                continue;
+            }
+            if !v.is_empty() {
+                v.push(' ');
+            }
+            v.push_str(p);
+        }
+        if v.len() > limits.max_header_line {
+            error.get_or_insert_with(|| "Header field too long".into());
+        }
+        fields[i].value = ByteString::from(v);
+    }
+    let headers = Headers(fields);
+    match error {
+        Some(reason) => Err(ParseError::new(reason).with_partial(first_line, headers)),
+        None => Ok((first_line, headers)),
+    }
+}
+
+fn clip(s: &str) -> &str {
+    let mut end = s.len().min(40);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// What the stream framer found at the start of a connection's buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// Not enough octets yet.
+    Incomplete,
+    /// A CRLFCRLF keep-alive ping (RFC 5626 §4.4.1) of this many octets: answer CRLF.
+    Ping(usize),
+    /// A lone CRLF between messages (RFC 3261 §7.5): skip it.
+    Skip(usize),
+    /// A whole message of this many octets.
+    Message(usize),
+    /// The stream cannot be framed any more; the connection must be closed.
+    Invalid(&'static str),
+}
+
+/// Finds where the next message on a stream ends. Content-Length is mandatory on streams.
+pub fn frame_stream(buf: &[u8], limits: &Limits) -> Frame {
+    if buf.starts_with(CRLFCRLF) {
+        return Frame::Ping(4);
+    }
+    if buf.starts_with(CRLF) {
+        return if buf.len() > 2 && !buf[2..].starts_with(CRLF) {
+            Frame::Skip(2)
+        } else {
+            Frame::Incomplete
+        };
+    }
+    if buf == b"\r" {
+        return Frame::Incomplete;
+    }
+    let Some(end) = memmem::find(buf, CRLFCRLF) else {
+        return if buf.len() > limits.max_message_size {
+            Frame::Invalid("header section exceeds the maximum message size")
+        } else {
+            Frame::Incomplete
+        };
+    };
+    let body_len = match scan_content_length(&buf[..end]) {
+        Ok(Some(n)) => n,
+        Ok(None) => return Frame::Invalid("missing Content-Length on a stream"),
+        Err(e) => return Frame::Invalid(e),
+    };
+    let total = end + CRLFCRLF.len();
+    match total.checked_add(body_len) {
+        Some(t) if t <= limits.max_message_size => {
+            if buf.len() >= t {
+                Frame::Message(t)
+            } else {
+                Frame::Incomplete
+            }
+        }
+        _ => Frame::Invalid("message exceeds the maximum size"),
+    }
+}
+
+/// Reads Content-Length from a raw header section without building the fields.
+fn scan_content_length(head: &[u8]) -> Result<Option<usize>, &'static str> {
+    let mut found: Option<usize> = None;
+    let mut lines = head.split(|&b| b == b'\n').peekable();
+    lines.next(); // start line
+    while let Some(line) = lines.next() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = trim(&line[..colon]);
+        if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
+            continue;
+        }
+        let mut value = trim(&line[colon + 1..]).to_vec();
+        while let Some(next) = lines.peek() {
+            if next.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                value.extend_from_slice(trim(next.strip_suffix(b"\r").unwrap_or(next)));
+                lines.next();
+            } else {
+                break;
+            }
+        }
+        let n = std::str::from_utf8(&value)
+            .ok()
+            .and_then(|v| super::headers::ContentLength::parse_str(v).ok())
+            .ok_or("malformed Content-Length")?;
+        if found.is_some() {
+            return Err("multiple Content-Length headers");
+        }
+        found = Some(n.0 as usize);
+    }
+    Ok(found)
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| *c != b' ' && *c != b'\t')
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| *c != b' ' && *c != b'\t')
+        .map_or(start, |e| e + 1);
+    &b[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(s: &'static str) -> Result<Message, ParseError> {
+        parse_datagram(Bytes::from_static(s.as_bytes()), &Limits::default())
+    }
+
+    #[test]
+    fn folding_compact_and_body() {
+        let m = msg("OPTIONS sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\nAccept: a/b,\r\n   c/d\r\nl: 4\r\n\r\nbodyEXTRA").unwrap();
+        assert_eq!(&*m.first_line, "OPTIONS sip:a@b SIP/2.0");
+        assert_eq!(
+            m.headers.first(HeaderName::Accept).map(|v| &**v),
+            Some("a/b, c/d")
+        );
+        assert_eq!(&m.body[..], b"body");
+        assert_eq!(m.headers.count(HeaderName::Via), 1);
+    }
+
+    #[test]
+    fn content_length_errors() {
+        let e = msg("OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 9999\r\n\r\nshort").unwrap_err();
+        assert!(e.reason.contains("larger"));
+        assert!(e.partial.is_some());
+        let e = msg("OPTIONS sip:a@b SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nab").unwrap_err();
+        assert!(e.reason.contains("Multiple"));
+        let e = msg("OPTIONS sip:a@b SIP/2.0\r\nl: -1\r\n\r\n").unwrap_err();
+        assert!(e.reason.contains("Malformed Content-Length"));
+        // No Content-Length on a datagram: the body runs to the end.
+        assert_eq!(
+            &msg("OPTIONS sip:a@b SIP/2.0\r\n\r\nxyz").unwrap().body[..],
+            b"xyz"
+        );
+    }
+
+    #[test]
+    fn limits_are_errors() {
+        let limits = Limits {
+            max_message_size: 100,
+            max_headers: 2,
+            max_header_line: 20,
+        };
+        let big = Bytes::from(vec![b'a'; 200]);
+        assert_eq!(parse_datagram(big, &limits).unwrap_err().status, 513);
+        let many = Bytes::from_static(b"OPTIONS sip:a@b SIP/2.0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
+        assert!(
+            parse_datagram(many, &limits)
+                .unwrap_err()
+                .reason
+                .contains("Too many")
+        );
+        let long =
+            Bytes::from_static(b"OPTIONS sip:a@b SIP/2.0\r\nA: 1234567890123456789012\r\n\r\n");
+        assert!(
+            parse_datagram(long, &limits)
+                .unwrap_err()
+                .reason
+                .contains("too long")
+        );
+    }
+
+    #[test]
+    fn stream_framing() {
+        let l = Limits::default();
+        assert_eq!(frame_stream(b"\r\n\r\n", &l), Frame::Ping(4));
+        assert_eq!(frame_stream(b"\r\nOPT", &l), Frame::Skip(2));
+        assert_eq!(frame_stream(b"\r\n", &l), Frame::Incomplete);
+        let m = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 3\r\n\r\nabcOPTIONS";
+        assert_eq!(frame_stream(m, &l), Frame::Message(m.len() - 7));
+        assert_eq!(frame_stream(&m[..m.len() - 9], &l), Frame::Incomplete);
+        assert!(matches!(
+            frame_stream(b"OPTIONS sip:a@b SIP/2.0\r\n\r\n", &l),
+            Frame::Invalid(_)
+        ));
+        assert!(matches!(
+            frame_stream(b"X sip:a SIP/2.0\r\nl: 1\r\nl: 1\r\n\r\nab", &l),
+            Frame::Invalid(_)
+        ));
+        assert!(matches!(
+            frame_stream(b"X sip:a SIP/2.0\r\nl: 99999999\r\n\r\n", &l),
+            Frame::Invalid(_)
+        ));
+    }
+}

@@ -1,0 +1,298 @@
+//! Character classes and small nom parsers shared by the SIP grammar (RFC 3261 §25.1).
+//!
+//! Every parser works on `&str` slices of a header value and never allocates; callers turn
+//! the slices they keep back into zero-copy [`ByteString`]s with [`ByteString::slice_ref`].
+
+use bytestring::ByteString;
+use nom::IResult;
+use nom::Parser;
+use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::combinator::{opt, recognize};
+use nom::sequence::{delimited, pair};
+
+/// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
+pub fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '-' | '.' | '!' | '%' | '*' | '_' | '+' | '`' | '\'' | '~'
+        )
+}
+
+/// `unreserved`: alphanum / mark.
+pub fn is_unreserved(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '!' | '~' | '*' | '\'' | '(' | ')')
+}
+
+/// `word` characters (Call-ID): token characters plus a set of separators.
+pub fn is_word_char(c: char) -> bool {
+    is_token_char(c)
+        || matches!(
+            c,
+            '(' | ')' | '<' | '>' | ':' | '\\' | '"' | '/' | '[' | ']' | '?' | '{' | '}'
+        )
+}
+
+/// Linear white space inside a header value (folding was already undone by the parser).
+pub fn is_ws(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+/// Skips optional white space (`SWS`).
+pub fn sws(i: &str) -> IResult<&str, &str> {
+    take_while(is_ws).parse(i)
+}
+
+/// A `token`.
+pub fn token(i: &str) -> IResult<&str, &str> {
+    take_while1(is_token_char).parse(i)
+}
+
+/// `SWS c SWS`: a separator character with optional white space around it
+/// (SEMI, COMMA, EQUAL, SLASH, COLON of RFC 3261 §25.1).
+pub fn sep(c: &'static str) -> impl Fn(&str) -> IResult<&str, &str> {
+    move |i| delimited(sws, tag(c), sws).parse(i)
+}
+
+/// A `quoted-string` including its quotes; escapes (`\` + any octet but CR/LF) are kept.
+pub fn quoted_string(i: &str) -> IResult<&str, &str> {
+    let err = || nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Char));
+    let mut chars = i.char_indices();
+    match chars.next() {
+        Some((_, '"')) => {}
+        _ => return Err(err()),
+    }
+    while let Some((idx, c)) = chars.next() {
+        match c {
+            '"' => return Ok((&i[idx + 1..], &i[..idx + 1])),
+            '\\' => match chars.next() {
+                Some((_, '\r' | '\n')) | None => return Err(err()),
+                Some(_) => {}
+            },
+            '\r' | '\n' => return Err(err()),
+            _ => {}
+        }
+    }
+    Err(err())
+}
+
+/// Removes the quotes and `\` escapes of a quoted string (`"a\"b"` → `a"b`).
+pub fn unquote(q: &str) -> String {
+    let inner = q
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(q);
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Quotes `s` as a quoted-string, escaping `"` and `\`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// `token` or `quoted-string`, as a generic parameter value may be; also accepts the
+/// characters of a `host` (IPv6 references) so `received=[::1]` parses.
+pub fn gen_value(i: &str) -> IResult<&str, &str> {
+    if i.starts_with('"') {
+        quoted_string(i)
+    } else if i.starts_with('[') {
+        recognize(delimited(
+            tag("["),
+            take_while1(|c: char| c.is_ascii_hexdigit() || c == ':' || c == '.'),
+            tag("]"),
+        ))
+        .parse(i)
+    } else {
+        token(i)
+    }
+}
+
+/// `host [":" port]`, returning the host and the port text.
+pub fn host_port(i: &str) -> IResult<&str, (&str, Option<&str>)> {
+    pair(
+        host,
+        opt(nom::sequence::preceded(
+            tag(":"),
+            take_while1(|c: char| c.is_ascii_digit()),
+        )),
+    )
+    .parse(i)
+}
+
+/// `host`: a hostname, an IPv4 address or an `[IPv6]` reference (brackets kept).
+pub fn host(i: &str) -> IResult<&str, &str> {
+    if i.starts_with('[') {
+        let (rest, h) = recognize(delimited(
+            tag("["),
+            take_while1(|c: char| c.is_ascii_hexdigit() || c == ':' || c == '.'),
+            tag("]"),
+        ))
+        .parse(i)?;
+        if h[1..h.len() - 1].parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(nom::Err::Error(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::Verify,
+            )));
+        }
+        Ok((rest, h))
+    } else {
+        let (rest, h) =
+            take_while1(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.').parse(i)?;
+        // A domain label never starts or ends with '-'.
+        if h.split('.').any(|l| l.starts_with('-') || l.ends_with('-')) || h.starts_with('.') {
+            return Err(nom::Err::Error(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::Verify,
+            )));
+        }
+        Ok((rest, h))
+    }
+}
+
+/// Checks that every `%` in `s` starts a valid `%HH` escape.
+pub fn escapes_valid(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if i + 2 >= b.len() || !(b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit()) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+/// Decodes `%HH` escapes to octets (`%00` becomes a NUL octet: nothing is cut short).
+pub fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |x: u8| (x as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Turns a sub-slice of `src` back into a zero-copy `ByteString`.
+pub fn sub(src: &ByteString, part: &str) -> ByteString {
+    if part.is_empty() {
+        return ByteString::new();
+    }
+    let (start, end) = (src.as_ptr() as usize, src.as_ptr() as usize + src.len());
+    let p = part.as_ptr() as usize;
+    if p >= start && p + part.len() <= end {
+        src.slice_ref(part)
+    } else {
+        // Not a slice of `src` (a caller's own string): copy rather than panic.
+        ByteString::from(part)
+    }
+}
+
+/// Runs `p` over the whole of `i` (white space allowed at both ends).
+pub fn complete<'a, O>(i: &'a str, mut p: impl FnMut(&'a str) -> IResult<&'a str, O>) -> Option<O> {
+    let (rest, _) = sws(i).ok()?;
+    let (rest, out) = p(rest).ok()?;
+    let (rest, _) = sws(rest).ok()?;
+    rest.is_empty().then_some(out)
+}
+
+/// Splits a header value at top-level commas: commas inside quoted strings and `<...>`
+/// do not split. Empty elements are returned too, so callers can reject them.
+pub fn split_commas(value: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(value);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        let b = s.as_bytes();
+        let mut in_quote = false;
+        let mut in_angle = false;
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'\\' if in_quote => i += 1,
+                b'"' if !in_angle => in_quote = !in_quote,
+                b'<' if !in_quote => in_angle = true,
+                b'>' if !in_quote => in_angle = false,
+                b',' if !in_quote && !in_angle => {
+                    rest = Some(&s[i + 1..]);
+                    return Some(s[..i].trim_matches(is_ws));
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        rest = None;
+        Some(s.trim_matches(is_ws))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_strings() {
+        assert_eq!(quoted_string(r#""a\"b" x"#).unwrap(), (" x", r#""a\"b""#));
+        assert!(quoted_string(r#""open"#).is_err());
+        assert_eq!(unquote(r#""J Rosenberg \\\"""#), r#"J Rosenberg \""#);
+        assert_eq!(quote(r#"a"b\"#), r#""a\"b\\""#);
+    }
+
+    #[test]
+    fn escapes() {
+        assert!(escapes_valid("null-%00-null"));
+        assert!(!escapes_valid("%Z%45"));
+        assert!(!escapes_valid("abc%4"));
+        assert!(!escapes_valid("%"));
+        assert_eq!(unescape("null-%00-null"), b"null-\0-null".to_vec());
+        assert_eq!(unescape("value%41"), b"valueA".to_vec());
+    }
+
+    #[test]
+    fn comma_split_respects_quotes_and_angles() {
+        let v: Vec<_> = split_commas(r#""a,b" <sip:x@y;p=1,2>;q=1, <sip:z@w>"#).collect();
+        assert_eq!(v, vec![r#""a,b" <sip:x@y;p=1,2>;q=1"#, "<sip:z@w>"]);
+        let v: Vec<_> = split_commas(";;,;,,").collect();
+        assert_eq!(v, vec![";;", ";", "", ""]);
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host("[2001:db8::10]:5060").unwrap().1, "[2001:db8::10]");
+        assert!(host("[zz::1]").is_err());
+        assert_eq!(host("example.com;x").unwrap(), (";x", "example.com"));
+        assert!(host("-bad.com").is_err());
+    }
+}
