@@ -16,3 +16,8 @@ pub use method::Method;
 pub use name_addr::NameAddr;
 pub use parser::{Frame, Limits, ParseError, frame_stream, parse_datagram};
 pub use uri::{SipUri, Uri};
+pub mod request;
+pub mod response;
+
+pub use request::{Rejection, Request};
+pub use response::Response;

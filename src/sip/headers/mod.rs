@@ -48,7 +48,7 @@ pub use name::HeaderName;
 pub use option_tags::{ProxyRequire, Require, Supported, Unsupported};
 pub use product::{Server, UserAgent};
 pub use subscription_state::SubscriptionState;
-pub use via::Via;
+pub use via::{MAGIC_COOKIE, Via};
 
 /// A header value that did not parse; the message names the header and the problem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

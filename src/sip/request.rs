@@ -1,0 +1,262 @@
+//! The validated view of a request: the start line and the header fields every request
+//! must carry (RFC 3261 §8.1.1) parsed once, so handlers work on typed values.
+//!
+//! Validation only judges syntax. Whether the method, the URI scheme or the extensions are
+//! acceptable is the dispatcher's business (`server::dispatch`), in the order RFC 4475's
+//! verdicts need.
+
+use bytestring::ByteString;
+
+use super::headers::{
+    Authorization, CSeq, CallId, ContactValue, Expires, From, HeaderName, MaxForwards,
+    TypedHeader, To, Via,
+};
+use super::message::Message;
+use super::method::Method;
+use super::name_addr::NameAddr;
+use super::uri::Uri;
+
+/// A request whose mandatory header fields are present and well formed.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub uri: Uri,
+    /// Every Via element, topmost first.
+    pub vias: Vec<Via>,
+    pub from: NameAddr,
+    pub to: NameAddr,
+    pub call_id: ByteString,
+    pub cseq: CSeq,
+    pub max_forwards: Option<u32>,
+    /// Contact elements, parsed for the methods that use them (REGISTER, SUBSCRIBE).
+    pub contacts: Vec<ContactValue>,
+    pub msg: Message,
+}
+
+/// Why a request is refused before it reaches a handler: status code and reason phrase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub status: u16,
+    pub reason: String,
+}
+
+impl Rejection {
+    pub fn bad_request(reason: impl Into<String>) -> Rejection {
+        Rejection {
+            status: 400,
+            reason: reason.into(),
+        }
+    }
+}
+
+fn required<H: TypedHeader>(msg: &Message) -> Result<H, Rejection> {
+    match msg.headers.count(H::NAME) {
+        0 => Err(Rejection::bad_request(format!("Missing {} header", H::NAME))),
+        1 => msg
+            .headers
+            .single::<H>()
+            .map_err(|e| Rejection::bad_request(capitalise(e.to_string())))?
+            .ok_or_else(|| Rejection::bad_request(format!("Missing {} header", H::NAME))),
+        _ => Err(Rejection::bad_request(format!(
+            "Multiple {} headers",
+            H::NAME
+        ))),
+    }
+}
+
+fn capitalise(mut s: String) -> String {
+    if let Some(f) = s.get_mut(0..1) {
+        f.make_ascii_uppercase();
+    }
+    s
+}
+
+impl Request {
+    /// Validates `msg` (which must be a request). On failure the message comes back with
+    /// the rejection so the caller can still answer it.
+    pub fn from_message(msg: Message) -> Result<Request, Box<(Message, Rejection)>> {
+        match Self::validate(&msg) {
+            Ok(parts) => Ok(parts.into_request(msg)),
+            Err(r) => Err(Box::new((msg, r))),
+        }
+    }
+
+    fn validate(msg: &Message) -> Result<Parts, Rejection> {
+        let line = &msg.first_line;
+        let mut fields = line.split(' ');
+        let (Some(m), Some(u), Some(v), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(Rejection::bad_request("Malformed Request-Line"));
+        };
+        let method = Method::parse(line, m).ok_or_else(|| Rejection::bad_request("Malformed method"))?;
+        check_version(v)?;
+        let uri = Uri::parse(line, u).map_err(|_| Rejection::bad_request("Malformed Request-URI"))?;
+        if let Uri::Sip(s) = &uri
+            && s.headers.is_some()
+        {
+            return Err(Rejection::bad_request("Request-URI must not carry headers"));
+        }
+
+        if msg.headers.count(HeaderName::Via) == 0 {
+            return Err(Rejection::bad_request("Missing Via header"));
+        }
+        let vias = msg
+            .headers
+            .list::<Via>()
+            .map_err(|e| Rejection::bad_request(capitalise(e.to_string())))?;
+        if vias[0].branch() == Some(super::headers::MAGIC_COOKIE) {
+            return Err(Rejection::bad_request(
+                "Missing transaction identifier (branch is only the magic cookie)",
+            ));
+        }
+        let from = required::<From>(msg)?.0;
+        let to = required::<To>(msg)?.0;
+        let call_id = required::<CallId>(msg)?.0;
+        let cseq = required::<CSeq>(msg)?;
+        let max_forwards = match msg.headers.count(HeaderName::MaxForwards) {
+            0 => None,
+            _ => Some(required::<MaxForwards>(msg)?.0),
+        };
+
+        let mut contacts = Vec::new();
+        if matches!(method, Method::Register | Method::Subscribe) {
+            contacts = msg
+                .headers
+                .list::<ContactValue>()
+                .map_err(|e| Rejection::bad_request(capitalise(e.to_string())))?;
+        }
+        if method == Method::Register && to.uri.as_sip().is_none() {
+            return Err(Rejection::bad_request(
+                "The address-of-record in To must be a SIP or SIPS URI",
+            ));
+        }
+        Ok(Parts {
+            method,
+            uri,
+            vias,
+            from,
+            to,
+            call_id,
+            cseq,
+            max_forwards,
+            contacts,
+        })
+    }
+
+    pub fn top_via(&self) -> &Via {
+        // Validation guarantees at least one Via.
+        &self.vias[0]
+    }
+
+    /// The Expires header: `None` when absent, `Some(Err)` when malformed.
+    pub fn expires(&self) -> Option<Result<u32, ()>> {
+        match self.msg.headers.single::<Expires>() {
+            Ok(v) => v.map(|e| Ok(e.0)),
+            Err(_) => Some(Err(())),
+        }
+    }
+
+    /// The first `Authorization` header, parsed.
+    pub fn authorization(&self) -> Option<Result<Authorization, super::headers::HeaderError>> {
+        let raw = self.msg.headers.first(HeaderName::Authorization)?;
+        Some(Authorization::parse(raw, raw))
+    }
+}
+
+/// `SIP/2.0`, anything else well formed is 505, anything else 400.
+fn check_version(v: &str) -> Result<(), Rejection> {
+    let Some(rest) = v.get(..4).filter(|p| p.eq_ignore_ascii_case("SIP/")).map(|_| &v[4..]) else {
+        return Err(Rejection::bad_request("Malformed SIP-Version"));
+    };
+    let Some((major, minor)) = rest.split_once('.') else {
+        return Err(Rejection::bad_request("Malformed SIP-Version"));
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(major) || !digits(minor) {
+        return Err(Rejection::bad_request("Malformed SIP-Version"));
+    }
+    if major.trim_start_matches('0') != "2" || minor.trim_start_matches('0') != "" {
+        return Err(Rejection {
+            status: 505,
+            reason: "Version Not Supported".into(),
+        });
+    }
+    Ok(())
+}
+
+struct Parts {
+    method: Method,
+    uri: Uri,
+    vias: Vec<Via>,
+    from: NameAddr,
+    to: NameAddr,
+    call_id: ByteString,
+    cseq: CSeq,
+    max_forwards: Option<u32>,
+    contacts: Vec<ContactValue>,
+}
+
+impl Parts {
+    fn into_request(self, msg: Message) -> Request {
+        Request {
+            method: self.method,
+            uri: self.uri,
+            vias: self.vias,
+            from: self.from,
+            to: self.to,
+            call_id: self.call_id,
+            cseq: self.cseq,
+            max_forwards: self.max_forwards,
+            contacts: self.contacts,
+            msg,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::parser::{Limits, parse_datagram};
+    use bytes::Bytes;
+
+    const BASE: &str = "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK77\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nCall-ID: x@y\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n";
+
+    fn validate(first: &str, extra: &str) -> Result<Request, Rejection> {
+        let text = format!("{first}\r\n{BASE}{extra}Content-Length: 0\r\n\r\n");
+        let msg = parse_datagram(Bytes::from(text), &Limits::default()).unwrap();
+        Request::from_message(msg).map_err(|b| b.1)
+    }
+
+    #[test]
+    fn good_request() {
+        let r = validate("OPTIONS sip:b@example.com SIP/2.0", "").unwrap();
+        assert_eq!(r.method, Method::Options);
+        assert_eq!(r.cseq.seq, 1);
+        assert_eq!(r.top_via().branch(), Some("z9hG4bK77"));
+        assert_eq!(r.max_forwards, Some(70));
+    }
+
+    #[test]
+    fn request_line_errors() {
+        for (line, status) in [
+            ("OPTIONS sip:b@example.com SIP/2.0 ", 400),
+            ("OPTIONS  sip:b@example.com SIP/2.0", 400),
+            ("OPTIONS <sip:b@example.com> SIP/2.0", 400),
+            ("OPTIONS sip:b@example.com; lr SIP/2.0", 400),
+            ("OPTIONS sip:b@example.com?Route=%3Csip:x%3E SIP/2.0", 400),
+            ("OPTIONS sip:b@example.com SIP/7.0", 505),
+            ("OPTIONS sip:b@example.com SIP2.0", 400),
+        ] {
+            assert_eq!(validate(line, "").unwrap_err().status, status, "{line}");
+        }
+    }
+
+    #[test]
+    fn header_errors_name_the_header() {
+        let e = validate("OPTIONS sip:b@example.com SIP/2.0", "CSeq: 2 OPTIONS\r\n").unwrap_err();
+        assert_eq!(e.reason, "Multiple CSeq headers");
+        let e = validate("OPTIONS sip:b@example.com SIP/2.0", "Max-Forwards: x\r\n").unwrap_err();
+        assert_eq!(e.reason, "Multiple Max-Forwards headers");
+    }
+}
