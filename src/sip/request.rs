@@ -8,8 +8,8 @@
 use bytestring::ByteString;
 
 use super::headers::{
-    Authorization, CSeq, CallId, ContactValue, Expires, From, HeaderName, MaxForwards,
-    TypedHeader, To, Via,
+    Authorization, CSeq, CallId, ContactValue, Expires, From, HeaderName, MaxForwards, To,
+    TypedHeader, Via,
 };
 use super::message::Message;
 use super::method::Method;
@@ -51,7 +51,10 @@ impl Rejection {
 
 fn required<H: TypedHeader>(msg: &Message) -> Result<H, Rejection> {
     match msg.headers.count(H::NAME) {
-        0 => Err(Rejection::bad_request(format!("Missing {} header", H::NAME))),
+        0 => Err(Rejection::bad_request(format!(
+            "Missing {} header",
+            H::NAME
+        ))),
         1 => msg
             .headers
             .single::<H>()
@@ -89,9 +92,11 @@ impl Request {
         else {
             return Err(Rejection::bad_request("Malformed Request-Line"));
         };
-        let method = Method::parse(line, m).ok_or_else(|| Rejection::bad_request("Malformed method"))?;
+        let method =
+            Method::parse(line, m).ok_or_else(|| Rejection::bad_request("Malformed method"))?;
         check_version(v)?;
-        let uri = Uri::parse(line, u).map_err(|_| Rejection::bad_request("Malformed Request-URI"))?;
+        let uri =
+            Uri::parse(line, u).map_err(|_| Rejection::bad_request("Malformed Request-URI"))?;
         if let Uri::Sip(s) = &uri
             && s.headers.is_some()
         {
@@ -166,7 +171,11 @@ impl Request {
 
 /// `SIP/2.0`, anything else well formed is 505, anything else 400.
 fn check_version(v: &str) -> Result<(), Rejection> {
-    let Some(rest) = v.get(..4).filter(|p| p.eq_ignore_ascii_case("SIP/")).map(|_| &v[4..]) else {
+    let Some(rest) = v
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("SIP/"))
+        .map(|_| &v[4..])
+    else {
         return Err(Rejection::bad_request("Malformed SIP-Version"));
     };
     let Some((major, minor)) = rest.split_once('.') else {

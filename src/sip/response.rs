@@ -75,12 +75,20 @@ impl Response {
         self
     }
 
-    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Response {
+    pub fn header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Response {
         self.headers.push((name.into(), value.into()));
         self
     }
 
-    pub fn with_body(mut self, content_type: impl Into<Cow<'static, str>>, body: Bytes) -> Response {
+    pub fn with_body(
+        mut self,
+        content_type: impl Into<Cow<'static, str>>,
+        body: Bytes,
+    ) -> Response {
         self.body = Some((content_type.into(), body));
         self
     }
@@ -90,7 +98,12 @@ impl Response {
     /// is added to To when it has none.
     pub fn encode(&self, request: &Message, source: SocketAddr, to_tag: &str) -> Bytes {
         let mut out = BytesMut::with_capacity(512 + self.body.as_ref().map_or(0, |b| b.1.len()));
-        let _ = write!(Writer(&mut out), "SIP/2.0 {} {}\r\n", self.status, self.reason);
+        let _ = write!(
+            Writer(&mut out),
+            "SIP/2.0 {} {}\r\n",
+            self.status,
+            self.reason
+        );
         let mut first_via = true;
         for h in request.headers.all(HeaderName::Via) {
             for element in split_commas(&h.value) {
@@ -199,7 +212,9 @@ mod tests {
         )
         .unwrap();
         let src: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        let out = Response::new(200).header("Allow", "OPTIONS").encode(&req, src, "abc");
+        let out = Response::new(200)
+            .header("Allow", "OPTIONS")
+            .encode(&req, src, "abc");
         let text = std::str::from_utf8(&out).unwrap();
         assert!(text.starts_with("SIP/2.0 200 OK\r\n"));
         assert!(text.contains("Via: SIP/2.0/UDP host.example.com;branch=z9hG4bK1;rport=40000;received=127.0.0.1\r\nVia: SIP/2.0/TCP other;branch=z9hG4bK2\r\n"));

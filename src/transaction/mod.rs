@@ -1,1 +1,241 @@
-//! Non-INVITE server transactions.
+//! Non-INVITE server transactions (RFC 3261 §17.2.2).
+//!
+//! A request is processed once; a retransmission that arrives while it is being processed
+//! is absorbed, and one that arrives after the final response gets that same response
+//! again. A completed transaction is remembered for Timer J (64·T1 on UDP, nothing on TCP)
+//! and then forgotten. The table is bounded: past its size the oldest entries go first.
+//!
+//! Deadlines are pushed in time order (every entry lives the same 64·T1), so expiry is a
+//! queue pop rather than a scan of the table.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+
+use crate::sip::{Method, Request};
+
+/// What identifies a transaction (RFC 3261 §17.2.3, with the RFC 2543 fallback).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TxKey {
+    /// Branch with the magic cookie, plus sent-by and method.
+    Branch {
+        branch: ByteString,
+        host: ByteString,
+        port: Option<u16>,
+        method: Method,
+    },
+    /// Pre-RFC 3261 clients: Request-URI, tags, Call-ID, CSeq and the top Via together.
+    Legacy(String),
+}
+
+impl TxKey {
+    pub fn of(req: &Request) -> TxKey {
+        let via = req.top_via();
+        if via.is_rfc3261() {
+            return TxKey::Branch {
+                branch: via
+                    .params
+                    .value("branch")
+                    .map(ByteString::from)
+                    .unwrap_or_default(),
+                host: via.host.clone(),
+                port: via.port,
+                method: req.method.clone(),
+            };
+        }
+        TxKey::Legacy(format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            req.uri,
+            req.to.tag().unwrap_or(""),
+            req.from.tag().unwrap_or(""),
+            req.call_id,
+            req.cseq,
+            via
+        ))
+    }
+}
+
+/// The table's answer to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// A new transaction: process the request, then call [`Transactions::complete`].
+    New,
+    /// A retransmission while the first copy is being processed: absorb it.
+    InProgress,
+    /// A retransmission after the final response: send this again.
+    Completed(Bytes),
+}
+
+#[derive(Debug)]
+struct Slot {
+    response: Option<Bytes>,
+    deadline: Instant,
+}
+
+/// The server transaction table.
+pub struct Transactions {
+    table: DashMap<TxKey, Slot>,
+    queue: Mutex<VecDeque<(Instant, TxKey)>>,
+    lifetime: Duration,
+    max: usize,
+}
+
+impl Transactions {
+    /// `lifetime` is Timer J for unreliable transports (64·T1); `max` bounds the table.
+    pub fn new(lifetime: Duration, max: usize) -> Transactions {
+        Transactions {
+            table: DashMap::new(),
+            queue: Mutex::new(VecDeque::new()),
+            lifetime,
+            max: max.max(1),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Looks a request up, creating the transaction when it is new.
+    pub fn begin(&self, key: &TxKey) -> Lookup {
+        let now = Instant::now();
+        let deadline = now + self.lifetime;
+        match self.table.entry(key.clone()) {
+            Entry::Occupied(e) if e.get().deadline > now => match &e.get().response {
+                Some(r) => return Lookup::Completed(r.clone()),
+                None => return Lookup::InProgress,
+            },
+            Entry::Occupied(mut e) => {
+                e.insert(Slot {
+                    response: None,
+                    deadline,
+                });
+            }
+            Entry::Vacant(v) => {
+                v.insert(Slot {
+                    response: None,
+                    deadline,
+                });
+            }
+        }
+        self.enqueue(deadline, key.clone(), now);
+        Lookup::New
+    }
+
+    /// Records the final response. `reliable` transports keep nothing (Timer J = 0).
+    pub fn complete(&self, key: &TxKey, response: Bytes, reliable: bool) {
+        if reliable {
+            self.table.remove(key);
+            return;
+        }
+        let now = Instant::now();
+        let deadline = now + self.lifetime;
+        if let Some(mut e) = self.table.get_mut(key) {
+            e.response = Some(response);
+            e.deadline = deadline;
+        } else {
+            return;
+        }
+        self.enqueue(deadline, key.clone(), now);
+    }
+
+    /// Forgets a transaction whose processing failed without a response.
+    pub fn abandon(&self, key: &TxKey) {
+        self.table.remove(key);
+    }
+
+    fn enqueue(&self, deadline: Instant, key: TxKey, now: Instant) {
+        let mut q = match self.queue.lock() {
+            Ok(q) => q,
+            Err(p) => p.into_inner(),
+        };
+        q.push_back((deadline, key));
+        self.expire_locked(&mut q, now);
+    }
+
+    /// Drops transactions whose time is up, and the oldest ones beyond the table's bound.
+    pub fn expire(&self, now: Instant) {
+        let mut q = match self.queue.lock() {
+            Ok(q) => q,
+            Err(p) => p.into_inner(),
+        };
+        self.expire_locked(&mut q, now);
+    }
+
+    fn expire_locked(&self, q: &mut VecDeque<(Instant, TxKey)>, now: Instant) {
+        while let Some((deadline, _)) = q.front() {
+            let over = self.table.len() > self.max;
+            if *deadline > now && !over {
+                break;
+            }
+            let Some((deadline, key)) = q.pop_front() else {
+                break;
+            };
+            // An entry re-armed later has a later deadline and another queue item.
+            self.table
+                .remove_if(&key, |_, e| e.deadline <= deadline || over);
+        }
+        // Queue items for entries already removed are dropped as they reach the front.
+        if q.len() > self.max.saturating_mul(4) {
+            q.retain(|(d, k)| self.table.get(k).is_some_and(|e| e.deadline == *d));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::{Limits, parse_datagram};
+
+    fn req(branch: &str) -> Request {
+        let text = format!(
+            "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch={branch}\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+        );
+        Request::from_message(parse_datagram(Bytes::from(text), &Limits::default()).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn retransmission_lifecycle() {
+        let t = Transactions::new(Duration::from_millis(50), 100);
+        let k = TxKey::of(&req("z9hG4bKa"));
+        assert_eq!(t.begin(&k), Lookup::New);
+        assert_eq!(t.begin(&k), Lookup::InProgress);
+        t.complete(&k, Bytes::from_static(b"resp"), false);
+        assert_eq!(t.begin(&k), Lookup::Completed(Bytes::from_static(b"resp")));
+        std::thread::sleep(Duration::from_millis(60));
+        t.expire(Instant::now());
+        assert!(t.is_empty());
+        assert_eq!(t.begin(&k), Lookup::New);
+    }
+
+    #[test]
+    fn reliable_keeps_nothing_and_table_is_bounded() {
+        let t = Transactions::new(Duration::from_secs(30), 10);
+        let k = TxKey::of(&req("z9hG4bKb"));
+        t.begin(&k);
+        t.complete(&k, Bytes::new(), true);
+        assert!(t.is_empty());
+        for i in 0..100 {
+            let k = TxKey::of(&req(&format!("z9hG4bK{i}")));
+            t.begin(&k);
+            t.complete(&k, Bytes::new(), false);
+        }
+        assert!(t.len() <= 11, "table grew to {}", t.len());
+    }
+
+    #[test]
+    fn legacy_and_branch_keys_differ() {
+        let a = TxKey::of(&req("390skdjuw"));
+        assert!(matches!(a, TxKey::Legacy(_)));
+        assert_ne!(TxKey::of(&req("z9hG4bK1")), TxKey::of(&req("z9hG4bK2")));
+    }
+}

@@ -1,0 +1,305 @@
+//! The server: binds UDP and TCP on one address, turns each received message into a
+//! [`dispatch::Decision`], runs server transactions, calls the [`Handler`], and sends the
+//! answer back the way RFC 3261 §18.2.2 and RFC 3581 say (by default to the packet's source).
+//!
+//! Shutdown: [`Server::run`] stops receiving and accepting when its shutdown future
+//! resolves, lets in-flight requests finish (bounded wait), and returns.
+
+pub mod dispatch;
+pub mod handler;
+
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::sip::headers::{HeaderName, TypedHeader, Via};
+use crate::sip::text::split_commas;
+use crate::sip::{Limits, Message, ParseError};
+use crate::transaction::{Lookup, Transactions, TxKey};
+use crate::transport::{Connections, Outbound, tcp, udp};
+
+pub use dispatch::Decision;
+pub use handler::{Context, Handler, NoServices, Reply, Transport};
+
+/// Counters an operator (and the tests) can read.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Messages received (datagrams and framed stream messages).
+    pub received: AtomicU64,
+    /// Requests passed to the handler.
+    pub handled: AtomicU64,
+    /// Retransmissions answered or absorbed by the transaction table.
+    pub retransmissions: AtomicU64,
+    /// Messages that did not parse or validate.
+    pub rejected: AtomicU64,
+    /// Messages dropped without an answer.
+    pub dropped: AtomicU64,
+}
+
+/// Everything the transports share.
+pub struct Core {
+    pub config: Config,
+    pub limits: Limits,
+    pub handler: Arc<dyn Handler>,
+    pub transactions: Transactions,
+    pub connections: Connections,
+    pub stats: Stats,
+    tags: std::collections::hash_map::RandomState,
+    pub(crate) tracker: TaskTracker,
+}
+
+impl Core {
+    pub fn new(config: Config, handler: Arc<dyn Handler>) -> Arc<Core> {
+        let limits = Limits {
+            max_message_size: config.sip.max_message_size,
+            max_headers: config.sip.max_headers,
+            max_header_line: config.sip.max_header_line,
+        };
+        let timer_j = Duration::from_millis(config.sip.t1_ms.saturating_mul(64));
+        Arc::new(Core {
+            limits,
+            handler,
+            transactions: Transactions::new(timer_j, config.sip.max_transactions),
+            connections: Connections::default(),
+            stats: Stats::default(),
+            tags: std::collections::hash_map::RandomState::new(),
+            tracker: TaskTracker::new(),
+            config,
+        })
+    }
+
+    /// A To tag derived from the request, so every copy of a request gets the same tag
+    /// even when answered statelessly.
+    fn to_tag(&self, msg: &Message) -> String {
+        let h = self.tags.hash_one((
+            msg.headers.first(HeaderName::CallId).map(|v| v.as_bytes()),
+            msg.headers.first(HeaderName::From).map(|v| v.as_bytes()),
+            msg.headers.first(HeaderName::Via).map(|v| v.as_bytes()),
+        ));
+        format!("{h:016x}")
+    }
+
+    /// Where a UDP response goes: the source address with `force_rport` or `rport`,
+    /// otherwise the source IP and the Via's sent-by port (RFC 3261 §18.2.2). `maddr` is
+    /// never followed: sipreg answers only the address that spoke to it.
+    fn udp_destination(&self, msg: &Message, source: SocketAddr) -> SocketAddr {
+        if self.config.sip.force_rport {
+            return source;
+        }
+        let Some(raw) = msg.headers.first(HeaderName::Via) else {
+            return source;
+        };
+        let Some(first) = split_commas(raw).next() else {
+            return source;
+        };
+        match Via::parse(raw, first) {
+            Ok(v) if v.rport().is_some() => source,
+            Ok(v) => SocketAddr::new(source.ip(), v.port.unwrap_or(5060)),
+            Err(_) => source,
+        }
+    }
+
+    /// Processes one message from either transport.
+    pub fn on_message(
+        self: &Arc<Self>,
+        parsed: Result<Message, ParseError>,
+        ctx: Context,
+        out: Outbound,
+    ) {
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        let send = |msg: &Message, bytes: Bytes| {
+            let dest = match ctx.transport {
+                Transport::Udp => self.udp_destination(msg, ctx.source),
+                Transport::Tcp => ctx.source,
+            };
+            out.send(bytes, dest);
+        };
+        match dispatch::decide(parsed, &*self.handler) {
+            Decision::Drop(why) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(source = %ctx.source, why, "dropped");
+            }
+            Decision::Stateless(msg, resp) => {
+                if resp.status >= 400 {
+                    self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::debug!(source = %ctx.source, status = resp.status, reason = %resp.reason, "stateless answer");
+                let bytes = resp.encode(&msg, ctx.source, &self.to_tag(&msg));
+                send(&msg, bytes);
+            }
+            Decision::Respond(req, resp) => {
+                let key = TxKey::of(&req);
+                if !self.begin(&key, &req.msg, &send) {
+                    return;
+                }
+                tracing::debug!(source = %ctx.source, method = %req.method, status = resp.status, "answer");
+                let bytes = resp.encode(&req.msg, ctx.source, &self.to_tag(&req.msg));
+                self.transactions
+                    .complete(&key, bytes.clone(), ctx.transport == Transport::Tcp);
+                send(&req.msg, bytes);
+            }
+            Decision::Handle(req) => {
+                let key = TxKey::of(&req);
+                if !self.begin(&key, &req.msg, &send) {
+                    return;
+                }
+                self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                let msg = req.msg.clone();
+                let method = req.method.clone();
+                match self.handler.handle(*req, ctx) {
+                    Reply::Now(resp) => {
+                        tracing::debug!(source = %ctx.source, %method, status = resp.status, "handled");
+                        let bytes = resp.encode(&msg, ctx.source, &self.to_tag(&msg));
+                        self.transactions.complete(
+                            &key,
+                            bytes.clone(),
+                            ctx.transport == Transport::Tcp,
+                        );
+                        send(&msg, bytes);
+                    }
+                    Reply::Later(fut) => {
+                        let core = Arc::clone(self);
+                        self.tracker.spawn(async move {
+                            let resp = fut.await;
+                            tracing::debug!(source = %ctx.source, %method, status = resp.status, "handled");
+                            let bytes = resp.encode(&msg, ctx.source, &core.to_tag(&msg));
+                            core.transactions.complete(
+                                &key,
+                                bytes.clone(),
+                                ctx.transport == Transport::Tcp,
+                            );
+                            let dest = match ctx.transport {
+                                Transport::Udp => core.udp_destination(&msg, ctx.source),
+                                Transport::Tcp => ctx.source,
+                            };
+                            out.send(bytes, dest);
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts a transaction; `false` when the request was a retransmission (handled here).
+    fn begin(&self, key: &TxKey, msg: &Message, send: &impl Fn(&Message, Bytes)) -> bool {
+        match self.transactions.begin(key) {
+            Lookup::New => true,
+            Lookup::InProgress => {
+                self.stats.retransmissions.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            Lookup::Completed(bytes) => {
+                self.stats.retransmissions.fetch_add(1, Ordering::Relaxed);
+                send(msg, bytes);
+                false
+            }
+        }
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    core: Arc<Core>,
+    udp: Arc<tokio::net::UdpSocket>,
+    tcp: tokio::net::TcpListener,
+}
+
+impl Server {
+    /// Binds UDP and TCP on `config.sip.listen` (with port 0, both get the same free port).
+    pub async fn bind(config: Config, handler: Arc<dyn Handler>) -> std::io::Result<Server> {
+        let (udp, tcp) = crate::transport::bind_pair(config.sip.listen)?;
+        Ok(Server {
+            core: Core::new(config, handler),
+            udp: Arc::new(udp),
+            tcp,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.udp
+            .local_addr()
+            .unwrap_or_else(|_| self.core.config.sip.listen)
+    }
+
+    pub fn core(&self) -> Arc<Core> {
+        Arc::clone(&self.core)
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight work (at most 5 s).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let stop = CancellationToken::new();
+        let core = self.core;
+        let udp_task = tokio::spawn(udp::serve(
+            Arc::clone(&core),
+            Arc::clone(&self.udp),
+            stop.clone(),
+        ));
+        let tcp_task = tokio::spawn(tcp::serve(Arc::clone(&core), self.tcp, stop.clone()));
+        let sweeper = {
+            let core = Arc::clone(&core);
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(500));
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tick.tick() => core.transactions.expire(Instant::now()),
+                    }
+                }
+            })
+        };
+        shutdown.await;
+        tracing::info!("shutting down: no new requests, draining");
+        stop.cancel();
+        let _ = udp_task.await;
+        let _ = tcp_task.await;
+        let _ = sweeper.await;
+        core.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(5), core.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("in-flight requests still running after 5 s; exiting anyway");
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// `sipreg serve`: binds, logs where it listens, and runs until SIGINT/SIGTERM.
+pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
+    let server = Server::bind(config, Arc::new(NoServices)).await?;
+    tracing::info!(sip = %server.local_addr(), "sipreg listening on UDP and TCP");
+    server.run(shutdown_signal()).await
+}
