@@ -136,7 +136,7 @@ impl Core {
                 send(&msg, bytes);
             }
             Decision::Respond(req, resp) => {
-                let key = TxKey::of(&req);
+                let key = TxKey::of(&req, ctx.source);
                 if !self.begin(&key, &req.msg, &send) {
                     return;
                 }
@@ -147,7 +147,7 @@ impl Core {
                 send(&req.msg, bytes);
             }
             Decision::Handle(req) => {
-                let key = TxKey::of(&req);
+                let key = TxKey::of(&req, ctx.source);
                 if !self.begin(&key, &req.msg, &send) {
                     return;
                 }

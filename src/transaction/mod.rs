@@ -9,6 +9,7 @@
 //! queue pop rather than a scan of the table.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,9 @@ use crate::sip::{Method, Request};
 pub enum TxKey {
     /// Branch with the magic cookie, plus sent-by and method.
     Branch {
+        /// Where the request came from: a branch reused by another client is another
+        /// transaction, and nobody can answer someone else's retransmissions.
+        source: SocketAddr,
         branch: ByteString,
         host: ByteString,
         port: Option<u16>,
@@ -34,10 +38,11 @@ pub enum TxKey {
 }
 
 impl TxKey {
-    pub fn of(req: &Request) -> TxKey {
+    pub fn of(req: &Request, source: SocketAddr) -> TxKey {
         let via = req.top_via();
         if via.is_rfc3261() {
             return TxKey::Branch {
+                source,
                 branch: via
                     .params
                     .value("branch")
@@ -49,7 +54,8 @@ impl TxKey {
             };
         }
         TxKey::Legacy(format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            source,
             req.uri,
             req.to.tag().unwrap_or(""),
             req.from.tag().unwrap_or(""),
@@ -203,10 +209,14 @@ mod tests {
             .unwrap()
     }
 
+    fn key(branch: &str) -> TxKey {
+        TxKey::of(&req(branch), "127.0.0.1:5000".parse().unwrap())
+    }
+
     #[test]
     fn retransmission_lifecycle() {
         let t = Transactions::new(Duration::from_millis(50), 100);
-        let k = TxKey::of(&req("z9hG4bKa"));
+        let k = key("z9hG4bKa");
         assert_eq!(t.begin(&k), Lookup::New);
         assert_eq!(t.begin(&k), Lookup::InProgress);
         t.complete(&k, Bytes::from_static(b"resp"), false);
@@ -220,12 +230,12 @@ mod tests {
     #[test]
     fn reliable_keeps_nothing_and_table_is_bounded() {
         let t = Transactions::new(Duration::from_secs(30), 10);
-        let k = TxKey::of(&req("z9hG4bKb"));
+        let k = key("z9hG4bKb");
         t.begin(&k);
         t.complete(&k, Bytes::new(), true);
         assert!(t.is_empty());
         for i in 0..100 {
-            let k = TxKey::of(&req(&format!("z9hG4bK{i}")));
+            let k = key(&format!("z9hG4bK{i}"));
             t.begin(&k);
             t.complete(&k, Bytes::new(), false);
         }
@@ -234,8 +244,14 @@ mod tests {
 
     #[test]
     fn legacy_and_branch_keys_differ() {
-        let a = TxKey::of(&req("390skdjuw"));
+        let a = key("390skdjuw");
         assert!(matches!(a, TxKey::Legacy(_)));
-        assert_ne!(TxKey::of(&req("z9hG4bK1")), TxKey::of(&req("z9hG4bK2")));
+        assert_ne!(key("z9hG4bK1"), key("z9hG4bK2"));
+        let other = TxKey::of(&req("z9hG4bK1"), "127.0.0.1:5001".parse().unwrap());
+        assert_ne!(
+            key("z9hG4bK1"),
+            other,
+            "another client's branch is another transaction"
+        );
     }
 }

@@ -1,0 +1,164 @@
+//! Shared test helpers: an in-process server on loopback and small SIP clients.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sipreg::config::Config;
+use sipreg::server::{Core, Handler, NoServices, Server};
+use sipreg::sip::{Frame, Limits, Message, frame_stream, parse_datagram};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::oneshot;
+
+/// A running server; dropping it stops it.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub core: Arc<Core>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::with(Config::default(), Arc::new(NoServices)).await
+    }
+
+    pub async fn with(mut config: Config, handler: Arc<dyn Handler>) -> TestServer {
+        config.sip.listen = "127.0.0.1:0".parse().unwrap();
+        let server = Server::bind(config, handler).await.expect("bind");
+        let addr = server.local_addr();
+        let core = server.core();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            core,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("join").expect("run");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Sends one datagram from a fresh loopback socket; returns the replies seen within `wait`.
+pub async fn udp_exchange(addr: SocketAddr, data: &[u8], wait: Duration) -> Vec<Bytes> {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(data, addr).await.unwrap();
+    udp_collect(&sock, wait).await
+}
+
+/// How long to keep listening after an answer for anything more.
+pub const QUIET: Duration = Duration::from_millis(150);
+
+/// Waits up to `wait` for a first datagram, then collects more until [`QUIET`] passes.
+pub async fn udp_collect(sock: &UdpSocket, wait: Duration) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65_535];
+    let mut limit = wait;
+    while let Ok(Ok((n, _))) = tokio::time::timeout(limit, sock.recv_from(&mut buf)).await {
+        out.push(Bytes::copy_from_slice(&buf[..n]));
+        limit = QUIET;
+    }
+    out
+}
+
+/// What a TCP exchange saw.
+#[derive(Debug)]
+pub struct TcpResult {
+    pub messages: Vec<Bytes>,
+    /// The server closed the connection.
+    pub closed: bool,
+}
+
+/// Writes `data` on a new connection; waits up to `wait` for data, then reads framed
+/// messages until [`QUIET`] passes idle or the server closes.
+pub async fn tcp_exchange(addr: SocketAddr, data: &[u8], wait: Duration) -> TcpResult {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(data).await.unwrap();
+    tcp_read(&mut s, wait).await
+}
+
+pub async fn tcp_read(s: &mut TcpStream, wait: Duration) -> TcpResult {
+    let mut buf = Vec::new();
+    let mut messages = Vec::new();
+    let mut closed = false;
+    let mut chunk = vec![0u8; 65_536];
+    let mut limit = wait;
+    loop {
+        match tokio::time::timeout(limit, s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(n)) => {
+                buf.extend_from_slice(&chunk[..n]);
+                limit = QUIET;
+            }
+            Err(_) => break,
+        }
+        loop {
+            match frame_stream(&buf, &Limits::default()) {
+                Frame::Message(n) => {
+                    messages.push(Bytes::copy_from_slice(&buf[..n]));
+                    buf.drain(..n);
+                }
+                Frame::Ping(n) | Frame::Skip(n) => {
+                    messages.push(Bytes::copy_from_slice(&buf[..n]));
+                    buf.drain(..n);
+                }
+                _ => break,
+            }
+        }
+    }
+    TcpResult { messages, closed }
+}
+
+pub fn parse(b: &Bytes) -> Message {
+    parse_datagram(b.clone(), &Limits::default()).expect("server sent an unparseable message")
+}
+
+pub fn status(m: &Message) -> u16 {
+    m.first_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line")
+}
+
+/// The RFC 4475 folder from SIPREG_RFC4475_DIR: `None` (test skipped) when unset; a
+/// panic when set to a folder that does not exist.
+pub fn rfc4475_dir() -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os("SIPREG_RFC4475_DIR") else {
+        eprintln!("SKIPPED: SIPREG_RFC4475_DIR is not set; RFC 4475 torture tests not run");
+        return None;
+    };
+    let dir = PathBuf::from(dir);
+    assert!(
+        dir.join("wsinv.dat").is_file(),
+        "SIPREG_RFC4475_DIR={} does not hold the RFC 4475 messages",
+        dir.display()
+    );
+    Some(dir)
+}
