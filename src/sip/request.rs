@@ -185,7 +185,7 @@ fn check_version(v: &str) -> Result<(), Rejection> {
     if !digits(major) || !digits(minor) {
         return Err(Rejection::bad_request("Malformed SIP-Version"));
     }
-    if major.trim_start_matches('0') != "2" || minor.trim_start_matches('0') != "" {
+    if major.trim_start_matches('0') != "2" || !minor.trim_start_matches('0').is_empty() {
         return Err(Rejection {
             status: 505,
             reason: "Version Not Supported".into(),

@@ -29,6 +29,11 @@ impl TestServer {
 
     pub async fn with(mut config: Config, handler: Arc<dyn Handler>) -> TestServer {
         config.sip.listen = "127.0.0.1:0".parse().unwrap();
+        Self::at(config, handler).await
+    }
+
+    /// Starts on `config.sip.listen` as given.
+    pub async fn at(config: Config, handler: Arc<dyn Handler>) -> TestServer {
         let server = Server::bind(config, handler).await.expect("bind");
         let addr = server.local_addr();
         let core = server.core();
@@ -132,6 +137,10 @@ pub async fn tcp_read(s: &mut TcpStream, wait: Duration) -> TcpResult {
             }
         }
     }
+    if !buf.is_empty() {
+        // Left-over octets (such as a CRLF keep-alive pong) are reported as they are.
+        messages.push(Bytes::from(buf));
+    }
     TcpResult { messages, closed }
 }
 
@@ -161,4 +170,18 @@ pub fn rfc4475_dir() -> Option<PathBuf> {
         dir.display()
     );
     Some(dir)
+}
+
+/// A minimal well-formed request.
+pub fn request(method: &str, branch: &str, extra: &str) -> String {
+    format!(
+        "{method} sip:alice@example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:alice@example.com>;tag=f{branch}\r\n\
+         To: <sip:alice@example.com>\r\n\
+         Call-ID: {branch}@test\r\n\
+         CSeq: 1 {method}\r\n\
+         {extra}Content-Length: 0\r\n\r\n"
+    )
 }

@@ -10,6 +10,8 @@ use crate::sip::name_addr::NameAddr;
 use crate::sip::text::{is_ws, unquote};
 
 /// One Contact element.
+// `*` is rare and tiny; boxing the address would cost an allocation per contact instead.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContactValue {
     /// `*`: all bindings (only with `Expires: 0`, alone).
