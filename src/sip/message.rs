@@ -9,7 +9,8 @@ use bytestring::ByteString;
 use super::headers::{HeaderError, HeaderName, TypedHeader};
 use super::text::split_commas;
 
-/// One header field as received (name as spelled, value with folding undone).
+/// One header field as received (value with folding undone). `raw_name` is the spelling
+/// received for unknown headers and the canonical name for known ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     pub name: HeaderName,

@@ -4,8 +4,6 @@ use std::fmt;
 
 use bytestring::ByteString;
 use nom::IResult;
-use nom::Parser;
-use nom::bytes::complete::take_while1;
 
 use super::text::{gen_value, sep, sub, token};
 
@@ -108,19 +106,32 @@ pub fn header_params<'a>(src: &ByteString, mut i: &'a str) -> IResult<&'a str, P
 }
 
 /// `paramchar` of a URI parameter (RFC 3261 §25.1).
-pub fn is_uri_param_char(c: char) -> bool {
-    super::text::is_unreserved(c) || matches!(c, '[' | ']' | '/' | ':' | '&' | '+' | '$' | '%')
+pub fn is_uri_param_byte(c: u8) -> bool {
+    super::text::is_unreserved_byte(c)
+        || matches!(c, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'%')
+}
+
+/// Length of the run of `paramchar` octets at the start of `s` (at least one, or an error).
+fn param_chars(s: &str) -> Result<usize, nom::Err<nom::error::Error<&str>>> {
+    match s.bytes().take_while(|b| is_uri_param_byte(*b)).count() {
+        0 => Err(nom::Err::Error(nom::error::Error::new(
+            s,
+            nom::error::ErrorKind::TakeWhile1,
+        ))),
+        n => Ok(n),
+    }
 }
 
 /// `*( ";" uri-parameter )` inside a URI: no white space allowed.
 pub fn uri_params<'a>(src: &ByteString, mut i: &'a str) -> IResult<&'a str, Params> {
     let mut out = Vec::new();
     while let Some(rest) = i.strip_prefix(';') {
-        let (rest, name) = take_while1(is_uri_param_char).parse(rest)?;
+        let n = param_chars(rest)?;
+        let (name, rest) = rest.split_at(n);
         let (rest, value) = match rest.strip_prefix('=') {
             Some(r) => {
-                let (r, v) = take_while1(is_uri_param_char).parse(r)?;
-                (r, Some(sub(src, v)))
+                let n = param_chars(r)?;
+                (&r[n..], Some(sub(src, &r[..n])))
             }
             None => (rest, None),
         };

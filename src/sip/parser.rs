@@ -12,7 +12,7 @@ use memchr::memmem;
 
 use super::headers::{ContentLength, HeaderName, TypedHeader};
 use super::message::{Header, Headers, Message};
-use super::text::is_token_char;
+use super::text::is_token_byte;
 
 /// Size limits applied while parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,25 +122,31 @@ fn content_length(headers: &Headers) -> Result<Option<usize>, &'static str> {
 }
 
 /// Splits the header section (without its final empty line) into the start line and fields.
+/// Works on octets with `memchr` (the hot path of every request); slices are cut only at
+/// ASCII delimiters, so they always fall on character boundaries.
 fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), ParseError> {
     let head = ByteString::try_from(head)
         .map_err(|_| ParseError::new("Header section is not valid UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let first = lines.next().unwrap_or("");
-    if first.is_empty() || first.contains(['\r', '\n']) {
-        return Err(ParseError::new("Malformed start line"));
-    }
+    let text: &str = &head;
+    let bytes = text.as_bytes();
+    let mut lines = LineIter { bytes, pos: 0 };
+    let first = match lines.next() {
+        Some(Ok((a, b))) if b > a => &text[a..b],
+        _ => return Err(ParseError::new("Malformed start line")),
+    };
     let first_line = head.slice_ref(first);
     let mut fields: Vec<Header> = Vec::with_capacity(16);
     // (index of the field, its continuation lines) for folded fields, unfolded at the end.
     let mut folded: Vec<(usize, Vec<&str>)> = Vec::new();
     let mut error: Option<String> = None;
     for line in lines {
-        if line.contains(['\r', '\n']) {
+        let Ok((a, b)) = line else {
             error.get_or_insert_with(|| "Bare CR or LF in a header field".into());
             continue;
-        }
-        if line.starts_with([' ', '\t']) {
+        };
+        let line = &text[a..b];
+        let lb = line.as_bytes();
+        if lb.first().is_some_and(|c| *c == b' ' || *c == b'\t') {
             let Some(last) = fields.len().checked_sub(1) else {
                 error.get_or_insert_with(|| "Continuation line before any header field".into());
                 continue;
@@ -159,19 +165,25 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
             error.get_or_insert_with(|| "Too many header fields".into());
             break;
         }
-        let Some(colon) = line.find(':') else {
+        let Some(colon) = memchr::memchr(b':', lb) else {
             error.get_or_insert_with(|| format!("Malformed header line: {}", clip(line)));
             continue;
         };
-        let name = line[..colon].trim_end_matches([' ', '\t']);
-        if name.is_empty() || !name.chars().all(is_token_char) {
+        let name = trim_ws(&line[..colon]);
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
             error.get_or_insert_with(|| format!("Malformed header name: {}", clip(name)));
             continue;
         }
-        let value = line[colon + 1..].trim_matches([' ', '\t']);
+        let value = trim_ws(&line[colon + 1..]);
+        let kind = HeaderName::from_name(name);
         fields.push(Header {
-            name: HeaderName::from_name(name),
-            raw_name: head.slice_ref(name),
+            name: kind,
+            // Known names print canonically; only unknown ones need their spelling kept.
+            raw_name: if kind == HeaderName::Other {
+                head.slice_ref(name)
+            } else {
+                ByteString::from_static(kind.as_str())
+            },
             value: if value.is_empty() {
                 ByteString::new()
             } else {
@@ -182,7 +194,7 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
     for (i, parts) in folded {
         let mut v = String::from(&*fields[i].value);
         for p in parts {
-            let p = p.trim_matches([' ', '\t']);
+            let p = trim_ws(p);
             if p.is_empty() {
                 continue;
             }
@@ -201,6 +213,42 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
         Some(reason) => Err(ParseError::new(reason).with_partial(first_line, headers)),
         None => Ok((first_line, headers)),
     }
+}
+
+/// Lines of a header section as byte ranges; `Err` for a line holding a bare CR or LF.
+struct LineIter<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Iterator for LineIter<'_> {
+    type Item = Result<(usize, usize), ()>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos > self.bytes.len() {
+            return None;
+        }
+        let start = self.pos;
+        let rest = &self.bytes[start..];
+        let Some(lf) = memchr::memchr(b'\n', rest) else {
+            self.pos = self.bytes.len() + 1;
+            let bare_cr = memchr::memchr(b'\r', rest).is_some();
+            return Some(if bare_cr {
+                Err(())
+            } else {
+                Ok((start, self.bytes.len()))
+            });
+        };
+        self.pos = start + lf + 1;
+        if lf == 0 || rest[lf - 1] != b'\r' || memchr::memchr(b'\r', &rest[..lf - 1]).is_some() {
+            return Some(Err(()));
+        }
+        Some(Ok((start, start + lf - 1)))
+    }
+}
+
+fn trim_ws(s: &str) -> &str {
+    s.trim_matches(|c| c == ' ' || c == '\t')
 }
 
 fn clip(s: &str) -> &str {

@@ -6,16 +6,41 @@
 use bytestring::ByteString;
 use nom::IResult;
 use nom::Parser;
-use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::bytes::complete::{tag, take_while1};
 use nom::combinator::{opt, recognize};
 use nom::sequence::{delimited, pair};
 
 /// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
 pub fn is_token_char(c: char) -> bool {
+    c.is_ascii() && is_token_byte(c as u8)
+}
+
+/// [`is_token_char`] for an octet, by table lookup (it runs over every header name).
+pub fn is_token_byte(b: u8) -> bool {
+    TOKEN[b as usize]
+}
+
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
+/// `unreserved` for an octet.
+pub fn is_unreserved_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
-            '-' | '.' | '!' | '%' | '*' | '_' | '+' | '`' | '\'' | '~'
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
         )
 }
 
@@ -40,18 +65,31 @@ pub fn is_ws(c: char) -> bool {
 
 /// Skips optional white space (`SWS`).
 pub fn sws(i: &str) -> IResult<&str, &str> {
-    take_while(is_ws).parse(i)
+    let n = i.bytes().take_while(|b| *b == b' ' || *b == b'\t').count();
+    Ok((&i[n..], &i[..n]))
 }
 
-/// A `token`.
+/// A `token` (scanned as octets: tokens are ASCII).
 pub fn token(i: &str) -> IResult<&str, &str> {
-    take_while1(is_token_char).parse(i)
+    let n = i.bytes().take_while(|b| is_token_byte(*b)).count();
+    if n == 0 {
+        return Err(nom::Err::Error(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::TakeWhile1,
+        )));
+    }
+    Ok((&i[n..], &i[..n]))
 }
 
 /// `SWS c SWS`: a separator character with optional white space around it
 /// (SEMI, COMMA, EQUAL, SLASH, COLON of RFC 3261 §25.1).
 pub fn sep(c: &'static str) -> impl Fn(&str) -> IResult<&str, &str> {
-    move |i| delimited(sws, tag(c), sws).parse(i)
+    move |i| {
+        let (rest, _) = sws(i)?;
+        let (rest, t) = tag(c).parse(rest)?;
+        let (rest, _) = sws(rest)?;
+        Ok((rest, t))
+    }
 }
 
 /// A `quoted-string` including its quotes; escapes (`\` + any octet but CR/LF) are kept.
@@ -141,32 +179,42 @@ pub fn host_port(i: &str) -> IResult<&str, (&str, Option<&str>)> {
 
 /// `host`: a hostname, an IPv4 address or an `[IPv6]` reference (brackets kept).
 pub fn host(i: &str) -> IResult<&str, &str> {
-    if i.starts_with('[') {
-        let (rest, h) = recognize(delimited(
-            tag("["),
-            take_while1(|c: char| c.is_ascii_hexdigit() || c == ':' || c == '.'),
-            tag("]"),
-        ))
-        .parse(i)?;
-        if h[1..h.len() - 1].parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(nom::Err::Error(nom::error::Error::new(
-                i,
-                nom::error::ErrorKind::Verify,
-            )));
+    let fail = || {
+        Err(nom::Err::Error(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::Verify,
+        )))
+    };
+    let b = i.as_bytes();
+    if b.first() == Some(&b'[') {
+        let Some(close) = memchr::memchr(b']', b) else {
+            return fail();
+        };
+        if i[1..close].parse::<std::net::Ipv6Addr>().is_err() {
+            return fail();
         }
-        Ok((rest, h))
-    } else {
-        let (rest, h) =
-            take_while1(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.').parse(i)?;
-        // A domain label never starts or ends with '-'.
-        if h.split('.').any(|l| l.starts_with('-') || l.ends_with('-')) || h.starts_with('.') {
-            return Err(nom::Err::Error(nom::error::Error::new(
-                i,
-                nom::error::ErrorKind::Verify,
-            )));
-        }
-        Ok((rest, h))
+        return Ok((&i[close + 1..], &i[..=close]));
     }
+    // One pass over the octets: labels of alphanumerics and '-', never starting or
+    // ending with '-', separated by single dots (a trailing dot is allowed).
+    let mut end = 0;
+    let mut prev = b'.';
+    while end < b.len() {
+        let c = b[end];
+        match c {
+            b'.' if prev == b'.' || prev == b'-' => return fail(),
+            b'-' if prev == b'.' => return fail(),
+            b'.' | b'-' => {}
+            _ if c.is_ascii_alphanumeric() => {}
+            _ => break,
+        }
+        prev = c;
+        end += 1;
+    }
+    if end == 0 || prev == b'-' {
+        return fail();
+    }
+    Ok((&i[end..], &i[..end]))
 }
 
 /// Checks that every `%` in `s` starts a valid `%HH` escape.

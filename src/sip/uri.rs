@@ -10,7 +10,7 @@ use nom::Parser;
 use nom::bytes::complete::take_while1;
 
 use super::params::{Params, uri_params};
-use super::text::{escapes_valid, host_port, is_unreserved, sub};
+use super::text::{escapes_valid, host_port, is_unreserved, is_unreserved_byte, sub};
 
 /// Any URI sipreg may meet in a Request-URI or an address header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,12 +42,16 @@ pub struct SipUri {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UriError(pub &'static str);
 
-fn is_user_char(c: char) -> bool {
-    is_unreserved(c) || matches!(c, '%' | '&' | '=' | '+' | '$' | ',' | ';' | '?' | '/')
+fn is_user_byte(c: u8) -> bool {
+    is_unreserved_byte(c)
+        || matches!(
+            c,
+            b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/'
+        )
 }
 
-fn is_password_char(c: char) -> bool {
-    is_unreserved(c) || matches!(c, '%' | '&' | '=' | '+' | '$' | ',')
+fn is_password_byte(c: u8) -> bool {
+    is_unreserved_byte(c) || matches!(c, b'%' | b'&' | b'=' | b'+' | b'$' | b',')
 }
 
 fn is_header_char(c: char) -> bool {
@@ -113,11 +117,11 @@ impl SipUri {
                     Some(c) => (&info[..c], Some(&info[c + 1..])),
                     None => (info, None),
                 };
-                if user.is_empty() || !user.chars().all(is_user_char) || !escapes_valid(user) {
+                if user.is_empty() || !user.bytes().all(is_user_byte) || !escapes_valid(user) {
                     return Err(UriError("invalid user part in URI"));
                 }
                 if let Some(p) = password
-                    && (!p.chars().all(is_password_char) || !escapes_valid(p))
+                    && (!p.bytes().all(is_password_byte) || !escapes_valid(p))
                 {
                     return Err(UriError("invalid password in URI"));
                 }

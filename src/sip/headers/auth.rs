@@ -26,13 +26,22 @@ pub struct AuthValue {
     pub data: AuthData,
 }
 
-fn is_token68_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/')
-}
+static TOKEN68: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        i += 1;
+    }
+    t
+};
 
+/// `b64token *"="` (RFC 6750): checked by table over octets, since a JWT is long.
 fn is_token68(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    !body.is_empty() && body.chars().all(is_token68_char)
+    let b = s.as_bytes();
+    let body = b.len() - b.iter().rev().take_while(|c| **c == b'=').count();
+    body > 0 && b[..body].iter().all(|c| TOKEN68[*c as usize])
 }
 
 impl AuthValue {
