@@ -12,6 +12,7 @@
 //! - [`config`]: defaults, the TOML file, environment variables and flags.
 
 pub mod config;
+pub mod registrar;
 pub mod server;
 pub mod sip;
 pub mod transaction;

@@ -1,0 +1,553 @@
+//! The binding table: every AOR's bindings in memory, keyed by AOR on a `DashMap`.
+//!
+//! One REGISTER's changes to an AOR are computed on a copy of its bindings and committed
+//! only if every contact was acceptable (RFC 3261 §10.3 steps 6–8: any failure leaves the
+//! AOR untouched). The map's shard lock is held only for that synchronous step, never
+//! across an await.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+
+use super::aor::Aor;
+use super::binding::{Binding, Source};
+use crate::sip::Uri;
+use crate::sip::headers::ContactValue;
+
+/// What to do when a REGISTER would leave more than `max_contacts` bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaxContactsPolicy {
+    /// Refuse the request with 403 "Too many registrations".
+    Reject,
+    /// Drop the oldest bindings to make room.
+    EvictOldest,
+}
+
+/// Expiry bounds and the per-AOR contact limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub default_expires: u32,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub max_contacts: usize,
+    pub policy: MaxContactsPolicy,
+}
+
+/// The parts of a REGISTER the table needs.
+#[derive(Debug, Clone)]
+pub struct Update<'a> {
+    pub contacts: &'a [ContactValue],
+    /// The Expires header: absent, valid, or malformed (treated as absent).
+    pub expires: Option<Result<u32, ()>>,
+    pub call_id: &'a str,
+    pub cseq: u32,
+    pub path: Vec<Box<str>>,
+    pub source: Source,
+    pub user_agent: Option<&'a str>,
+}
+
+/// Why a REGISTER's binding changes were refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// 400 with this reason.
+    BadRequest(&'static str),
+    /// 423 with Min-Expires.
+    IntervalTooBrief(u32),
+    /// 403: more than the allowed number of contacts.
+    TooManyContacts(usize),
+}
+
+/// One change to the table, as the presence service and persistence consume it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Added(Binding),
+    Refreshed(Binding),
+    Removed(Binding),
+    Expired(Binding),
+}
+
+impl Change {
+    pub fn binding(&self) -> &Binding {
+        match self {
+            Change::Added(b) | Change::Refreshed(b) | Change::Removed(b) | Change::Expired(b) => b,
+        }
+    }
+}
+
+/// All bindings, by AOR.
+#[derive(Default)]
+pub struct BindingTable {
+    map: DashMap<Aor, Vec<Binding>>,
+    next_id: AtomicU64,
+}
+
+fn same_uri(stored: &Binding, uri: &Uri) -> bool {
+    match (stored.parsed_uri(), uri) {
+        (Some(a), Uri::Sip(b)) => a.equivalent(b),
+        _ => *stored.uri == *uri.to_string(),
+    }
+}
+
+impl BindingTable {
+    pub fn new() -> BindingTable {
+        BindingTable::default()
+    }
+
+    /// Number of AORs with at least one binding.
+    pub fn aors(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Number of bindings in all.
+    pub fn bindings(&self) -> usize {
+        self.map.iter().map(|e| e.value().len()).sum()
+    }
+
+    /// The live bindings of an AOR.
+    pub fn get(&self, aor: &Aor, now: u64) -> Vec<Binding> {
+        self.map
+            .get(aor)
+            .map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A page of AORs in order, for operators.
+    pub fn list(&self, offset: usize, limit: usize, now: u64) -> Vec<(Aor, Vec<Binding>)> {
+        let mut aors: Vec<Aor> = self.map.iter().map(|e| e.key().clone()).collect();
+        aors.sort();
+        aors.into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|a| {
+                let b = self.get(&a, now);
+                (a, b)
+            })
+            .filter(|(_, b)| !b.is_empty())
+            .collect()
+    }
+
+    /// Puts back a binding loaded from storage (keeps its id unique from then on).
+    pub fn restore(&self, aor: Aor, binding: Binding) {
+        self.next_id.fetch_max(binding.id, Ordering::Relaxed);
+        self.map.entry(aor).or_default().push(binding);
+    }
+
+    /// A fresh binding id (for bindings loaded without one).
+    pub fn new_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Removes binding `id` of `aor` if it has expired by `now`.
+    pub fn expire(&self, aor: &Aor, id: u64, now: u64) -> Option<Binding> {
+        let Entry::Occupied(mut e) = self.map.entry(aor.clone()) else {
+            return None;
+        };
+        let pos = e
+            .get()
+            .iter()
+            .position(|b| b.id == id && b.expires_at <= now)?;
+        let gone = e.get_mut().remove(pos);
+        if e.get().is_empty() {
+            e.remove();
+        }
+        Some(gone)
+    }
+
+    /// Applies one REGISTER to `aor` atomically. Returns the AOR's bindings afterwards and
+    /// the changes made (empty for a fetch). Bindings found expired on the way are dropped
+    /// and reported as [`Change::Expired`].
+    pub fn apply(
+        &self,
+        aor: &Aor,
+        up: &Update<'_>,
+        limits: &Limits,
+        now: u64,
+    ) -> Result<(Vec<Binding>, Vec<Change>), Refused> {
+        let mut entry = self.map.entry(aor.clone()).or_default();
+        let (current, stale): (Vec<Binding>, Vec<Binding>) =
+            entry.iter().cloned().partition(|b| b.expires_at > now);
+        let result = self.compute(current, up, limits, now);
+        if let Ok((next, _)) = &result {
+            *entry = next.clone();
+        }
+        let empty = entry.is_empty();
+        drop(entry);
+        if empty {
+            // Checked again under the lock: a concurrent REGISTER may have added one.
+            self.map.remove_if(aor, |_, v| v.is_empty());
+        }
+        let (next, mut changes) = result?;
+        changes.extend(stale.into_iter().map(Change::Expired));
+        Ok((next, changes))
+    }
+
+    fn compute(
+        &self,
+        mut list: Vec<Binding>,
+        up: &Update<'_>,
+        limits: &Limits,
+        now: u64,
+    ) -> Result<(Vec<Binding>, Vec<Change>), Refused> {
+        let mut changes = Vec::new();
+        if up.contacts.is_empty() {
+            return Ok((list, changes));
+        }
+        let header_expires = up.expires.and_then(Result::ok);
+        if up.contacts.iter().any(|c| matches!(c, ContactValue::Star)) {
+            if up.contacts.len() != 1 {
+                return Err(Refused::BadRequest("Contact * must be the only Contact"));
+            }
+            if header_expires != Some(0) {
+                return Err(Refused::BadRequest("Contact * requires Expires: 0"));
+            }
+            for b in &list {
+                if b.call_id.as_ref() == up.call_id && up.cseq <= b.cseq {
+                    return Err(Refused::BadRequest("CSeq out of order"));
+                }
+            }
+            changes.extend(list.drain(..).map(Change::Removed));
+            return Ok((list, changes));
+        }
+        for c in up.contacts {
+            let ContactValue::Addr(addr) = c else {
+                continue;
+            };
+            let requested = c
+                .expires()
+                .and_then(Result::ok)
+                .or(header_expires)
+                .unwrap_or(limits.default_expires);
+            if requested != 0 && requested < limits.min_expires {
+                return Err(Refused::IntervalTooBrief(limits.min_expires));
+            }
+            let expires = requested.min(limits.max_expires);
+            let instance = c.instance();
+            let reg_id = match c.reg_id() {
+                Some(Ok(r)) => Some(r),
+                Some(Err(())) => return Err(Refused::BadRequest("Malformed reg-id")),
+                None => None,
+            };
+            let q = c.q().and_then(Result::ok);
+            let pos = list.iter().position(|b| match &instance {
+                Some(i) => b.same_instance(i, reg_id),
+                None => b.instance.is_none() && same_uri(b, &addr.uri),
+            });
+            if let Some(p) = pos {
+                let old = &list[p];
+                if old.call_id.as_ref() == up.call_id && up.cseq <= old.cseq {
+                    return Err(Refused::BadRequest("CSeq out of order"));
+                }
+            }
+            match (pos, expires) {
+                (Some(p), 0) => changes.push(Change::Removed(list.remove(p))),
+                (None, 0) => {}
+                (Some(p), _) => {
+                    let b = &mut list[p];
+                    b.uri = addr.uri.to_string().into_boxed_str();
+                    b.q = q;
+                    b.expires_at = now + u64::from(expires);
+                    b.call_id = up.call_id.into();
+                    b.cseq = up.cseq;
+                    b.path = up.path.clone();
+                    b.source = up.source;
+                    b.user_agent = up.user_agent.map(Into::into);
+                    changes.push(Change::Refreshed(b.clone()));
+                }
+                (None, _) => {
+                    let b = Binding {
+                        id: self.new_id(),
+                        uri: addr.uri.to_string().into_boxed_str(),
+                        instance: instance.map(String::into_boxed_str),
+                        reg_id,
+                        q,
+                        expires_at: now + u64::from(expires),
+                        call_id: up.call_id.into(),
+                        cseq: up.cseq,
+                        path: up.path.clone(),
+                        source: up.source,
+                        user_agent: up.user_agent.map(Into::into),
+                        registered_at: now,
+                    };
+                    changes.push(Change::Added(b.clone()));
+                    list.push(b);
+                }
+            }
+        }
+        if list.len() > limits.max_contacts {
+            match limits.policy {
+                MaxContactsPolicy::Reject => {
+                    return Err(Refused::TooManyContacts(limits.max_contacts));
+                }
+                MaxContactsPolicy::EvictOldest => {
+                    list.sort_by_key(|b| (b.registered_at, b.id));
+                    let excess = list.len() - limits.max_contacts;
+                    changes.extend(list.drain(..excess).map(Change::Removed));
+                }
+            }
+        }
+        Ok((list, changes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Transport;
+    use crate::sip::headers::TypedHeader;
+
+    const LIMITS: Limits = Limits {
+        default_expires: 3600,
+        min_expires: 60,
+        max_expires: 86_400,
+        max_contacts: 3,
+        policy: MaxContactsPolicy::Reject,
+    };
+
+    fn contacts(list: &[&str]) -> Vec<ContactValue> {
+        list.iter()
+            .map(|c| ContactValue::parse_str(c).unwrap())
+            .collect()
+    }
+
+    fn src(port: u16) -> Source {
+        Source {
+            transport: Transport::Udp,
+            addr: ([127, 0, 0, 1], port).into(),
+            connection: None,
+        }
+    }
+
+    fn reg(
+        t: &BindingTable,
+        c: &[ContactValue],
+        expires: Option<u32>,
+        call_id: &str,
+        cseq: u32,
+        limits: &Limits,
+    ) -> Result<(Vec<Binding>, Vec<Change>), Refused> {
+        let up = Update {
+            contacts: c,
+            expires: expires.map(Ok),
+            call_id,
+            cseq,
+            path: Vec::new(),
+            source: src(5060),
+            user_agent: Some("test"),
+        };
+        t.apply(
+            &Aor::parse("sip:alice@example.com").unwrap(),
+            &up,
+            limits,
+            1_000,
+        )
+    }
+
+    #[test]
+    fn add_fetch_refresh_remove() {
+        let t = BindingTable::new();
+        let two = contacts(&["<sip:a@192.0.2.1>", "<sip:a@192.0.2.2>;expires=120"]);
+        let (now, changes) = reg(&t, &two, None, "c1", 1, &LIMITS).unwrap();
+        assert_eq!(now.len(), 2);
+        assert_eq!(now[0].expires_at, 1_000 + 3600);
+        assert_eq!(now[1].expires_at, 1_000 + 120);
+        assert!(changes.iter().all(|c| matches!(c, Change::Added(_))));
+        // A fetch changes nothing.
+        let (now, changes) = reg(&t, &[], None, "c2", 1, &LIMITS).unwrap();
+        assert_eq!((now.len(), changes.len()), (2, 0));
+        // Same Call-ID, CSeq not higher: refused, nothing changed.
+        let one = contacts(&["<sip:a@192.0.2.1>;expires=0"]);
+        assert_eq!(
+            reg(&t, &one, None, "c1", 1, &LIMITS),
+            Err(Refused::BadRequest("CSeq out of order"))
+        );
+        assert_eq!(t.bindings(), 2);
+        // Higher CSeq removes.
+        let (now, changes) = reg(&t, &one, None, "c1", 2, &LIMITS).unwrap();
+        assert_eq!(now.len(), 1);
+        assert!(matches!(&changes[0], Change::Removed(b) if &*b.uri == "sip:a@192.0.2.1"));
+        // Another Call-ID may update with a lower CSeq.
+        let (_, changes) = reg(
+            &t,
+            &contacts(&["<sip:a@192.0.2.2>;expires=600"]),
+            None,
+            "other",
+            1,
+            &LIMITS,
+        )
+        .unwrap();
+        assert!(matches!(&changes[0], Change::Refreshed(b) if b.expires_at == 1_600));
+    }
+
+    #[test]
+    fn expiry_bounds() {
+        let t = BindingTable::new();
+        let c = contacts(&["<sip:a@192.0.2.1>;expires=30"]);
+        assert_eq!(
+            reg(&t, &c, None, "c", 1, &LIMITS),
+            Err(Refused::IntervalTooBrief(60))
+        );
+        let c = contacts(&["<sip:a@192.0.2.1>"]);
+        let (now, _) = reg(&t, &c, Some(999_999), "c", 2, &LIMITS).unwrap();
+        assert_eq!(now[0].expires_at, 1_000 + 86_400, "capped at the maximum");
+        // A malformed expires parameter falls back to the Expires header.
+        let c = contacts(&["<sip:a@192.0.2.1>;expires=99999999999999999999"]);
+        let (now, _) = reg(&t, &c, Some(300), "c", 3, &LIMITS).unwrap();
+        assert_eq!(now[0].expires_at, 1_300);
+    }
+
+    #[test]
+    fn failure_leaves_the_aor_untouched() {
+        let t = BindingTable::new();
+        reg(&t, &contacts(&["<sip:a@192.0.2.1>"]), None, "c", 1, &LIMITS).unwrap();
+        let mixed = contacts(&["<sip:a@192.0.2.9>", "<sip:a@192.0.2.1>;expires=10"]);
+        assert!(reg(&t, &mixed, None, "c", 2, &LIMITS).is_err());
+        let now = t.get(&Aor::parse("sip:alice@example.com").unwrap(), 1_000);
+        assert_eq!(now.len(), 1);
+        assert_eq!(&*now[0].uri, "sip:a@192.0.2.1");
+        assert_eq!(now[0].cseq, 1);
+    }
+
+    #[test]
+    fn star_rules() {
+        let t = BindingTable::new();
+        reg(
+            &t,
+            &contacts(&["<sip:a@192.0.2.1>", "<sip:a@192.0.2.2>"]),
+            None,
+            "c",
+            1,
+            &LIMITS,
+        )
+        .unwrap();
+        assert!(reg(&t, &contacts(&["*"]), Some(10), "d", 1, &LIMITS).is_err());
+        assert!(reg(&t, &contacts(&["*"]), None, "d", 1, &LIMITS).is_err());
+        assert!(
+            reg(
+                &t,
+                &contacts(&["*", "<sip:a@192.0.2.3>"]),
+                Some(0),
+                "d",
+                1,
+                &LIMITS
+            )
+            .is_err()
+        );
+        assert_eq!(
+            reg(&t, &contacts(&["*"]), Some(0), "c", 1, &LIMITS),
+            Err(Refused::BadRequest("CSeq out of order"))
+        );
+        let (now, changes) = reg(&t, &contacts(&["*"]), Some(0), "c", 2, &LIMITS).unwrap();
+        assert!(now.is_empty());
+        assert_eq!(changes.len(), 2);
+        assert_eq!(t.aors(), 0);
+    }
+
+    #[test]
+    fn instance_identity_replaces_binding_from_new_address() {
+        let t = BindingTable::new();
+        let first = contacts(&["<sip:a@192.0.2.1:5060>;+sip.instance=\"<urn:uuid:1>\";reg-id=1"]);
+        reg(&t, &first, None, "c", 1, &LIMITS).unwrap();
+        let moved =
+            contacts(&["<sip:a@198.51.100.7:40000>;+sip.instance=\"<urn:uuid:1>\";reg-id=1"]);
+        let (now, changes) = reg(&t, &moved, None, "c", 2, &LIMITS).unwrap();
+        assert_eq!(now.len(), 1);
+        assert_eq!(&*now[0].uri, "sip:a@198.51.100.7:40000");
+        assert!(matches!(changes[0], Change::Refreshed(_)));
+        // Another instance is another device.
+        let other =
+            contacts(&["<sip:a@198.51.100.7:40000>;+sip.instance=\"<urn:uuid:2>\";reg-id=1"]);
+        let (now, _) = reg(&t, &other, None, "c2", 1, &LIMITS).unwrap();
+        assert_eq!(now.len(), 2);
+    }
+
+    #[test]
+    fn uri_equivalence_decides_identity() {
+        let t = BindingTable::new();
+        reg(
+            &t,
+            &contacts(&["sip:+19725552222@gw1.example.net;unknownparam"]),
+            None,
+            "c1",
+            1,
+            &LIMITS,
+        )
+        .unwrap();
+        let (now, changes) = reg(
+            &t,
+            &contacts(&["<sip:+19725552222@gw1.example.net;unknownparam>"]),
+            None,
+            "c2",
+            1,
+            &LIMITS,
+        )
+        .unwrap();
+        assert_eq!(now.len(), 1, "cparam01 and cparam02 name one binding");
+        assert_eq!(
+            &*now[0].uri,
+            "sip:+19725552222@gw1.example.net;unknownparam"
+        );
+        assert!(matches!(changes[0], Change::Refreshed(_)));
+        let (now, _) = reg(
+            &t,
+            &contacts(&[
+                "<sip:%00@host5.example.com>",
+                "<sip:%00%00@host5.example.com>",
+            ]),
+            None,
+            "c3",
+            1,
+            &LIMITS,
+        )
+        .unwrap();
+        assert_eq!(now.len(), 3);
+    }
+
+    #[test]
+    fn contact_limit_reject_or_evict() {
+        let t = BindingTable::new();
+        let four = contacts(&[
+            "<sip:a@192.0.2.1>",
+            "<sip:a@192.0.2.2>",
+            "<sip:a@192.0.2.3>",
+            "<sip:a@192.0.2.4>",
+        ]);
+        assert_eq!(
+            reg(&t, &four, None, "c", 1, &LIMITS),
+            Err(Refused::TooManyContacts(3))
+        );
+        assert_eq!(t.bindings(), 0);
+        let evict = Limits {
+            policy: MaxContactsPolicy::EvictOldest,
+            ..LIMITS
+        };
+        let (now, changes) = reg(&t, &four, None, "c", 2, &evict).unwrap();
+        assert_eq!(now.len(), 3);
+        assert_eq!(
+            changes
+                .iter()
+                .filter(|c| matches!(c, Change::Removed(_)))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn expire_removes_only_what_is_due() {
+        let t = BindingTable::new();
+        let (now, _) = reg(
+            &t,
+            &contacts(&["<sip:a@192.0.2.1>;expires=60"]),
+            None,
+            "c",
+            1,
+            &LIMITS,
+        )
+        .unwrap();
+        let aor = Aor::parse("sip:alice@example.com").unwrap();
+        assert!(t.expire(&aor, now[0].id, 1_059).is_none());
+        assert!(t.expire(&aor, now[0].id, 1_060).is_some());
+        assert_eq!(t.aors(), 0);
+    }
+}
