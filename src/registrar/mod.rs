@@ -3,6 +3,7 @@
 
 pub mod aor;
 pub mod binding;
+pub mod expiry;
 pub mod table;
 
 pub use aor::Aor;
