@@ -15,6 +15,9 @@ pub struct Config {
     pub sip: SipConfig,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
+    pub users: crate::users::UsersConfig,
+    pub tokens: crate::auth::TokensConfig,
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.
@@ -97,6 +100,9 @@ impl Default for Config {
             sip: SipConfig::default(),
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
+            users: Default::default(),
+            tokens: Default::default(),
+            auth: Default::default(),
         }
     }
 }
@@ -157,8 +163,8 @@ mod tests {
 
     #[test]
     fn partial_file_keeps_other_defaults() {
-        let c = Config::from_toml("[sip]\nforce_rport = false\ndomains = [\"example.com\"]\n")
-            .unwrap();
+        let c =
+            Config::from_toml("[sip]\nforce_rport = false\ndomains = [\"example.com\"]\n").unwrap();
         assert!(!c.sip.force_rport);
         assert_eq!(c.sip.domains, vec!["example.com".to_string()]);
         assert_eq!(c.sip.max_message_size, 65_536);
