@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod http;
 pub mod server;
 pub mod sip;
 pub mod transaction;
