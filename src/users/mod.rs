@@ -1,6 +1,7 @@
 //! The embedded users store and the services around it: users and passwords,
 //! login with throttling, access and refresh tokens, API keys, and the admin CLI.
 
+pub mod cli;
 pub mod config;
 pub mod digest;
 pub mod error;
