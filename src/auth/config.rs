@@ -46,13 +46,20 @@ pub struct TrustedIssuer {
     /// JWKS document URL, fetched at start and every `jwks_refresh_secs`.
     #[serde(default)]
     pub jwks_url: Option<String>,
-    /// JWKS refresh period; also the least time between two refetches for unknown kids.
+    /// JWKS refresh period, in seconds.
     #[serde(default = "default_jwks_refresh")]
     pub jwks_refresh_secs: u64,
+    /// Least time between two refetches caused by an unknown kid, in seconds.
+    #[serde(default = "default_jwks_min_refetch")]
+    pub jwks_min_refetch_secs: u64,
 }
 
 fn default_jwks_refresh() -> u64 {
     300
+}
+
+fn default_jwks_min_refetch() -> u64 {
+    30
 }
 
 /// Digest credentials for phones without OAuth.

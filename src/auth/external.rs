@@ -1,6 +1,6 @@
 //! Trusted external issuers: their keys come from a PEM file or a JWKS URL. The JWKS
 //! is fetched on first use, refreshed when older than `jwks_refresh_secs`, and an
-//! unknown kid triggers a refetch at most once per `UNKNOWN_KID_REFETCH_SECS`.
+//! unknown kid triggers a refetch at most once per `jwks_min_refetch_secs`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -11,8 +11,6 @@ use tokio::sync::Mutex;
 
 use super::{AuthError, TrustedIssuer};
 
-/// Least time between two refetches caused by unknown kids.
-pub const UNKNOWN_KID_REFETCH_SECS: u64 = 30;
 /// A JWKS document larger than this is refused.
 const MAX_JWKS_BYTES: usize = 1 << 20;
 
@@ -70,7 +68,8 @@ impl ExternalIssuer {
         let age = fetched.fetched_at.map(|t| t.elapsed());
         let stale = age.is_none_or(|a| a >= Duration::from_secs(self.cfg.jwks_refresh_secs));
         let unknown = !fetched.keys.contains_key(kid);
-        let may_refetch = age.is_none_or(|a| a >= Duration::from_secs(UNKNOWN_KID_REFETCH_SECS));
+        let may_refetch =
+            age.is_none_or(|a| a >= Duration::from_secs(self.cfg.jwks_min_refetch_secs));
         if stale || (unknown && may_refetch) {
             // Record the attempt even when it fails, so a dead IdP is not hammered.
             fetched.fetched_at = Some(Instant::now());
