@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 /// Everything `sipreg serve` needs to run.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub sip: SipConfig,
@@ -90,19 +90,6 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: "sqlite://data/sipreg.db?mode=rwc".to_string(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            sip: SipConfig::default(),
-            http: HttpConfig::default(),
-            database: DatabaseConfig::default(),
-            users: Default::default(),
-            tokens: Default::default(),
-            auth: Default::default(),
         }
     }
 }

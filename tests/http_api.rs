@@ -429,3 +429,25 @@ async fn api_keys_introspection_and_exchange() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn hostile_token_header_still_gets_a_bearer_challenge() {
+    use base64::Engine;
+    let api = start().await;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let token = format!(
+        "{}.{}.sig",
+        b64("{\"alg\":\"HS\\\"\\n\\u0001x\"}"),
+        b64("{\"iss\":\"x\"}")
+    );
+    let r = api
+        .client
+        .get(api.url("/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+}

@@ -202,10 +202,8 @@ impl Validator {
             }
             Err(_) => false,
         };
-        if due {
-            if let Err(e) = self.keys.reload().await {
-                tracing::warn!("key ring reload failed: {e}");
-            }
+        if due && let Err(e) = self.keys.reload().await {
+            tracing::warn!("key ring reload failed: {e}");
         }
         self.keys
             .ring()
@@ -242,13 +240,11 @@ impl Validator {
         if !user.active {
             return Err(AuthError::UserDisabled);
         }
-        if info
+        let touch_due = info
             .last_used_at
-            .is_none_or(|t| now - t >= TOUCH_EVERY_SECS)
-        {
-            if let Err(e) = self.store.touch_api_key(&info.id, now).await {
-                tracing::warn!(key_id = %info.id, "cannot record API key use: {e}");
-            }
+            .is_none_or(|t| now - t >= TOUCH_EVERY_SECS);
+        if touch_due && let Err(e) = self.store.touch_api_key(&info.id, now).await {
+            tracing::warn!(key_id = %info.id, "cannot record API key use: {e}");
         }
         let ttl = self.cfg.access_ttl_secs as i64;
         Ok(Claims {

@@ -65,9 +65,15 @@ impl From<AuthError> for ApiError {
                 "try again later",
             );
         }
+        // The description may echo token data (the alg name): keep it to safe characters.
+        let description: String = e
+            .to_string()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | ':' | '-' | '.'))
+            .collect();
         let mut err = ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", e.to_string());
         err.www_authenticate = Some(format!(
-            "Bearer realm=\"sipreg\", error=\"invalid_token\", error_description=\"{e}\""
+            "Bearer realm=\"sipreg\", error=\"invalid_token\", error_description=\"{description}\""
         ));
         err
     }

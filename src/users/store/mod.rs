@@ -67,12 +67,12 @@ fn create_sqlite_folder(url: &str) -> Result<(), UsersError> {
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(parent) = Path::new(path).parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                UsersError::Internal(format!("cannot create {}: {e}", parent.display()))
-            })?;
-        }
+    if let Some(parent) = Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            UsersError::Internal(format!("cannot create {}: {e}", parent.display()))
+        })?;
     }
     Ok(())
 }
