@@ -252,6 +252,26 @@ impl UsersService {
         password: &str,
         source: Option<IpAddr>,
     ) -> Result<TokenPair, UsersError> {
+        let user = self.check_password(username, password, source).await?;
+        self.store.touch_login(&user.id, now()).await?;
+        let family = uuid::Uuid::new_v4().to_string();
+        let refresh = self.new_refresh(&user.id, &family).await?;
+        let access = self.issue_token(&user, None, None)?;
+        tracing::info!(user_id = %user.id, "login");
+        Ok(TokenPair {
+            access,
+            refresh_token: refresh,
+        })
+    }
+
+    /// The active user `username` if `password` is theirs. Failures count towards the
+    /// throttle of the username and of `source`; unknown users cost the same time.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        source: Option<IpAddr>,
+    ) -> Result<User, UsersError> {
         let mut keys = vec![format!("u:{username}")];
         if let Some(ip) = source {
             keys.push(format!("ip:{ip}"));
@@ -263,24 +283,17 @@ impl UsersService {
         let hash = found.as_ref().and_then(|(_, h)| h.as_deref());
         // Always run Argon2, against a dummy hash for unknown users (constant timing).
         let ok = self.hasher.verify(password, hash);
-        let user = match found {
-            Some((user, _)) if ok && user.active => user,
+        match found {
+            Some((user, _)) if ok && user.active => {
+                self.throttle.clear(&keys[0]);
+                Ok(user)
+            }
             _ => {
                 self.throttle.record_failure(&keys);
-                tracing::info!(username = %username, "login failed");
-                return Err(UsersError::BadCredentials);
+                tracing::info!(username = %username, "password check failed");
+                Err(UsersError::BadCredentials)
             }
-        };
-        self.throttle.clear(&keys[0]);
-        self.store.touch_login(&user.id, now()).await?;
-        let family = uuid::Uuid::new_v4().to_string();
-        let refresh = self.new_refresh(&user.id, &family).await?;
-        let access = self.issue_token(&user, None, None)?;
-        tracing::info!(user_id = %user.id, "login");
-        Ok(TokenPair {
-            access,
-            refresh_token: refresh,
-        })
+        }
     }
 
     async fn new_refresh(&self, user_id: &str, family: &str) -> Result<String, UsersError> {

@@ -61,8 +61,22 @@ impl Store {
         now: i64,
     ) -> Result<RotateOutcome, UsersError> {
         let mut tx = self.pool.begin().await?;
+        // Claim the token with a write first: the transaction takes the write lock
+        // up front (SQLite then queues on busy_timeout instead of failing a lock
+        // upgrade), and of concurrent uses exactly one sees `revoked = 0`.
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET revoked = 1, replaced_by = $2 \
+             WHERE token_hash = $1 AND revoked = 0 AND expires_at > $3",
+        )
+        .bind(old_hash)
+        .bind(new_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
         let row = sqlx::query(
-            "SELECT id, user_id, family_id, expires_at, revoked FROM refresh_tokens WHERE token_hash = $1",
+            "SELECT user_id, family_id, revoked FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(old_hash)
         .fetch_optional(&mut *tx)
@@ -70,21 +84,20 @@ impl Store {
         let Some(row) = row else {
             return Ok(RotateOutcome::Invalid);
         };
-        let old_id: String = row.try_get("id")?;
         let user_id: String = row.try_get("user_id")?;
         let family_id: String = row.try_get("family_id")?;
-        let expires_at: i64 = row.try_get("expires_at")?;
-        let revoked: i64 = row.try_get("revoked")?;
-        if revoked != 0 {
+        if !claimed {
+            let revoked: i64 = row.try_get("revoked")?;
+            if revoked == 0 {
+                // Not revoked, so it failed the expiry test.
+                return Ok(RotateOutcome::Invalid);
+            }
             sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
                 .bind(&family_id)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
             return Ok(RotateOutcome::Reused);
-        }
-        if expires_at <= now {
-            return Ok(RotateOutcome::Invalid);
         }
         sqlx::query(
             "INSERT INTO refresh_tokens (id, token_hash, user_id, family_id, created_at, expires_at, revoked) \
@@ -98,17 +111,6 @@ impl Store {
         .bind(new_expires_at)
         .execute(&mut *tx)
         .await?;
-        // The `revoked = 0` guard makes a concurrent second use lose the race cleanly.
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET revoked = 1, replaced_by = $2 WHERE id = $1 AND revoked = 0",
-        )
-        .bind(&old_id)
-        .bind(new_id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(RotateOutcome::Reused);
-        }
         tx.commit().await?;
         Ok(RotateOutcome::Rotated(RefreshRecord {
             id: new_id.to_string(),
@@ -121,21 +123,20 @@ impl Store {
     /// Revokes the family of the token with `hash`; returns its user if it existed.
     pub async fn revoke_refresh_family(&self, hash: &str) -> Result<Option<String>, UsersError> {
         let mut tx = self.pool.begin().await?;
-        let row =
-            sqlx::query("SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1")
-                .bind(hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let family: String = row.try_get("family_id")?;
-        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
-            .bind(&family)
-            .execute(&mut *tx)
+        // Write first (see `rotate_refresh`), then read what was hit.
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = \
+             (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+        )
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(hash)
+            .fetch_optional(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Some(row.try_get("user_id")?))
+        Ok(row.map(|r| r.try_get("user_id")).transpose()?)
     }
 
     /// Adds an access token id to the revocation list until its expiry.

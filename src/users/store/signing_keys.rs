@@ -74,6 +74,15 @@ impl Store {
         retire_after: i64,
     ) -> Result<(), UsersError> {
         let mut tx = self.pool.begin().await?;
+        // Write first so the transaction holds the write lock before it reads.
+        sqlx::query(
+            "UPDATE signing_keys SET retire_after = $2 WHERE kid <> $1 AND retired_at IS NULL \
+             AND retire_after IS NULL",
+        )
+        .bind(kid)
+        .bind(retire_after)
+        .execute(&mut *tx)
+        .await?;
         let exists = sqlx::query("SELECT kid FROM signing_keys WHERE kid = $1")
             .bind(kid)
             .fetch_optional(&mut *tx)
@@ -86,14 +95,6 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(
-            "UPDATE signing_keys SET retire_after = $2 WHERE kid <> $1 AND retired_at IS NULL \
-             AND retire_after IS NULL",
-        )
-        .bind(kid)
-        .bind(retire_after)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(())
     }
