@@ -95,27 +95,7 @@ async fn jwks_url_issuer_with_rate_limited_refetch() {
     let idp_dir = tempfile::tempdir().unwrap();
     let first = idp_key(idp_dir.path());
     let second = idp_key(idp_dir.path());
-    let served = Arc::new(std::sync::Mutex::new(JwkSet {
-        keys: vec![first.jwk.clone()],
-    }));
-    let hits = Arc::new(AtomicUsize::new(0));
-    let app = {
-        let (served, hits) = (served.clone(), hits.clone());
-        axum::Router::new().route(
-            "/jwks",
-            get(move || {
-                let (served, hits) = (served.clone(), hits.clone());
-                async move {
-                    hits.fetch_add(1, Ordering::SeqCst);
-                    let set = served.lock().unwrap().clone();
-                    axum::Json(set)
-                }
-            }),
-        )
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (url, served, hits) = jwks_server(vec![first.jwk.clone()]).await;
 
     let e = common::env_with(|c| {
         c.tokens.trusted_issuers.push(TrustedIssuer {
@@ -159,4 +139,66 @@ async fn jwks_url_issuer_with_rate_limited_refetch() {
     // A token signed by one key but naming the other kid fails the signature check.
     let t = token(&first, Some(&second.kid), iss, "sip");
     assert_eq!(v.validate(&t).await.unwrap_err(), AuthError::BadSignature);
+}
+
+type Served = Arc<std::sync::Mutex<JwkSet>>;
+
+/// A JWKS endpoint on loopback that counts its hits.
+async fn jwks_server(keys: Vec<jsonwebtoken::jwk::Jwk>) -> (String, Served, Arc<AtomicUsize>) {
+    let served = Arc::new(std::sync::Mutex::new(JwkSet { keys }));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let app = {
+        let (served, hits) = (served.clone(), hits.clone());
+        axum::Router::new().route(
+            "/jwks",
+            get(move || {
+                let (served, hits) = (served.clone(), hits.clone());
+                async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    let set = served.lock().unwrap().clone();
+                    axum::Json(set)
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, served, hits)
+}
+
+#[tokio::test]
+async fn stale_jwks_is_refreshed_in_the_background() {
+    let idp_dir = tempfile::tempdir().unwrap();
+    let key = idp_key(idp_dir.path());
+    let (url, _served, hits) = jwks_server(vec![key.jwk.clone()]).await;
+    let e = common::env_with(|c| {
+        c.tokens.trusted_issuers.push(TrustedIssuer {
+            issuer: "https://idp.example".into(),
+            audiences: vec!["sip".into()],
+            public_key_file: None,
+            jwks_url: Some(url.clone()),
+            jwks_refresh_secs: 1,
+            jwks_min_refetch_secs: 1,
+        })
+    })
+    .await;
+    let v = e.svc.validator();
+    let iss = "https://idp.example";
+    v.validate(&token(&key, Some(&key.kid), iss, "sip"))
+        .await
+        .unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Answered from the known keys at once; the refresh happens behind it.
+    v.validate(&token(&key, Some(&key.kid), iss, "sip"))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if hits.load(Ordering::SeqCst) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "one background refresh");
 }

@@ -43,7 +43,7 @@ pub struct TrustedIssuer {
     /// PEM public key (RSA or EC P-256) file; or use `jwks_url`.
     #[serde(default)]
     pub public_key_file: Option<PathBuf>,
-    /// JWKS document URL, fetched at start and every `jwks_refresh_secs`.
+    /// JWKS document URL, fetched on first use and refreshed every `jwks_refresh_secs`.
     #[serde(default)]
     pub jwks_url: Option<String>,
     /// JWKS refresh period, in seconds.

@@ -1,29 +1,30 @@
 //! Trusted external issuers: their keys come from a PEM file or a JWKS URL. The JWKS
-//! is fetched on first use, refreshed when older than `jwks_refresh_secs`, and an
-//! unknown kid triggers a refetch at most once per `jwks_min_refetch_secs`.
+//! is fetched on first use; once older than `jwks_refresh_secs` it is refreshed in
+//! the background while the known keys keep serving; an unknown kid triggers a
+//! refetch at most once per `jwks_min_refetch_secs`.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey};
-use tokio::sync::Mutex;
 
 use super::{AuthError, TrustedIssuer};
 
 /// A JWKS document larger than this is refused.
 const MAX_JWKS_BYTES: usize = 1 << 20;
 
-#[derive(Default)]
-struct Fetched {
-    keys: HashMap<String, (DecodingKey, Algorithm)>,
-    fetched_at: Option<Instant>,
-}
+type KeyMap = HashMap<String, (DecodingKey, Algorithm)>;
 
 pub struct ExternalIssuer {
     pub cfg: TrustedIssuer,
     static_key: Option<(DecodingKey, Algorithm)>,
-    fetched: Mutex<Fetched>,
+    keys: RwLock<Arc<KeyMap>>,
+    /// When the last fetch was attempted (successful or not).
+    fetched_at: Mutex<Option<Instant>>,
+    /// One fetch at a time per issuer.
+    fetching: tokio::sync::Mutex<()>,
     client: reqwest::Client,
 }
 
@@ -50,38 +51,79 @@ impl ExternalIssuer {
         Ok(ExternalIssuer {
             cfg,
             static_key,
-            fetched: Mutex::new(Fetched::default()),
+            keys: RwLock::new(Arc::new(HashMap::new())),
+            fetched_at: Mutex::new(None),
+            fetching: tokio::sync::Mutex::new(()),
             client,
         })
     }
 
-    /// The key for `kid` (the static key ignores kid), and the algorithm it is for.
-    pub async fn key(&self, kid: Option<&str>) -> Result<(DecodingKey, Algorithm), AuthError> {
+    /// The key for `kid` (a configured PEM key ignores kid), and its algorithm.
+    pub async fn key(
+        self: &Arc<Self>,
+        kid: Option<&str>,
+    ) -> Result<(DecodingKey, Algorithm), AuthError> {
         if let Some(k) = &self.static_key {
             return Ok(k.clone());
         }
-        let Some(url) = &self.cfg.jwks_url else {
-            return Err(AuthError::UnknownKey);
-        };
         let kid = kid.ok_or(AuthError::UnknownKey)?;
-        let mut fetched = self.fetched.lock().await;
-        let age = fetched.fetched_at.map(|t| t.elapsed());
-        let stale = age.is_none_or(|a| a >= Duration::from_secs(self.cfg.jwks_refresh_secs));
-        let unknown = !fetched.keys.contains_key(kid);
-        let may_refetch =
-            age.is_none_or(|a| a >= Duration::from_secs(self.cfg.jwks_min_refetch_secs));
-        if stale || (unknown && may_refetch) {
-            // Record the attempt even when it fails, so a dead IdP is not hammered.
-            fetched.fetched_at = Some(Instant::now());
-            match self.fetch(url).await {
-                Ok(keys) => fetched.keys = keys,
-                Err(e) => tracing::warn!(issuer = %self.cfg.issuer, "JWKS fetch failed: {e}"),
+        if let Some(found) = self.lookup(kid) {
+            if self
+                .age()
+                .is_none_or(|a| a >= Duration::from_secs(self.cfg.jwks_refresh_secs))
+            {
+                // Stale: refresh behind the scenes, keep answering with what we have.
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.refetch(Duration::from_secs(this.cfg.jwks_refresh_secs))
+                        .await
+                });
             }
+            return Ok(found);
         }
-        fetched.keys.get(kid).cloned().ok_or(AuthError::UnknownKey)
+        self.refetch(Duration::from_secs(self.cfg.jwks_min_refetch_secs))
+            .await;
+        self.lookup(kid).ok_or(AuthError::UnknownKey)
     }
 
-    async fn fetch(&self, url: &str) -> Result<HashMap<String, (DecodingKey, Algorithm)>, String> {
+    fn lookup(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
+        let keys = match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        keys.get(kid).cloned()
+    }
+
+    fn age(&self) -> Option<Duration> {
+        match self.fetched_at.lock() {
+            Ok(t) => t.map(|t| t.elapsed()),
+            Err(poisoned) => poisoned.into_inner().map(|t| t.elapsed()),
+        }
+    }
+
+    /// Fetches the JWKS unless another fetch happened less than `min_age` ago.
+    async fn refetch(&self, min_age: Duration) {
+        let Some(url) = &self.cfg.jwks_url else {
+            return;
+        };
+        let _one_at_a_time = self.fetching.lock().await;
+        if self.age().is_some_and(|a| a < min_age) {
+            return;
+        }
+        // Record the attempt even when it fails, so a dead IdP is not hammered.
+        if let Ok(mut t) = self.fetched_at.lock() {
+            *t = Some(Instant::now());
+        }
+        match self.fetch(url).await {
+            Ok(keys) => match self.keys.write() {
+                Ok(mut k) => *k = Arc::new(keys),
+                Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
+            },
+            Err(e) => tracing::warn!(issuer = %self.cfg.issuer, "JWKS fetch failed: {e}"),
+        }
+    }
+
+    async fn fetch(&self, url: &str) -> Result<KeyMap, String> {
         let resp = self
             .client
             .get(url)
@@ -108,8 +150,8 @@ impl ExternalIssuer {
                 continue;
             };
             let alg = match &jwk.algorithm {
-                jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+                AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
                 _ => continue,
             };
             if let Ok(key) = DecodingKey::from_jwk(jwk) {

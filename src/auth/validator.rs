@@ -45,7 +45,7 @@ pub struct Validator {
     keys: Arc<KeyStore>,
     store: Store,
     cache: ValidationCache,
-    external: Vec<ExternalIssuer>,
+    external: Vec<Arc<ExternalIssuer>>,
     last_reload: Mutex<Option<Instant>>,
 }
 
@@ -58,7 +58,7 @@ impl Validator {
         let external = cfg
             .trusted_issuers
             .iter()
-            .map(|t| ExternalIssuer::new(t.clone(), client.clone()))
+            .map(|t| ExternalIssuer::new(t.clone(), client.clone()).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Validator {
             cache: ValidationCache::new(cfg.cache_capacity, cfg.cache_max_secs),
