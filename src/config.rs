@@ -15,6 +15,9 @@ pub struct Config {
     pub sip: SipConfig,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
+    pub users: crate::users::UsersConfig,
+    pub tokens: crate::auth::TokensConfig,
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.

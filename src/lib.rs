@@ -10,10 +10,16 @@
 //! - [`server`]: wires transports, transactions and the request handlers together and
 //!   owns the shutdown path.
 //! - [`config`]: defaults, the TOML file, environment variables and flags.
+//! - [`users`]: the embedded users store, passwords, tokens, API keys and the admin CLI.
+//! - [`auth`]: signing keys, JWKS, and the token validator shared by SIP and HTTP.
+//! - [`http`]: the admin HTTP API.
 
+pub mod auth;
 pub mod config;
+pub mod http;
 pub mod registrar;
 pub mod server;
 pub mod sip;
 pub mod transaction;
 pub mod transport;
+pub mod users;

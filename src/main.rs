@@ -25,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run the SIP server (UDP and TCP) and the admin HTTP API.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Admin(sipreg::users::cli::AdminCommand),
 }
 
 #[derive(Args)]
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Admin(cmd) => sipreg::users::cli::run(cmd, &config),
         Command::Serve(args) => {
             if let Some(a) = args.sip_listen {
                 config.sip.listen = a;

@@ -1,6 +1,9 @@
 //! Shared test helpers: an in-process server on loopback and small SIP clients.
 #![allow(dead_code)]
 
+mod users;
+pub use users::*;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,100 @@
+//! `[tokens]` and `[auth]` settings: issuer, audiences, lifetimes, signing keys,
+//! trusted external issuers, and Digest credentials.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Access tokens, refresh tokens, API keys and the validator.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokensConfig {
+    /// `iss` of the tokens sipreg signs.
+    pub issuer: String,
+    /// `aud` of the tokens sipreg signs; a local token must carry one of them.
+    pub audiences: Vec<String>,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// Folder where generated signing keys are written (mode 0600).
+    pub key_dir: PathBuf,
+    /// A PEM RSA private key to sign with instead of generated ones. Empty: generate.
+    pub signing_key_file: PathBuf,
+    /// After `apikey rotate`, the old key keeps working this many seconds.
+    pub api_key_grace_secs: u64,
+    /// Most validation results cached at once.
+    pub cache_capacity: usize,
+    /// A cached result is re-checked against the store after this many seconds, so a
+    /// revocation made by another process (CLI, other node) takes effect.
+    pub cache_max_secs: u64,
+    /// Other issuers whose tokens are accepted.
+    pub trusted_issuers: Vec<TrustedIssuer>,
+}
+
+/// An external issuer whose tokens the validator accepts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// Exact `iss` value.
+    pub issuer: String,
+    /// Accepted `aud` values (one must match).
+    pub audiences: Vec<String>,
+    /// PEM public key (RSA or EC P-256) file; or use `jwks_url`.
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
+    /// JWKS document URL, fetched on first use and refreshed every `jwks_refresh_secs`.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// JWKS refresh period, in seconds.
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_secs: u64,
+    /// Least time between two refetches caused by an unknown kid, in seconds.
+    #[serde(default = "default_jwks_min_refetch")]
+    pub jwks_min_refetch_secs: u64,
+}
+
+fn default_jwks_refresh() -> u64 {
+    300
+}
+
+fn default_jwks_min_refetch() -> u64 {
+    30
+}
+
+/// Digest credentials for phones without OAuth.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Store Digest HA1 values (MD5 and SHA-256) whenever a password is set.
+    pub digest_enabled: bool,
+    /// Realm the HA1 values are computed for.
+    pub digest_realm: String,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            issuer: "https://sipreg.local".to_string(),
+            audiences: vec!["sip".to_string()],
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            leeway_secs: 30,
+            key_dir: PathBuf::from("data"),
+            signing_key_file: PathBuf::new(),
+            api_key_grace_secs: 24 * 3600,
+            cache_capacity: 10_000,
+            cache_max_secs: 30,
+            trusted_issuers: Vec::new(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            digest_enabled: true,
+            digest_realm: "sipreg".to_string(),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Signing keys: RSA-2048 generated into the key folder (mode 0600) or a configured
+//! PEM file; `kid` is the RFC 7638 thumbprint. The key ring holds every key not yet
+//! retired: the newest signs, all verify and appear in JWKS.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+
+use super::TokensConfig;
+use crate::users::UsersError;
+use crate::users::store::Store;
+
+/// Extra time an old key stays after its last possible token expired, covering
+/// nodes that have not reloaded the ring yet.
+const RETIRE_MARGIN_SECS: i64 = 120;
+
+/// One RSA key usable for signing and verifying.
+pub struct SigningKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+    pub jwk: Jwk,
+    pub created_at: i64,
+    pub retire_after: Option<i64>,
+}
+
+/// The live keys; `current` signs.
+pub struct KeyRing {
+    pub keys: Vec<Arc<SigningKey>>,
+    pub current: Arc<SigningKey>,
+}
+
+impl KeyRing {
+    pub fn find(&self, kid: &str) -> Option<&Arc<SigningKey>> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: self.keys.iter().map(|k| k.jwk.clone()).collect(),
+        }
+    }
+}
+
+/// Reads a PEM RSA private key (PKCS#1 or PKCS#8) and derives its public JWK and kid.
+pub fn load_pem(
+    pem: &[u8],
+    created_at: i64,
+    retire_after: Option<i64>,
+) -> Result<SigningKey, UsersError> {
+    let bad =
+        |e: jsonwebtoken::errors::Error| UsersError::Internal(format!("bad signing key: {e}"));
+    let encoding = EncodingKey::from_rsa_pem(pem).map_err(bad)?;
+    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).map_err(bad)?;
+    let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(bad)?;
+    jwk.common.key_id = Some(kid.clone());
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    let decoding = DecodingKey::from_jwk(&jwk).map_err(bad)?;
+    Ok(SigningKey {
+        kid,
+        encoding,
+        decoding,
+        jwk,
+        created_at,
+        retire_after,
+    })
+}
+
+/// A new RSA-2048 key written to `dir` with mode 0600; returns its path and kid.
+pub fn generate_into(dir: &Path) -> Result<(PathBuf, String), UsersError> {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let io = |e: std::io::Error| {
+        UsersError::Internal(format!(
+            "cannot write signing key in {}: {e}",
+            dir.display()
+        ))
+    };
+    let key = rsa::PrivateKey::new(&mut rand::rngs::SysRng, 2048)
+        .map_err(|e| UsersError::Internal(format!("RSA key generation failed: {e}")))?;
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| UsersError::Internal(format!("PEM encoding failed: {e}")))?;
+    let kid = load_pem(pem.as_bytes(), 0, None)?.kid;
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let path = dir.join(format!("signing-{kid}.pem"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(io)?;
+    file.write_all(pem.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok((path, kid))
+}
+
+/// The shared, reloadable key ring.
+pub struct KeyStore {
+    store: Store,
+    cfg: TokensConfig,
+    ring: RwLock<Arc<KeyRing>>,
+}
+
+impl KeyStore {
+    /// Loads the live keys, creating the first one when there is none.
+    pub async fn open(store: Store, cfg: TokensConfig) -> Result<KeyStore, UsersError> {
+        let now = super::now();
+        if !cfg.signing_key_file.as_os_str().is_empty() {
+            let pem = std::fs::read(&cfg.signing_key_file).map_err(|e| {
+                UsersError::Internal(format!(
+                    "cannot read {}: {e}",
+                    cfg.signing_key_file.display()
+                ))
+            })?;
+            let kid = load_pem(&pem, now, None)?.kid;
+            let path = cfg.signing_key_file.display().to_string();
+            store
+                .add_signing_key(&kid, &path, now, retire_time(&cfg, now))
+                .await?;
+        } else if store.live_signing_keys(now).await?.is_empty() {
+            let (path, kid) = generate_into(&cfg.key_dir)?;
+            tracing::info!(kid = %kid, path = %path.display(), "generated a signing key");
+            store
+                .add_signing_key(
+                    &kid,
+                    &path.display().to_string(),
+                    now,
+                    retire_time(&cfg, now),
+                )
+                .await?;
+        }
+        let ring = load_ring(&store, now).await?;
+        Ok(KeyStore {
+            store,
+            cfg,
+            ring: RwLock::new(Arc::new(ring)),
+        })
+    }
+
+    pub fn ring(&self) -> Arc<KeyRing> {
+        match self.ring.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the live keys (after a rotation by the CLI or another node).
+    pub async fn reload(&self) -> Result<(), UsersError> {
+        let ring = Arc::new(load_ring(&self.store, super::now()).await?);
+        match self.ring.write() {
+            Ok(mut r) => *r = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+        Ok(())
+    }
+
+    /// Adds a new signing key; the others retire once their tokens have expired.
+    pub async fn rotate(&self) -> Result<String, UsersError> {
+        let now = super::now();
+        let (path, kid) = generate_into(&self.cfg.key_dir)?;
+        self.store
+            .add_signing_key(
+                &kid,
+                &path.display().to_string(),
+                now,
+                retire_time(&self.cfg, now),
+            )
+            .await?;
+        tracing::info!(kid = %kid, "signing key rotated");
+        self.reload().await?;
+        Ok(kid)
+    }
+}
+
+fn retire_time(cfg: &TokensConfig, now: i64) -> i64 {
+    now + cfg.access_ttl_secs as i64 + cfg.leeway_secs as i64 + RETIRE_MARGIN_SECS
+}
+
+async fn load_ring(store: &Store, now: i64) -> Result<KeyRing, UsersError> {
+    let rows = store.live_signing_keys(now).await?;
+    let mut keys = Vec::new();
+    for row in rows {
+        match std::fs::read(&row.key_path) {
+            Ok(pem) => {
+                let key = load_pem(&pem, row.created_at, row.retire_after)?;
+                if key.kid != row.kid {
+                    tracing::warn!(kid = %row.kid, "signing key file changed; skipped");
+                    continue;
+                }
+                keys.push(Arc::new(key));
+            }
+            Err(e) => {
+                tracing::warn!(kid = %row.kid, path = %row.key_path, "cannot read signing key: {e}")
+            }
+        }
+    }
+    // The newest key without a retirement date signs.
+    let current = keys
+        .iter()
+        .rev()
+        .find(|k| k.retire_after.is_none())
+        .or_else(|| keys.last())
+        .cloned()
+        .ok_or_else(|| UsersError::Internal("no usable signing key".to_string()))?;
+    Ok(KeyRing { keys, current })
+}

@@ -1,0 +1,25 @@
+//! Token service pieces: claims, signing keys and JWKS, API key format, the
+//! validation cache, trusted external issuers, and the validator used by SIP and HTTP.
+
+pub mod api_key;
+pub mod cache;
+pub mod claims;
+pub mod config;
+pub mod error;
+pub mod external;
+pub mod issuer;
+pub mod keys;
+pub mod secret;
+pub mod validator;
+
+pub use claims::Claims;
+pub use config::{AuthConfig, TokensConfig, TrustedIssuer};
+pub use error::AuthError;
+pub use validator::Validator;
+
+/// Current Unix time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
