@@ -246,12 +246,14 @@ impl Validator {
         if touch_due && let Err(e) = self.store.touch_api_key(&info.id, now).await {
             tracing::warn!(key_id = %info.id, "cannot record API key use: {e}");
         }
-        let ttl = self.cfg.access_ttl_secs as i64;
+        let ttl = super::secs(self.cfg.access_ttl_secs);
         Ok(Claims {
             iss: self.cfg.issuer.clone(),
             sub: user.id,
             aud: self.cfg.audiences.clone(),
-            exp: info.expires_at.map_or(now + ttl, |e| e.min(now + ttl)),
+            exp: info
+                .expires_at
+                .map_or(now.saturating_add(ttl), |e| e.min(now.saturating_add(ttl))),
             iat: now,
             nbf: now,
             jti: String::new(),

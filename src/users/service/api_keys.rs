@@ -2,7 +2,7 @@
 //! period, and exchange for an access token.
 
 use super::{AccessToken, UsersService, check_field};
-use crate::auth::{AuthError, api_key, now};
+use crate::auth::{AuthError, api_key, now, secs};
 use crate::users::{ApiKeyInfo, UsersError};
 
 impl UsersService {
@@ -28,7 +28,7 @@ impl UsersService {
         let now = now();
         let expires_at = match expires_in_days {
             Some(d) if d > 36_500 => return Err(UsersError::Invalid("expiry too far".to_string())),
-            Some(d) => Some(now + (d * 86_400) as i64),
+            Some(d) => Some(now.saturating_add(secs(d.saturating_mul(86_400)))),
             None => None,
         };
         self.insert_key(&user.id, name, scopes, now, expires_at)
@@ -99,7 +99,10 @@ impl UsersService {
             )
             .await?;
         self.store
-            .expire_api_key(id, now + self.config.tokens.api_key_grace_secs as i64)
+            .expire_api_key(
+                id,
+                now.saturating_add(secs(self.config.tokens.api_key_grace_secs)),
+            )
             .await?;
         self.validator.forget_api_key(id);
         tracing::info!(old_key_id = %id, new_key_id = %created.0.id, "API key rotated");

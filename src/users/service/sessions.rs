@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use super::{AccessToken, TokenPair, UsersService};
-use crate::auth::{AuthError, Claims, issuer, now, secret};
+use crate::auth::{AuthError, Claims, issuer, now, secret, secs};
 use crate::users::store::{RefreshRecord, RotateOutcome};
 use crate::users::{User, UsersError};
 
@@ -66,7 +66,7 @@ impl UsersService {
             id: uuid::Uuid::new_v4().to_string(),
             user_id: user_id.to_string(),
             family_id: family.to_string(),
-            expires_at: now() + self.config.tokens.refresh_ttl_secs as i64,
+            expires_at: now().saturating_add(secs(self.config.tokens.refresh_ttl_secs)),
         };
         self.store
             .insert_refresh(&record, &secret::sha256_hex(&token), now())
@@ -85,7 +85,7 @@ impl UsersService {
                 &secret::sha256_hex(refresh_token),
                 &uuid::Uuid::new_v4().to_string(),
                 &secret::sha256_hex(&new_token),
-                now + self.config.tokens.refresh_ttl_secs as i64,
+                now.saturating_add(secs(self.config.tokens.refresh_ttl_secs)),
                 now,
             )
             .await?;
@@ -170,7 +170,7 @@ impl UsersService {
             iss: self.config.tokens.issuer.clone(),
             sub: user.id.clone(),
             aud: self.config.tokens.audiences.clone(),
-            exp: now + ttl as i64,
+            exp: now.saturating_add(secs(ttl)),
             iat: now,
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
