@@ -25,7 +25,8 @@ async fn start() -> Api {
     }));
     Api {
         base,
-        client: reqwest::Client::new(),
+        // Loopback only: never route through a proxy from the environment.
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
         _stop: tx,
         _env: env,
     }
