@@ -25,7 +25,8 @@ async fn start() -> Api {
     }));
     Api {
         base,
-        client: reqwest::Client::new(),
+        // Loopback only: never route through a proxy from the environment.
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
         _stop: tx,
         _env: env,
     }
@@ -450,4 +451,119 @@ async fn hostile_token_header_still_gets_a_bearer_challenge() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let challenge = r.headers()["www-authenticate"].to_str().unwrap();
     assert!(challenge.contains("invalid_token"), "{challenge}");
+}
+
+#[tokio::test]
+async fn admin_manages_users_and_keys() {
+    let api = start().await;
+    let svc = &api._env.svc;
+    add_user(svc, "root", &["admin"]).await;
+    let zed = add_user(svc, "zed", &[]).await;
+    let admin = api.token("root").await;
+    let zed_token = api.token("zed").await;
+    let c = &api.client;
+    let user_url = api.url(&format!("/users/{}", zed.id));
+
+    let r = c
+        .patch(&user_url)
+        .bearer_auth(&admin)
+        .json(&json!({"display_name": "Zed Z", "email": "z@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["display_name"], "Zed Z");
+    assert!(body.get("password_hash").is_none(), "hash exposed");
+    let r = c
+        .patch(&user_url)
+        .bearer_auth(&admin)
+        .json(&json!({"nickname": "z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown field"
+    );
+
+    let r = c
+        .post(api.url(&format!("/users/{}/api-keys", zed.id)))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "k"}))
+        .send()
+        .await
+        .unwrap();
+    let key: Value = r.json().await.unwrap();
+    let key_id = key["id"].as_str().unwrap();
+    let r = c
+        .get(api.url(&format!("/api-keys/{key_id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c
+        .post(api.url(&format!("/api-keys/{key_id}/rotate")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let rotated: Value = r.json().await.unwrap();
+    assert_ne!(rotated["key"], key["key"]);
+
+    let r = c
+        .post(api.url(&format!("/users/{}/password", zed.id)))
+        .bearer_auth(&admin)
+        .json(&json!({"password": "Admin-Set-Pass-88"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NO_CONTENT,
+        "admin needs no current password"
+    );
+
+    let r = c
+        .post(api.url(&format!("/users/{}/disable", zed.id)))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c
+        .get(&user_url)
+        .bearer_auth(&zed_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "disabled user's token still accepted"
+    );
+
+    let r = c
+        .delete(&user_url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = c.get(&user_url).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = c
+        .post(api.url("/auth/token"))
+        .json(&json!({"api_key": rotated["key"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "keys go with their owner"
+    );
 }

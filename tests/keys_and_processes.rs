@@ -151,7 +151,12 @@ async fn http_serve_stops_on_shutdown() {
     let server = tokio::spawn(sipreg::http::serve(listener, e.svc.clone(), async {
         let _ = rx.await;
     }));
-    let r = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     tx.send(()).unwrap();
     let done = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;

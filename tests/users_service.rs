@@ -291,3 +291,18 @@ async fn update_and_delete_user() {
         Err(UsersError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn expired_refresh_token_is_refused() {
+    let e = common::env_with(|c| c.tokens.refresh_ttl_secs = 1).await;
+    add_user(&e.svc, "kate", &[]).await;
+    let pair = e.svc.login("kate", PASSWORD, None).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert!(matches!(
+        e.svc.refresh(&pair.refresh_token).await,
+        Err(UsersError::BadRefreshToken)
+    ));
+    // A fresh login still works and prunes the expired token.
+    let again = e.svc.login("kate", PASSWORD, None).await.unwrap();
+    assert!(e.svc.refresh(&again.refresh_token).await.is_ok());
+}

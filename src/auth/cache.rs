@@ -24,7 +24,7 @@ impl ValidationCache {
     pub fn new(capacity: usize, max_secs: u64) -> Self {
         ValidationCache {
             capacity,
-            max_secs: max_secs as i64,
+            max_secs: super::secs(max_secs),
             entries: DashMap::new(),
         }
     }
@@ -43,7 +43,7 @@ impl ValidationCache {
         if self.capacity == 0 {
             return;
         }
-        let until = claims.exp.min(now + self.max_secs);
+        let until = claims.exp.min(now.saturating_add(self.max_secs));
         if until <= now {
             return;
         }

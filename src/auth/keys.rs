@@ -175,7 +175,9 @@ impl KeyStore {
 }
 
 fn retire_time(cfg: &TokensConfig, now: i64) -> i64 {
-    now + cfg.access_ttl_secs as i64 + cfg.leeway_secs as i64 + RETIRE_MARGIN_SECS
+    now.saturating_add(super::secs(cfg.access_ttl_secs))
+        .saturating_add(super::secs(cfg.leeway_secs))
+        .saturating_add(RETIRE_MARGIN_SECS)
 }
 
 async fn load_ring(store: &Store, now: i64) -> Result<KeyRing, UsersError> {

@@ -17,9 +17,14 @@ pub use config::{AuthConfig, TokensConfig, TrustedIssuer};
 pub use error::AuthError;
 pub use validator::Validator;
 
+/// A configured duration in seconds as a signed offset, saturating instead of wrapping.
+pub fn secs(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 /// Current Unix time in seconds.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+        .map_or(0, |d| secs(d.as_secs()))
 }

@@ -51,14 +51,25 @@ pub struct Validator {
 
 impl Validator {
     pub fn new(cfg: TokensConfig, keys: Arc<KeyStore>, store: Store) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| e.to_string())?;
+        let build = |proxy: bool| {
+            let b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+            let b = if proxy { b } else { b.no_proxy() };
+            b.build().map_err(|e| e.to_string())
+        };
+        let (client, loopback_client) = (build(true)?, build(false)?);
         let external = cfg
             .trusted_issuers
             .iter()
-            .map(|t| ExternalIssuer::new(t.clone(), client.clone()).map(Arc::new))
+            .map(|t| {
+                // A JWKS on this machine is never fetched through a proxy.
+                let local = t.jwks_url.as_deref().is_some_and(is_loopback_url);
+                let c = if local {
+                    loopback_client.clone()
+                } else {
+                    client.clone()
+                };
+                ExternalIssuer::new(t.clone(), c).map(Arc::new)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Validator {
             cache: ValidationCache::new(cfg.cache_capacity, cfg.cache_max_secs),
@@ -246,12 +257,14 @@ impl Validator {
         if touch_due && let Err(e) = self.store.touch_api_key(&info.id, now).await {
             tracing::warn!(key_id = %info.id, "cannot record API key use: {e}");
         }
-        let ttl = self.cfg.access_ttl_secs as i64;
+        let ttl = super::secs(self.cfg.access_ttl_secs);
         Ok(Claims {
             iss: self.cfg.issuer.clone(),
             sub: user.id,
             aud: self.cfg.audiences.clone(),
-            exp: info.expires_at.map_or(now + ttl, |e| e.min(now + ttl)),
+            exp: info
+                .expires_at
+                .map_or(now.saturating_add(ttl), |e| e.min(now.saturating_add(ttl))),
             iat: now,
             nbf: now,
             jti: String::new(),
@@ -261,6 +274,14 @@ impl Validator {
             api_key_id: Some(info.id),
         })
     }
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    ["127.", "localhost:", "localhost/", "[::1]"]
+        .iter()
+        .any(|p| rest.starts_with(p))
+        || rest == "localhost"
 }
 
 fn peek<T: serde::de::DeserializeOwned>(segment: &str) -> Result<T, AuthError> {

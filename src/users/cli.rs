@@ -84,8 +84,10 @@ pub enum TokenCmd {
 pub enum ApiKeyCmd {
     /// Create a key; it is printed once and cannot be shown again.
     Create {
+        /// Owner of the key (a username).
         #[arg(long)]
         user: String,
+        /// Label to tell keys apart.
         #[arg(long)]
         name: String,
         /// Scope (repeatable), a subset of the user's. Default: all of them.
@@ -97,6 +99,7 @@ pub enum ApiKeyCmd {
     },
     /// List keys (metadata only).
     List {
+        /// Only the keys of this username.
         #[arg(long)]
         user: Option<String>,
     },

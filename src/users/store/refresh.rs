@@ -34,6 +34,12 @@ impl Store {
         now: i64,
     ) -> Result<(), UsersError> {
         let mut tx = self.pool.begin().await?;
+        // Expired tokens of this user are useless (even for reuse detection): drop them.
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND expires_at < $2")
+            .bind(&r.user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO refresh_tokens (id, token_hash, user_id, family_id, created_at, expires_at, revoked) \
              VALUES ($1, $2, $3, $4, $5, $6, 0)",

@@ -1,0 +1,216 @@
+//! Login, refresh-token rotation, logout and access-token issuing.
+
+use std::net::IpAddr;
+
+use super::{AccessToken, TokenPair, UsersService};
+use crate::auth::{AuthError, Claims, issuer, now, secret, secs};
+use crate::users::store::{RefreshRecord, RotateOutcome};
+use crate::users::{User, UsersError};
+
+impl UsersService {
+    /// Checks the password (throttled per username and per source address) and
+    /// returns an access token and a new refresh token family.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        source: Option<IpAddr>,
+    ) -> Result<TokenPair, UsersError> {
+        let user = self.check_password(username, password, source).await?;
+        self.store.touch_login(&user.id, now()).await?;
+        let family = uuid::Uuid::new_v4().to_string();
+        let refresh = self.new_refresh(&user.id, &family).await?;
+        let access = self.issue_token(&user, None, None)?;
+        tracing::info!(user_id = %user.id, "login");
+        Ok(TokenPair {
+            access,
+            refresh_token: refresh,
+        })
+    }
+
+    /// The active user `username` if `password` is theirs. Failures count towards the
+    /// throttle of the username and of `source`; unknown users cost the same time.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        source: Option<IpAddr>,
+    ) -> Result<User, UsersError> {
+        let mut keys = vec![format!("u:{username}")];
+        if let Some(ip) = source {
+            keys.push(format!("ip:{ip}"));
+        }
+        if let Some(retry_after_secs) = self.throttle.retry_after(&keys) {
+            return Err(UsersError::Throttled { retry_after_secs });
+        }
+        let found = self.store.user_by_name(username).await?;
+        let hash = found.as_ref().and_then(|(_, h)| h.as_deref());
+        // Always run Argon2, against a dummy hash for unknown users (constant timing).
+        let ok = self.hasher.verify(password, hash);
+        match found {
+            Some((user, _)) if ok && user.active => {
+                self.throttle.clear(&keys[0]);
+                Ok(user)
+            }
+            _ => {
+                self.throttle.record_failure(&keys);
+                tracing::info!(username = %username, "password check failed");
+                Err(UsersError::BadCredentials)
+            }
+        }
+    }
+
+    async fn new_refresh(&self, user_id: &str, family: &str) -> Result<String, UsersError> {
+        let token = secret::random_hex(32);
+        let record = RefreshRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user_id.to_string(),
+            family_id: family.to_string(),
+            expires_at: now().saturating_add(secs(self.config.tokens.refresh_ttl_secs)),
+        };
+        self.store
+            .insert_refresh(&record, &secret::sha256_hex(&token), now())
+            .await?;
+        Ok(token)
+    }
+
+    /// Rotates a refresh token: the presented one is revoked and a new one returned.
+    /// Presenting an already-rotated token revokes its whole family.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, UsersError> {
+        let new_token = secret::random_hex(32);
+        let now = now();
+        let outcome = self
+            .store
+            .rotate_refresh(
+                &secret::sha256_hex(refresh_token),
+                &uuid::Uuid::new_v4().to_string(),
+                &secret::sha256_hex(&new_token),
+                now.saturating_add(secs(self.config.tokens.refresh_ttl_secs)),
+                now,
+            )
+            .await?;
+        let record = match outcome {
+            RotateOutcome::Rotated(r) => r,
+            RotateOutcome::Reused => {
+                tracing::warn!("refresh token reuse detected; token family revoked");
+                return Err(UsersError::BadRefreshToken);
+            }
+            RotateOutcome::Invalid => return Err(UsersError::BadRefreshToken),
+        };
+        let user = self.get_user(&record.user_id).await?;
+        if !user.active {
+            return Err(UsersError::BadRefreshToken);
+        }
+        let access = self.issue_token(&user, None, None)?;
+        Ok(TokenPair {
+            access,
+            refresh_token: new_token,
+        })
+    }
+
+    /// Logout: revokes the refresh token's family and, if given, the access token.
+    pub async fn logout(
+        &self,
+        refresh_token: Option<&str>,
+        access: Option<&Claims>,
+    ) -> Result<(), UsersError> {
+        if let Some(r) = refresh_token {
+            self.store
+                .revoke_refresh_family(&secret::sha256_hex(r))
+                .await?;
+        }
+        if let Some(c) = access {
+            self.revoke_access(c).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts an access token's jti on the revocation list.
+    pub async fn revoke_access(&self, claims: &Claims) -> Result<(), UsersError> {
+        if claims.jti.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .revoke_jti(&claims.jti, claims.exp, now())
+            .await?;
+        self.validator.forget_jti(&claims.jti);
+        Ok(())
+    }
+
+    /// Signs an access token for `user`. `scopes` must be a subset of the user's
+    /// (nothing is granted implicitly); `ttl` defaults to the configured access TTL.
+    pub fn issue_token(
+        &self,
+        user: &User,
+        scopes: Option<&[String]>,
+        ttl: Option<u64>,
+    ) -> Result<AccessToken, UsersError> {
+        if !user.active {
+            return Err(UsersError::Forbidden(format!(
+                "user '{}' is disabled",
+                user.username
+            )));
+        }
+        let scope = match scopes {
+            Some(requested) => {
+                if let Some(extra) = requested.iter().find(|s| !user.scopes.contains(s)) {
+                    return Err(UsersError::Forbidden(format!(
+                        "scope '{extra}' not granted to the user"
+                    )));
+                }
+                requested.join(" ")
+            }
+            None => user.scopes.join(" "),
+        };
+        let ttl = ttl
+            .unwrap_or(self.config.tokens.access_ttl_secs)
+            .clamp(1, 86_400 * 365);
+        let now = now();
+        let claims = Claims {
+            iss: self.config.tokens.issuer.clone(),
+            sub: user.id.clone(),
+            aud: self.config.tokens.audiences.clone(),
+            exp: now.saturating_add(secs(ttl)),
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            username: user.username.clone(),
+            roles: user.roles.clone(),
+            scope: scope.clone(),
+            api_key_id: None,
+        };
+        let access_token = issuer::sign(&self.keys.ring(), &claims)?;
+        Ok(AccessToken {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            scope,
+        })
+    }
+
+    /// Validates any credential the validator accepts.
+    pub async fn validate(&self, token: &str) -> Result<Claims, AuthError> {
+        self.validator.validate(token).await
+    }
+
+    /// RFC 7662 introspection response for `token`.
+    pub async fn introspect(&self, token: &str) -> serde_json::Value {
+        match self.validator.validate(token).await {
+            Ok(c) => serde_json::json!({
+                "active": true,
+                "scope": c.scope,
+                "client_id": c.api_key_id,
+                "username": c.username,
+                "token_type": if c.api_key_id.is_some() { "api_key" } else { "access_token" },
+                "exp": c.exp,
+                "iat": c.iat,
+                "nbf": c.nbf,
+                "sub": c.sub,
+                "aud": c.aud,
+                "iss": c.iss,
+                "jti": c.jti,
+            }),
+            Err(_) => serde_json::json!({ "active": false }),
+        }
+    }
+}
