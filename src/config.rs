@@ -18,6 +18,7 @@ pub struct Config {
     pub users: crate::users::UsersConfig,
     pub tokens: crate::auth::TokensConfig,
     pub auth: crate::auth::AuthConfig,
+    pub registrar: crate::registrar::RegistrarConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.

@@ -40,6 +40,9 @@ struct ServeArgs {
     /// A served domain (repeatable). None: serve any domain.
     #[arg(long = "domain", env = "SIPREG_DOMAINS", value_delimiter = ',')]
     domains: Vec<String>,
+    /// Accept REGISTER, SUBSCRIBE and PUBLISH without authentication (lab use only).
+    #[arg(long)]
+    no_auth: bool,
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -77,6 +80,9 @@ fn main() -> ExitCode {
             }
             if !args.domains.is_empty() {
                 config.sip.domains = args.domains;
+            }
+            if args.no_auth {
+                config.auth.required = false;
             }
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,

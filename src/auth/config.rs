@@ -62,14 +62,24 @@ fn default_jwks_min_refetch() -> u64 {
     30
 }
 
-/// Digest credentials for phones without OAuth.
+/// SIP authentication: whether it is required, Digest for phones without OAuth, and the
+/// throttling of repeated failures.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
-    /// Store Digest HA1 values (MD5 and SHA-256) whenever a password is set.
+    /// Authenticate REGISTER, SUBSCRIBE and PUBLISH. `false` is for labs only.
+    pub required: bool,
+    /// Store Digest HA1 values (MD5 and SHA-256) whenever a password is set, and offer
+    /// Digest challenges on SIP.
     pub digest_enabled: bool,
-    /// Realm the HA1 values are computed for.
+    /// Realm of the SIP challenges and of the HA1 values.
     pub digest_realm: String,
+    /// How long a Digest nonce stays fresh, in seconds; older ones get `stale=true`.
+    pub nonce_ttl_secs: u64,
+    /// Failed SIP authentications from one IP address within the window before it is
+    /// answered 403 with Retry-After.
+    pub max_failures: u32,
+    pub failure_window_secs: u64,
 }
 
 impl Default for TokensConfig {
@@ -93,8 +103,12 @@ impl Default for TokensConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
+            required: true,
             digest_enabled: true,
             digest_realm: "sipreg".to_string(),
+            nonce_ttl_secs: 300,
+            max_failures: 20,
+            failure_window_secs: 60,
         }
     }
 }

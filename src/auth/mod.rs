@@ -5,11 +5,13 @@ pub mod api_key;
 pub mod cache;
 pub mod claims;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod external;
 pub mod issuer;
 pub mod keys;
 pub mod secret;
+pub mod sip;
 pub mod validator;
 
 pub use claims::Claims;

@@ -4,6 +4,7 @@
 mod auth_routes;
 pub mod error;
 pub mod extract;
+pub mod registrations;
 mod users_routes;
 
 use std::future::Future;
@@ -60,6 +61,16 @@ pub async fn serve(
     svc: Arc<UsersService>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, svc, Router::new(), shutdown).await
+}
+
+/// [`serve`] with more routes (the registrar's, the presence service's) merged in.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    svc: Arc<UsersService>,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let reloader = {
         let svc = svc.clone();
         tokio::spawn(async move {
@@ -76,7 +87,9 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "admin HTTP API listening");
     }
-    let app = router(svc).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(svc)
+        .merge(extra)
+        .into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

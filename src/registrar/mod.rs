@@ -1,11 +1,18 @@
 //! The registrar (RFC 3261 §10.3): canonical AORs ([`aor`]), bindings ([`binding`]), the
-//! in-memory table with atomic per-AOR updates ([`table`]).
+//! in-memory table with atomic per-AOR updates ([`table`]), expiry on a deadline queue
+//! ([`expiry`]), write-behind persistence ([`persist`]), the REGISTER handler
+//! ([`service`]) and its settings ([`config`]).
 
 pub mod aor;
 pub mod binding;
+pub mod config;
 pub mod expiry;
+pub mod persist;
+pub mod service;
 pub mod table;
 
 pub use aor::Aor;
 pub use binding::{Binding, Source};
+pub use config::{Persistence, RegistrarConfig};
+pub use service::{BindingEvent, Registrar, RegistrarHandler};
 pub use table::{BindingTable, Change, Limits, MaxContactsPolicy, Refused, Update};

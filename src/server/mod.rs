@@ -5,6 +5,7 @@
 //! Shutdown: [`Server::run`] stops receiving and accepting when its shutdown future
 //! resolves, lets in-flight requests finish (bounded wait), and returns.
 
+pub mod app;
 pub mod dispatch;
 pub mod handler;
 
@@ -297,9 +298,16 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// `sipreg serve`: binds, logs where it listens, and runs until SIGINT/SIGTERM.
+/// `sipreg serve`: builds everything, logs where it listens, and runs until SIGINT or
+/// SIGTERM.
 pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
-    let server = Server::bind(config, Arc::new(NoServices)).await?;
-    tracing::info!(sip = %server.local_addr(), "sipreg listening on UDP and TCP");
-    server.run(shutdown_signal()).await
+    let app = app::App::build(config)
+        .await
+        .map_err(std::io::Error::other)?;
+    tracing::info!(
+        sip = %app.sip_addr(),
+        http = ?app.http_addr(),
+        "sipreg listening (SIP on UDP and TCP, admin API on HTTP)"
+    );
+    app.run(shutdown_signal()).await
 }

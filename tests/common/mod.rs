@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 mod users;
+#[allow(unused_imports)]
 pub use users::*;
 
 use std::net::SocketAddr;

@@ -1,0 +1,304 @@
+//! Authentication of SIP requests: `Authorization: Bearer` (RFC 8898, a JWT or an API key
+//! checked by the shared [`Validator`]) and `Authorization: Digest` (RFC 3261 §22,
+//! RFC 8760) against the users store; the 401 challenges (one `WWW-Authenticate` per
+//! enabled scheme), 403 for insufficient scope, and throttling of repeated failures.
+//!
+//! The cached-Bearer case is answered synchronously ([`SipAuth::quick`]) so a refreshing
+//! phone never waits on the database; everything else goes through [`SipAuth::full`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+use super::digest::{Algorithm, Credentials, NonceState, Nonces};
+use super::{AuthError, Claims, Validator};
+use crate::registrar::binding::unix_now;
+use crate::sip::headers::{HeaderName, TypedHeader};
+use crate::sip::{Request, Response};
+use crate::users::UsersService;
+
+/// Who sent a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub username: String,
+    pub scopes: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+impl Identity {
+    pub fn has_scope(&self, s: &str) -> bool {
+        self.scopes.iter().any(|x| x == s)
+    }
+
+    /// The `admin` scope may act on any AOR.
+    pub fn is_admin(&self) -> bool {
+        self.has_scope("admin")
+    }
+
+    fn from_claims(c: &Claims) -> Identity {
+        Identity {
+            user_id: c.user_id().to_string(),
+            username: c.username().to_string(),
+            scopes: c.scopes().map(str::to_string).collect(),
+            roles: c.roles().to_vec(),
+        }
+    }
+}
+
+/// The result of authenticating a request.
+#[derive(Debug)]
+pub enum Outcome {
+    Authenticated(Identity),
+    /// Answer with this (401 challenge, 403, 400).
+    Refused(Response),
+}
+
+/// Settings for SIP authentication (the `[auth]` section).
+#[derive(Debug, Clone)]
+pub struct SipAuthSettings {
+    pub realm: String,
+    pub digest: bool,
+    pub nonce_ttl: Duration,
+    pub max_failures: u32,
+    pub failure_window: Duration,
+}
+
+/// Authenticates SIP requests.
+pub struct SipAuth {
+    users: Arc<UsersService>,
+    validator: Arc<Validator>,
+    nonces: Nonces,
+    settings: SipAuthSettings,
+    issuer: String,
+    failures: DashMap<IpAddr, (u32, u64)>,
+}
+
+/// The credentials a request carries, if any usable.
+enum Presented {
+    None,
+    Bearer(String),
+    Digest(Credentials),
+}
+
+fn presented(req: &Request) -> Presented {
+    // Several Authorization fields may be present (one per realm); the first usable wins,
+    // and an unknown scheme counts as none (RFC 4475 §3.3.7).
+    for h in req.msg.headers.all(HeaderName::Authorization) {
+        let Ok(a) = crate::sip::headers::Authorization::parse(&h.value, &h.value) else {
+            continue;
+        };
+        if a.0.is_scheme("Bearer") {
+            if let Some(t) = a.0.token68() {
+                return Presented::Bearer(t.to_string());
+            }
+        } else if let Some(c) = Credentials::from_auth(&a.0) {
+            return Presented::Digest(c);
+        }
+    }
+    Presented::None
+}
+
+/// The Request-URI as it appears on the request line (what a Digest `uri` must equal).
+fn request_uri_text(req: &Request) -> &str {
+    req.msg.first_line.split(' ').nth(1).unwrap_or("")
+}
+
+impl SipAuth {
+    pub fn new(users: Arc<UsersService>, settings: SipAuthSettings) -> SipAuth {
+        let validator = users.validator();
+        let issuer = users.config().tokens.issuer.clone();
+        SipAuth {
+            nonces: Nonces::new(settings.nonce_ttl, 100_000),
+            users,
+            validator,
+            settings,
+            issuer,
+            failures: DashMap::new(),
+        }
+    }
+
+    pub fn users(&self) -> &Arc<UsersService> {
+        &self.users
+    }
+
+    fn quote(s: &str) -> String {
+        s.replace(['"', '\\'], "")
+    }
+
+    /// 401 with one challenge per enabled scheme.
+    pub fn challenge(&self, scope: &str, bearer_error: Option<&str>, stale: bool) -> Response {
+        let mut bearer = format!(
+            "Bearer realm=\"{}\", scope=\"{}\", authz_server=\"{}\"",
+            Self::quote(&self.settings.realm),
+            Self::quote(scope),
+            Self::quote(&self.issuer)
+        );
+        if let Some(e) = bearer_error {
+            bearer.push_str(&format!(", error=\"{e}\""));
+        }
+        let mut r = Response::new(401).header("WWW-Authenticate", bearer);
+        if self.settings.digest {
+            for alg in [Algorithm::Sha256, Algorithm::Md5] {
+                r = r.header(
+                    "WWW-Authenticate",
+                    self.nonces.challenge(&self.settings.realm, alg, stale),
+                );
+            }
+        }
+        r
+    }
+
+    fn insufficient_scope(&self, scope: &str) -> Response {
+        Response::new(403).with_reason("Insufficient Scope").header(
+            "WWW-Authenticate",
+            format!(
+                "Bearer realm=\"{}\", error=\"insufficient_scope\", scope=\"{}\"",
+                Self::quote(&self.settings.realm),
+                Self::quote(scope)
+            ),
+        )
+    }
+
+    /// A 403 with Retry-After while `ip` is over its failure budget.
+    fn throttled(&self, ip: IpAddr) -> Option<Response> {
+        let now = unix_now();
+        let window = self.settings.failure_window.as_secs();
+        let e = self.failures.get(&ip)?;
+        let (count, start) = *e;
+        drop(e);
+        if now.saturating_sub(start) >= window {
+            self.failures
+                .remove_if(&ip, |_, v| now.saturating_sub(v.1) >= window);
+            return None;
+        }
+        (count >= self.settings.max_failures).then(|| {
+            Response::new(403)
+                .with_reason("Too Many Failed Authentications")
+                .header(
+                    "Retry-After",
+                    (window - now.saturating_sub(start)).max(1).to_string(),
+                )
+        })
+    }
+
+    fn record_failure(&self, ip: IpAddr) {
+        let now = unix_now();
+        let window = self.settings.failure_window.as_secs();
+        let mut e = self.failures.entry(ip).or_insert((0, now));
+        if now.saturating_sub(e.1) >= window {
+            *e = (0, now);
+        }
+        e.0 += 1;
+    }
+
+    fn judge_claims(&self, c: &Claims, scope: &str) -> Outcome {
+        if !c.has_scope(scope) && !c.has_scope("admin") {
+            return Outcome::Refused(self.insufficient_scope(scope));
+        }
+        Outcome::Authenticated(Identity::from_claims(c))
+    }
+
+    /// The synchronous path: throttled sources, requests without credentials, and Bearer
+    /// tokens already in the validation cache. `None` means [`SipAuth::full`] is needed.
+    pub fn quick(&self, req: &Request, scope: &str, source: SocketAddr) -> Option<Outcome> {
+        if let Some(r) = self.throttled(source.ip()) {
+            return Some(Outcome::Refused(r));
+        }
+        match presented(req) {
+            Presented::None => Some(Outcome::Refused(self.challenge(scope, None, false))),
+            Presented::Bearer(t) => match self.validator.validate_cached(&t)? {
+                Ok(c) => Some(self.judge_claims(&c, scope)),
+                Err(_) => None,
+            },
+            Presented::Digest(_) => None,
+        }
+    }
+
+    /// Full authentication, asynchronous (token validation, Digest against the store).
+    pub async fn full(&self, req: &Request, scope: &str, source: SocketAddr) -> Outcome {
+        if let Some(r) = self.throttled(source.ip()) {
+            return Outcome::Refused(r);
+        }
+        match presented(req) {
+            Presented::None => Outcome::Refused(self.challenge(scope, None, false)),
+            Presented::Bearer(t) => match self.validator.validate(&t).await {
+                Ok(c) => self.judge_claims(&c, scope),
+                Err(AuthError::Unavailable(e)) => {
+                    tracing::warn!(error = %e, "token validation unavailable");
+                    Outcome::Refused(Response::new(503).header("Retry-After", "5"))
+                }
+                Err(e) => {
+                    tracing::debug!(%source, error = %e, "Bearer token refused");
+                    self.record_failure(source.ip());
+                    Outcome::Refused(self.challenge(scope, Some("invalid_token"), false))
+                }
+            },
+            Presented::Digest(c) => self.digest(req, c, scope, source).await,
+        }
+    }
+
+    async fn digest(
+        &self,
+        req: &Request,
+        c: Credentials,
+        scope: &str,
+        source: SocketAddr,
+    ) -> Outcome {
+        if !self.settings.digest || c.realm != self.settings.realm {
+            return Outcome::Refused(self.challenge(scope, None, false));
+        }
+        match self.nonces.check(&c.nonce, &self.settings.realm) {
+            NonceState::Invalid => return Outcome::Refused(self.challenge(scope, None, false)),
+            NonceState::Stale => return Outcome::Refused(self.challenge(scope, None, true)),
+            NonceState::Fresh => {}
+        }
+        if c.uri != request_uri_text(req) {
+            return Outcome::Refused(
+                Response::new(400).with_reason("Digest uri does not match the Request-URI"),
+            );
+        }
+        if c.qop
+            .as_deref()
+            .is_some_and(|q| !q.eq_ignore_ascii_case("auth"))
+        {
+            return Outcome::Refused(self.challenge(scope, None, false));
+        }
+        let ha1 = match self.users.digest_ha1(&c.username, c.algorithm.name()).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "digest lookup failed");
+                return Outcome::Refused(Response::new(503).header("Retry-After", "5"));
+            }
+        };
+        // Unknown users are checked against a dummy value so they cost the same.
+        let ha1 = ha1.unwrap_or_else(|| "0".repeat(64));
+        if !c.verify(&ha1, req.method.as_str()) {
+            self.record_failure(source.ip());
+            return Outcome::Refused(self.challenge(scope, None, false));
+        }
+        if !self.nonces.accept_count(&c.nonce, c.nc.as_deref()) {
+            // A replayed count: make the client start over with a new nonce.
+            return Outcome::Refused(self.challenge(scope, None, true));
+        }
+        let user = match self.users.get_user_by_name(&c.username).await {
+            Ok(u) if u.active => u,
+            _ => {
+                self.record_failure(source.ip());
+                return Outcome::Refused(self.challenge(scope, None, false));
+            }
+        };
+        let id = Identity {
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+            scopes: user.scopes.clone(),
+            roles: user.roles.clone(),
+        };
+        if !id.has_scope(scope) && !id.is_admin() {
+            return Outcome::Refused(Response::new(403).with_reason("Insufficient Scope"));
+        }
+        Outcome::Authenticated(id)
+    }
+}

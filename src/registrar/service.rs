@@ -1,0 +1,345 @@
+//! The REGISTER handler: RFC 3261 §10.3 in order — served domain, authentication
+//! (Bearer or Digest), authorization, the AOR, the contacts — then the answer listing
+//! every binding, with persistence, expiry scheduling and change events on the side.
+//!
+//! With a cached Bearer token (or authentication off) the whole request is handled
+//! synchronously; anything that needs the token validator or the store runs as a task.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use super::aor::Aor;
+use super::binding::{Binding, Source, unix_now};
+use super::config::{Persistence, RegistrarConfig};
+use super::expiry::ExpiryQueue;
+use super::persist::{Op, Persister};
+use super::table::{BindingTable, Change, Refused, Update};
+use crate::auth::sip::{Identity, Outcome, SipAuth};
+use crate::server::{Context, Handler, Reply};
+use crate::sip::headers::{Date, HeaderName, Path, Supported};
+use crate::sip::{Method, Request, Response};
+use crate::users::UsersService;
+
+/// A change to one AOR's bindings, as other services (presence) consume them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingEvent {
+    pub aor: Aor,
+    pub change: Change,
+}
+
+/// The registrar service.
+pub struct Registrar {
+    pub table: BindingTable,
+    expiry: ExpiryQueue,
+    events: broadcast::Sender<BindingEvent>,
+    persister: Option<Persister>,
+    persistence: Persistence,
+    auth: Option<Arc<SipAuth>>,
+    users: Option<Arc<UsersService>>,
+    config: RegistrarConfig,
+    domains: Vec<String>,
+}
+
+/// The scope a REGISTER needs.
+pub const REGISTER_SCOPE: &str = "sip.register";
+
+impl Registrar {
+    /// A registrar. `auth: None` registers without authentication (lab use);
+    /// `persister: None` keeps bindings in memory only.
+    pub fn new(
+        config: RegistrarConfig,
+        domains: Vec<String>,
+        auth: Option<Arc<SipAuth>>,
+        users: Option<Arc<UsersService>>,
+        persister: Option<Persister>,
+    ) -> Arc<Registrar> {
+        let (events, _) = broadcast::channel(4096);
+        Arc::new(Registrar {
+            table: BindingTable::new(),
+            expiry: ExpiryQueue::default(),
+            events,
+            persister,
+            persistence: config.persistence,
+            auth,
+            users,
+            config,
+            domains: domains
+                .into_iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
+        })
+    }
+
+    /// Binding changes as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<BindingEvent> {
+        self.events.subscribe()
+    }
+
+    /// Puts loaded bindings into the table and schedules their expiry.
+    pub fn restore(&self, loaded: Vec<(Aor, Binding)>) {
+        for (aor, b) in loaded {
+            self.expiry.schedule(b.expires_at, b.id, aor.clone());
+            self.table.restore(aor, b);
+        }
+    }
+
+    /// Runs the expiry loop until the returned task is aborted.
+    pub fn spawn_expiry(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                me.expiry.wait().await;
+                let now = unix_now();
+                for (id, aor) in me.expiry.due(now) {
+                    if let Some(b) = me.table.expire(&aor, id, now) {
+                        tracing::debug!(%aor, uri = %b.uri, "binding expired");
+                        me.record(&aor, vec![Change::Expired(b)]);
+                    }
+                }
+            }
+        })
+    }
+
+    /// Writes out what is queued (SIGTERM path).
+    pub async fn flush(&self) {
+        if let Some(p) = &self.persister {
+            p.close().await;
+        }
+    }
+
+    /// Publishes changes, queues them for storage, schedules expiry.
+    fn record(&self, aor: &Aor, changes: Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        if let Some(p) = &self.persister
+            && self.persistence == Persistence::WriteBehind
+        {
+            p.enqueue(changes.iter().map(|c| Op::of(aor, c)));
+        }
+        for c in changes {
+            if let Change::Added(b) | Change::Refreshed(b) = &c {
+                self.expiry.schedule(b.expires_at, b.id, aor.clone());
+            }
+            // Nobody listening is fine.
+            let _ = self.events.send(BindingEvent {
+                aor: aor.clone(),
+                change: c,
+            });
+        }
+    }
+
+    fn serves(&self, host: &str) -> bool {
+        self.domains.is_empty() || self.domains.iter().any(|d| d.eq_ignore_ascii_case(host))
+    }
+
+    /// Steps 1 and 5 that need no I/O: the domain and the AOR.
+    fn target(&self, req: &Request) -> Result<Aor, Response> {
+        if let Some(u) = req.uri.as_sip()
+            && !self.serves(&u.host)
+        {
+            return Err(Response::new(404).with_reason("Domain Not Served"));
+        }
+        let Some(to) = req.to.uri.as_sip() else {
+            return Err(Response::new(400).with_reason("The AOR in To must be a SIP or SIPS URI"));
+        };
+        let aor = Aor::from_uri(to);
+        if !self.serves(aor.host()) {
+            return Err(Response::new(404).with_reason("Domain Not Served"));
+        }
+        Ok(aor)
+    }
+
+    /// Step 4: the user may change only their own AOR, unless they hold `admin`.
+    fn own_aor(id: &Identity, aor: &Aor) -> bool {
+        let user = aor
+            .user()
+            .map(|u| String::from_utf8_lossy(&crate::sip::text::unescape(u)).into_owned());
+        user.as_deref() == Some(id.username.as_str())
+    }
+
+    /// Steps 6–8: apply the contacts and build the answer.
+    fn bind(&self, req: &Request, aor: &Aor, ctx: Context) -> (Response, Vec<Change>) {
+        let now = unix_now();
+        let supported: Vec<String> = req
+            .msg
+            .headers
+            .list::<Supported>()
+            .map(|v| v.into_iter().map(|s| s.0.to_ascii_lowercase()).collect())
+            .unwrap_or_default();
+        let path: Vec<Box<str>> = match req.msg.headers.list::<Path>() {
+            Ok(p) => p
+                .into_iter()
+                .map(|p| p.0.to_string().into_boxed_str())
+                .collect(),
+            Err(_) => {
+                return (
+                    Response::new(400).with_reason("Malformed Path header"),
+                    Vec::new(),
+                );
+            }
+        };
+        let up = Update {
+            contacts: &req.contacts,
+            expires: req.expires(),
+            call_id: &req.call_id,
+            cseq: req.cseq.seq,
+            path: path.clone(),
+            source: Source {
+                transport: ctx.transport,
+                addr: ctx.source,
+                connection: ctx.connection,
+            },
+            user_agent: req.msg.headers.first(HeaderName::UserAgent).map(|v| &**v),
+        };
+        let (bindings, changes) = match self.table.apply(aor, &up, &self.config.limits(), now) {
+            Ok(v) => v,
+            Err(Refused::BadRequest(why)) => {
+                return (Response::new(400).with_reason(why), Vec::new());
+            }
+            Err(Refused::IntervalTooBrief(min)) => {
+                return (
+                    Response::new(423).header("Min-Expires", min.to_string()),
+                    Vec::new(),
+                );
+            }
+            Err(Refused::TooManyContacts(max)) => {
+                return (
+                    Response::new(403)
+                        .with_reason(format!("Too many registrations (at most {max})")),
+                    Vec::new(),
+                );
+            }
+        };
+        let mut resp = Response::new(200);
+        for b in &bindings {
+            resp = resp.header("Contact", b.contact_value(now));
+        }
+        resp = resp.header("Date", Date::now().to_string());
+        if supported.iter().any(|s| s == "path") {
+            for p in &path {
+                resp = resp.header("Path", p.to_string());
+            }
+        }
+        let outbound = supported.iter().any(|s| s == "outbound")
+            && req
+                .contacts
+                .iter()
+                .any(|c| c.instance().is_some() && c.reg_id().is_some());
+        if outbound {
+            resp = resp.header("Require", "outbound");
+        }
+        (resp, changes)
+    }
+
+    /// Steps 4–8 once the identity is known (`None`: authentication is off).
+    fn authorized(
+        self: &Arc<Self>,
+        req: &Request,
+        aor: &Aor,
+        id: Option<&Identity>,
+        ctx: Context,
+    ) -> Result<(Response, Vec<Change>), Response> {
+        if let Some(id) = id
+            && !Self::own_aor(id, aor)
+            && !id.is_admin()
+        {
+            return Err(Response::new(403).with_reason("Forbidden: not your address-of-record"));
+        }
+        Ok(self.bind(req, aor, ctx))
+    }
+
+    /// Commits changes (sync mode writes before answering) and returns the answer.
+    async fn commit(self: &Arc<Self>, aor: &Aor, resp: Response, changes: Vec<Change>) -> Response {
+        if self.persistence == Persistence::Sync
+            && let Some(p) = &self.persister
+        {
+            let ops: Vec<Op> = changes.iter().map(|c| Op::of(aor, c)).collect();
+            if let Err(e) = p.write_now(&ops).await {
+                tracing::error!(error = %e, "bindings not saved (sync mode)");
+                return Response::new(500).with_reason("Bindings could not be saved");
+            }
+        }
+        self.record(aor, changes);
+        resp
+    }
+
+    fn finish_now(self: &Arc<Self>, aor: Aor, resp: Response, changes: Vec<Change>) -> Reply {
+        if self.persistence == Persistence::Sync && self.persister.is_some() && !changes.is_empty()
+        {
+            let me = Arc::clone(self);
+            return Reply::Later(Box::pin(
+                async move { me.commit(&aor, resp, changes).await },
+            ));
+        }
+        self.record(&aor, changes);
+        Reply::Now(resp)
+    }
+
+    /// Handles a REGISTER.
+    pub fn register(self: &Arc<Self>, req: Request, ctx: Context) -> Reply {
+        let aor = match self.target(&req) {
+            Ok(a) => a,
+            Err(r) => return Reply::Now(r),
+        };
+        let Some(auth) = &self.auth else {
+            return match self.authorized(&req, &aor, None, ctx) {
+                Ok((resp, changes)) => self.finish_now(aor, resp, changes),
+                Err(r) => Reply::Now(r),
+            };
+        };
+        match auth.quick(&req, REGISTER_SCOPE, ctx.source) {
+            Some(Outcome::Refused(r)) => Reply::Now(r),
+            Some(Outcome::Authenticated(id)) if Self::own_aor(&id, &aor) || !id.is_admin() => {
+                match self.authorized(&req, &aor, Some(&id), ctx) {
+                    Ok((resp, changes)) => self.finish_now(aor, resp, changes),
+                    Err(r) => Reply::Now(r),
+                }
+            }
+            // An admin registering someone else's AOR, or credentials to check: async.
+            _ => {
+                let me = Arc::clone(self);
+                let auth = Arc::clone(auth);
+                Reply::Later(Box::pin(async move {
+                    let id = match auth.full(&req, REGISTER_SCOPE, ctx.source).await {
+                        Outcome::Authenticated(id) => id,
+                        Outcome::Refused(r) => return r,
+                    };
+                    if !Self::own_aor(&id, &aor) && id.is_admin() && !me.user_exists(&aor).await {
+                        return Response::new(404).with_reason("No Such User");
+                    }
+                    match me.authorized(&req, &aor, Some(&id), ctx) {
+                        Ok((resp, changes)) => me.commit(&aor, resp, changes).await,
+                        Err(r) => r,
+                    }
+                }))
+            }
+        }
+    }
+
+    async fn user_exists(&self, aor: &Aor) -> bool {
+        let (Some(users), Some(user)) = (&self.users, aor.user()) else {
+            return false;
+        };
+        let name = String::from_utf8_lossy(&crate::sip::text::unescape(user)).into_owned();
+        users.get_user_by_name(&name).await.is_ok()
+    }
+}
+
+/// The SIP-facing handler wrapping the registrar.
+pub struct RegistrarHandler(pub Arc<Registrar>);
+
+impl Handler for RegistrarHandler {
+    fn methods(&self) -> &[Method] {
+        &[Method::Register]
+    }
+
+    fn supported(&self) -> &[&'static str] {
+        &["path", "outbound"]
+    }
+
+    fn handle(&self, req: Request, ctx: Context) -> Reply {
+        self.0.register(req, ctx)
+    }
+}

@@ -1,0 +1,120 @@
+//! The whole sipreg process: the users service, the registrar (with its bindings loaded
+//! from the store), the SIP server and the admin HTTP API, started together and stopped
+//! together (SIP first, then pending bindings are written, then HTTP).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::Server;
+use crate::auth::sip::{SipAuth, SipAuthSettings};
+use crate::config::Config;
+use crate::registrar::binding::unix_now;
+use crate::registrar::persist::{self, Persister};
+use crate::registrar::{Registrar, RegistrarHandler};
+use crate::users::UsersService;
+
+/// A built, bound sipreg.
+pub struct App {
+    pub sip: Server,
+    pub registrar: Arc<Registrar>,
+    pub users: Arc<UsersService>,
+    http: tokio::net::TcpListener,
+}
+
+impl App {
+    /// Opens the store, loads bindings, binds SIP and HTTP.
+    pub async fn build(config: Config) -> Result<App, String> {
+        let users = UsersService::open(&config)
+            .await
+            .map_err(|e| format!("cannot open the store {}: {e}", config.database.url))?;
+        let auth = if config.auth.required {
+            Some(Arc::new(SipAuth::new(
+                users.clone(),
+                SipAuthSettings {
+                    realm: config.auth.digest_realm.clone(),
+                    digest: config.auth.digest_enabled,
+                    nonce_ttl: Duration::from_secs(config.auth.nonce_ttl_secs.max(1)),
+                    max_failures: config.auth.max_failures.max(1),
+                    failure_window: Duration::from_secs(config.auth.failure_window_secs.max(1)),
+                },
+            )))
+        } else {
+            tracing::warn!(
+                "authentication is OFF: anybody may register any address (lab use only)"
+            );
+            None
+        };
+        let pool = users.store().pool().clone();
+        let loaded = persist::load(&pool, unix_now())
+            .await
+            .map_err(|e| format!("cannot load bindings: {e}"))?;
+        let count = loaded.len();
+        let persister = Persister::start(
+            pool,
+            Duration::from_millis(config.registrar.batch_max_ms.max(1)),
+            config.registrar.batch_max_changes,
+        );
+        let registrar = Registrar::new(
+            config.registrar.clone(),
+            config.sip.domains.clone(),
+            auth,
+            Some(users.clone()),
+            Some(persister),
+        );
+        registrar.restore(loaded);
+        tracing::info!(bindings = count, "bindings loaded");
+        let http = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .map_err(|e| format!("cannot bind the HTTP API on {}: {e}", config.http.listen))?;
+        let sip = Server::bind(
+            config.clone(),
+            Arc::new(RegistrarHandler(registrar.clone())),
+        )
+        .await
+        .map_err(|e| format!("cannot bind SIP on {}: {e}", config.sip.listen))?;
+        Ok(App {
+            sip,
+            registrar,
+            users,
+            http,
+        })
+    }
+
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.sip.local_addr()
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.local_addr().ok()
+    }
+
+    /// Runs until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let expiry = self.registrar.spawn_expiry();
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let extra = crate::http::registrations::routes(self.users.clone(), self.registrar.clone());
+        let http = tokio::spawn(crate::http::serve_with(
+            self.http,
+            self.users.clone(),
+            extra,
+            async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            },
+        ));
+        let result = self.sip.run(shutdown).await;
+        expiry.abort();
+        self.registrar.flush().await;
+        tracing::info!("bindings saved");
+        let _ = stop_tx.send(true);
+        match tokio::time::timeout(Duration::from_secs(5), http).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP API stopped with an error"),
+            Err(_) => tracing::warn!("HTTP API did not stop within 5 s"),
+            _ => {}
+        }
+        result
+    }
+}
