@@ -2,8 +2,9 @@
 //! layers: (a) the parser and dispatcher alone, (b) a running server over UDP and TCP.
 //!
 //! The folder comes from SIPREG_RFC4475_DIR (CI sets it); unset, the tests say they were
-//! skipped. The server here is the bare SIP core: REGISTER reaches its route and gets 501
-//! (issue 2 allows that until the registrar lands), which is what `Reg` stands for.
+//! skipped. Layer (b) runs the whole sipreg (users store, registrar): a REGISTER that
+//! parses gets the registrar's answer (`Reg`), 401 with the challenges since its users do
+//! not exist, or, with authentication off, 200 listing the bindings.
 
 mod common;
 
@@ -11,10 +12,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use sipreg::server::NoServices;
 use sipreg::server::dispatch::{Decision, decide};
+use sipreg::server::{Context, Handler, Reply};
 use sipreg::sip::headers::{ContactValue, HeaderName, Via};
 use sipreg::sip::{Limits, Message, parse_datagram};
+use sipreg::sip::{Method, Request, Response};
 
 /// What the server owes a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +25,7 @@ enum V {
     S(u16),
     /// No answer.
     Drop,
-    /// The REGISTER outcome; with the bare core, 501 from the REGISTER route.
+    /// The REGISTER outcome: reaches the registrar (401 with authentication on).
     Reg,
 }
 
@@ -38,7 +40,8 @@ enum T {
     Waits,
 }
 
-const REG_WITHOUT_REGISTRAR: u16 = 501;
+/// What the registrar answers these users (they do not exist) with authentication on.
+const REG_OUTCOME: u16 = 401;
 
 const CASES: &[(&str, V, T)] = &[
     ("wsinv.dat", V::S(405), T::Same),
@@ -95,7 +98,7 @@ const CASES: &[(&str, V, T)] = &[
 fn expected_status(v: V) -> Option<u16> {
     match v {
         V::S(s) => Some(s),
-        V::Reg => Some(REG_WITHOUT_REGISTRAR),
+        V::Reg => Some(REG_OUTCOME),
         V::Drop => None,
     }
 }
@@ -126,7 +129,26 @@ fn all_49_messages_are_in_the_table() {
     assert_eq!(files, table);
 }
 
-/// Layer (a): parser and dispatcher, no sockets.
+/// Stands for the services in layer (a): it serves what sipreg serves, and is never
+/// called (the test only asks the dispatcher where a message would go).
+struct Services;
+
+impl Handler for Services {
+    fn methods(&self) -> &[Method] {
+        &[Method::Register, Method::Subscribe, Method::Publish]
+    }
+
+    fn supported(&self) -> &[&'static str] {
+        &["path", "outbound"]
+    }
+
+    fn handle(&self, _req: Request, _ctx: Context) -> Reply {
+        Reply::Now(Response::new(500))
+    }
+}
+
+/// Layer (a): parser and dispatcher, no sockets. `Reg` means: handed to the REGISTER
+/// handler.
 #[test]
 fn layer_a_parser_and_dispatcher_verdicts() {
     if rfc4475_dir().is_none() {
@@ -135,9 +157,10 @@ fn layer_a_parser_and_dispatcher_verdicts() {
     let mut failures = Vec::new();
     for (name, want, _) in CASES {
         let data = load(name).unwrap();
-        let got = match decide(parse_datagram(data, &Limits::default()), &NoServices) {
+        let got = match decide(parse_datagram(data, &Limits::default()), &Services) {
             Decision::Drop(_) => None,
             Decision::Stateless(_, r) | Decision::Respond(_, r) => Some(r.status),
+            Decision::Handle(r) if r.method == Method::Register => Some(REG_OUTCOME),
             Decision::Handle(_) => Some(0),
         };
         if got != expected_status(*want) {
@@ -299,7 +322,7 @@ async fn layer_b_udp() {
     if rfc4475_dir().is_none() {
         return;
     }
-    let server = TestServer::start().await;
+    let server = AppServer::start(|_| {}).await;
     for (name, want, _) in CASES {
         let data = load(name).unwrap();
         let wait = if *want == V::Drop {
@@ -307,7 +330,7 @@ async fn layer_b_udp() {
         } else {
             Duration::from_secs(3)
         };
-        let replies = udp_exchange(server.addr, &data, wait).await;
+        let replies = udp_exchange(server.sip, &data, wait).await;
         match expected_status(*want) {
             None => assert!(
                 replies.is_empty(),
@@ -333,7 +356,7 @@ async fn layer_b_tcp() {
     if rfc4475_dir().is_none() {
         return;
     }
-    let server = TestServer::start().await;
+    let server = AppServer::start(|_| {}).await;
     for (name, want, tcp) in CASES {
         let data = load(name).unwrap();
         let wait = if *want == V::Drop || matches!(tcp, T::Waits) {
@@ -341,7 +364,7 @@ async fn layer_b_tcp() {
         } else {
             Duration::from_secs(3)
         };
-        let res = tcp_exchange(server.addr, &data, wait).await;
+        let res = tcp_exchange(server.sip, &data, wait).await;
         match tcp {
             T::Same => {
                 assert!(!res.closed, "{name}: connection must stay open");
@@ -373,4 +396,78 @@ async fn layer_b_tcp() {
         }
     }
     server.stop().await;
+}
+
+/// With authentication off, the REGISTER files that RFC 4475 calls valid get 200 OK
+/// listing their bindings, stored exactly where the verdicts say.
+#[tokio::test]
+async fn register_outcome_with_authentication_off() {
+    if rfc4475_dir().is_none() {
+        return;
+    }
+    let server = AppServer::start(|c| c.auth.required = false).await;
+    let answer = |name: &'static str| {
+        let addr = server.sip;
+        async move {
+            let data = load(name).unwrap();
+            let r = udp_exchange(addr, &data, Duration::from_secs(3)).await;
+            assert_eq!(r.len(), 1, "{name}");
+            let m = parse(&r[0]);
+            assert_eq!(status(&m), 200, "{name}: {}", m.first_line);
+            let mut c: Vec<String> = m
+                .headers
+                .all(HeaderName::Contact)
+                .map(|h| h.value.to_string())
+                .collect();
+            c.sort();
+            c
+        }
+    };
+    let c = answer("escnull.dat").await;
+    assert_eq!(c.len(), 2);
+    assert!(
+        c[0].starts_with("<sip:%00%00@host5.example.com>;expires="),
+        "{c:?}"
+    );
+    assert!(
+        c[1].starts_with("<sip:%00@host5.example.com>;expires="),
+        "{c:?}"
+    );
+    let b = server.registrar.table.get(
+        &sipreg::registrar::Aor::parse("sip:null-%00-null@example.com").unwrap(),
+        0,
+    );
+    assert_eq!(b.len(), 2, "the AOR is not cut short at the NUL");
+
+    let c = answer("dblreq.dat").await;
+    assert_eq!(c.len(), 1);
+    assert!(c[0].starts_with("<sip:j.user@host.example.com>;expires="));
+    // regaut01 has no Contact: a query listing j.user's bindings.
+    assert_eq!(answer("regaut01.dat").await, c);
+
+    let c = answer("cparam01.dat").await;
+    assert!(
+        c[0].starts_with("<sip:+19725552222@gw1.example.net>;expires="),
+        "{c:?}"
+    );
+    let c = answer("cparam02.dat").await;
+    assert_eq!(c.len(), 1, "the same binding, updated: {c:?}");
+    assert!(
+        c[0].starts_with("<sip:+19725552222@gw1.example.net;unknownparam>;expires="),
+        "{c:?}"
+    );
+
+    let c = answer("regescrt.dat").await;
+    assert!(
+        c[0].starts_with("<sip:user@example.com?Route=%3Csip:sip.example.com%3E>;expires="),
+        "{c:?}"
+    );
+    // The broken REGISTERs bind nothing.
+    for name in ["scalar02.dat", "regbadct.dat", "unksm2.dat", "esc02.dat"] {
+        let data = load(name).unwrap();
+        let r = udp_exchange(server.sip, &data, Duration::from_secs(3)).await;
+        assert_ne!(status(&parse(&r[0])), 200, "{name}");
+    }
+    // null-%00-null, j.user, watson and user.
+    assert_eq!(server.registrar.table.aors(), 4);
 }

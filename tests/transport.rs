@@ -348,6 +348,8 @@ async fn binary_serves_and_stops_cleanly_on_sigterm() {
     .unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
         .arg("serve")
+        .current_dir(dir.path())
+        .env("SIPREG_HTTP_LISTEN", "127.0.0.1:0")
         .env("SIPREG_CONFIG", &cfg)
         // The environment overrides the file.
         .env("SIPREG_SIP_LISTEN", format!("127.0.0.1:{port}"))

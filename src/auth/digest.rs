@@ -2,9 +2,9 @@
 //! speak Bearer: SHA-256 and MD5, `qop=auth`, stateless nonces, a bounded nonce-count
 //! record against replays, constant-time comparison.
 //!
-//! A nonce is `base64url(issued-at ‖ HMAC-SHA256(secret, issued-at ‖ realm)[..16])`: the
-//! server keeps no state to check it, and an old one is recognised as stale (RFC 2617
-//! `stale=true`) rather than wrong.
+//! A nonce is `base64url(issued-at ‖ salt ‖ HMAC-SHA256(secret, issued-at ‖ salt ‖
+//! realm)[..16])`: the server keeps no state to check it, every nonce is unique (the random
+//! salt), and an old one is recognised as stale (RFC 2617 `stale=true`) rather than wrong.
 
 use std::time::{Duration, Instant};
 
@@ -152,12 +152,13 @@ impl Nonces {
         self.epoch_unix + self.epoch.elapsed().as_secs()
     }
 
-    fn tag(&self, issued: u64, realm: &str) -> [u8; 16] {
+    fn tag(&self, issued: u64, salt: &[u8], realm: &str) -> [u8; 16] {
         let mut mac = match HmacSha256::new_from_slice(&self.key) {
             Ok(m) => m,
             Err(_) => return [0; 16],
         };
         mac.update(&issued.to_be_bytes());
+        mac.update(salt);
         mac.update(realm.as_bytes());
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; 16];
@@ -168,9 +169,12 @@ impl Nonces {
     /// A new nonce for `realm`.
     pub fn issue(&self, realm: &str) -> String {
         let issued = self.now();
-        let mut raw = Vec::with_capacity(24);
+        let mut salt = [0u8; 8];
+        rand::fill(&mut salt);
+        let mut raw = Vec::with_capacity(32);
         raw.extend_from_slice(&issued.to_be_bytes());
-        raw.extend_from_slice(&self.tag(issued, realm));
+        raw.extend_from_slice(&salt);
+        raw.extend_from_slice(&self.tag(issued, &salt, realm));
         URL_SAFE_NO_PAD.encode(raw)
     }
 
@@ -179,13 +183,16 @@ impl Nonces {
         let Ok(raw) = URL_SAFE_NO_PAD.decode(nonce) else {
             return NonceState::Invalid;
         };
-        if raw.len() != 24 {
+        if raw.len() != 32 {
             return NonceState::Invalid;
         }
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&raw[..8]);
         let issued = u64::from_be_bytes(ts);
-        let ok: bool = self.tag(issued, realm).ct_eq(&raw[8..]).into();
+        let ok: bool = self
+            .tag(issued, &raw[8..16], realm)
+            .ct_eq(&raw[16..])
+            .into();
         if !ok {
             return NonceState::Invalid;
         }
@@ -208,10 +215,13 @@ impl Nonces {
             None => 1,
         };
         let now = self.now();
-        if self.seen.len() >= self.max_seen {
+        let mut full = self.seen.len() >= self.max_seen;
+        if full {
             let ttl = self.ttl.as_secs();
             self.seen.retain(|_, (_, t)| now.saturating_sub(*t) <= ttl);
+            full = self.seen.len() >= self.max_seen;
         }
+        // No other DashMap call while the entry's shard is locked (it would deadlock).
         match self.seen.entry(nonce.to_string()) {
             dashmap::mapref::entry::Entry::Occupied(mut e) => {
                 if n <= e.get().0 {
@@ -221,7 +231,7 @@ impl Nonces {
                 true
             }
             dashmap::mapref::entry::Entry::Vacant(v) => {
-                if n != 1 || self.seen.len() >= self.max_seen {
+                if n != 1 || full {
                     return false;
                 }
                 v.insert((n, now));
@@ -269,6 +279,7 @@ mod tests {
     fn nonces_fresh_stale_invalid_and_counts() {
         let n = Nonces::new(Duration::from_secs(300), 100);
         let nonce = n.issue("example.com");
+        assert_ne!(nonce, n.issue("example.com"), "every nonce is unique");
         assert_eq!(n.check(&nonce, "example.com"), NonceState::Fresh);
         assert_eq!(n.check(&nonce, "other.realm"), NonceState::Invalid);
         assert_eq!(n.check("garbage", "example.com"), NonceState::Invalid);
@@ -279,7 +290,8 @@ mod tests {
         let stale = {
             let issued = old.now() - 10;
             let mut raw = issued.to_be_bytes().to_vec();
-            raw.extend_from_slice(&old.tag(issued, "r"));
+            raw.extend_from_slice(&[7; 8]);
+            raw.extend_from_slice(&old.tag(issued, &[7; 8], "r"));
             URL_SAFE_NO_PAD.encode(raw)
         };
         assert_eq!(old.check(&stale, "r"), NonceState::Stale);

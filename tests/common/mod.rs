@@ -189,3 +189,77 @@ pub fn request(method: &str, branch: &str, extra: &str) -> String {
          {extra}Content-Length: 0\r\n\r\n"
     )
 }
+
+/// The whole sipreg (users store, registrar, SIP, HTTP) on loopback with a store in a
+/// temporary folder.
+pub struct AppServer {
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub registrar: Arc<sipreg::registrar::Registrar>,
+    pub users: Arc<sipreg::users::UsersService>,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// A configuration for tests: loopback ports chosen by the kernel, store and keys in `dir`,
+/// cheap Argon2.
+pub fn app_config(dir: &std::path::Path) -> Config {
+    let mut c = users::config_in(dir);
+    c.sip.listen = "127.0.0.1:0".parse().unwrap();
+    c.http.listen = "127.0.0.1:0".parse().unwrap();
+    c
+}
+
+impl AppServer {
+    pub async fn start(tweak: impl FnOnce(&mut Config)) -> AppServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = app_config(dir.path());
+        tweak(&mut config);
+        Self::start_in(dir, config).await
+    }
+
+    /// Starts on an existing folder (a restart keeps the store).
+    pub async fn start_in(dir: tempfile::TempDir, config: Config) -> AppServer {
+        let app = sipreg::server::app::App::build(config)
+            .await
+            .expect("build app");
+        let sip = app.sip_addr();
+        let http = app.http_addr().unwrap();
+        let registrar = app.registrar.clone();
+        let users = app.users.clone();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(app.run(async {
+            let _ = rx.await;
+        }));
+        AppServer {
+            sip,
+            http,
+            registrar,
+            users,
+            dir,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops cleanly (pending bindings are written) and hands back the folder.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("join").expect("run");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
