@@ -27,6 +27,8 @@ enum Command {
     Serve(ServeArgs),
     #[command(flatten)]
     Admin(sipreg::users::cli::AdminCommand),
+    #[command(flatten)]
+    Registrar(sipreg::registrar::cli::RegistrarCommand),
 }
 
 #[derive(Args)]
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Admin(cmd) => sipreg::users::cli::run(cmd, &config),
+        Command::Registrar(cmd) => sipreg::registrar::cli::run(cmd, &config),
         Command::Serve(args) => {
             if let Some(a) = args.sip_listen {
                 config.sip.listen = a;

@@ -74,6 +74,9 @@ pub struct AuthConfig {
     pub digest_enabled: bool,
     /// Realm of the SIP challenges and of the HA1 values.
     pub digest_realm: String,
+    /// Digest challenges offered, in this order ("SHA-256", "MD5"). RFC 8760 puts the
+    /// strongest first; some clients (sipp 3.6) answer only the first and know only MD5.
+    pub digest_algorithms: Vec<String>,
     /// How long a Digest nonce stays fresh, in seconds; older ones get `stale=true`.
     pub nonce_ttl_secs: u64,
     /// Failed SIP authentications from one IP address within the window before it is
@@ -106,6 +109,7 @@ impl Default for AuthConfig {
             required: true,
             digest_enabled: true,
             digest_realm: "sipreg".to_string(),
+            digest_algorithms: vec!["SHA-256".to_string(), "MD5".to_string()],
             nonce_ttl_secs: 300,
             max_failures: 20,
             failure_window_secs: 60,

@@ -61,6 +61,8 @@ pub enum Outcome {
 pub struct SipAuthSettings {
     pub realm: String,
     pub digest: bool,
+    /// Digest challenges in the order offered.
+    pub algorithms: Vec<Algorithm>,
     pub nonce_ttl: Duration,
     pub max_failures: u32,
     pub failure_window: Duration,
@@ -141,7 +143,7 @@ impl SipAuth {
         }
         let mut r = Response::new(401).header("WWW-Authenticate", bearer);
         if self.settings.digest {
-            for alg in [Algorithm::Sha256, Algorithm::Md5] {
+            for &alg in &self.settings.algorithms {
                 r = r.header(
                     "WWW-Authenticate",
                     self.nonces.challenge(&self.settings.realm, alg, stale),
@@ -247,7 +249,10 @@ impl SipAuth {
         scope: &str,
         source: SocketAddr,
     ) -> Outcome {
-        if !self.settings.digest || c.realm != self.settings.realm {
+        if !self.settings.digest
+            || c.realm != self.settings.realm
+            || !self.settings.algorithms.contains(&c.algorithm)
+        {
             return Outcome::Refused(self.challenge(scope, None, false));
         }
         match self.nonces.check(&c.nonce, &self.settings.realm) {

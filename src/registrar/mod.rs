@@ -5,6 +5,7 @@
 
 pub mod aor;
 pub mod binding;
+pub mod cli;
 pub mod config;
 pub mod expiry;
 pub mod persist;

@@ -118,9 +118,16 @@ pub async fn load(pool: &AnyPool, now: u64) -> Result<Vec<(Aor, Binding)>, sqlx:
         .bind(i64_of(now))
         .execute(pool)
         .await?;
+    list(pool, now).await
+}
+
+/// Reads the bindings alive at `now` without changing anything (the CLI's view).
+pub async fn list(pool: &AnyPool, now: u64) -> Result<Vec<(Aor, Binding)>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT aor, id, uri, instance, reg_id, q, expires_at, call_id, cseq, path, transport, source, user_agent, registered_at FROM bindings",
+        "SELECT aor, id, uri, instance, reg_id, q, expires_at, call_id, cseq, path, transport, source, user_agent, registered_at \
+         FROM bindings WHERE expires_at > $1 ORDER BY aor, id",
     )
+    .bind(i64_of(now))
     .fetch_all(pool)
     .await?;
     let mut out = Vec::with_capacity(rows.len());

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::Server;
+use crate::auth::digest::Algorithm;
 use crate::auth::sip::{SipAuth, SipAuthSettings};
 use crate::config::Config;
 use crate::registrar::binding::unix_now;
@@ -31,12 +32,19 @@ impl App {
         let users = UsersService::open(&config)
             .await
             .map_err(|e| format!("cannot open the store {}: {e}", config.database.url))?;
+        let mut algorithms = Vec::new();
+        for a in &config.auth.digest_algorithms {
+            algorithms.push(Algorithm::parse(Some(a)).ok_or_else(|| {
+                format!("auth.digest_algorithms: unknown algorithm '{a}' (use SHA-256 or MD5)")
+            })?);
+        }
         let auth = if config.auth.required {
             Some(Arc::new(SipAuth::new(
                 users.clone(),
                 SipAuthSettings {
                     realm: config.auth.digest_realm.clone(),
-                    digest: config.auth.digest_enabled,
+                    digest: config.auth.digest_enabled && !algorithms.is_empty(),
+                    algorithms,
                     nonce_ttl: Duration::from_secs(config.auth.nonce_ttl_secs.max(1)),
                     max_failures: config.auth.max_failures.max(1),
                     failure_window: Duration::from_secs(config.auth.failure_window_secs.max(1)),
