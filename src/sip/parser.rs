@@ -75,7 +75,11 @@ const CRLFCRLF: &[u8] = b"\r\n\r\n";
 /// Parses one UDP datagram. Leading CRLFs are skipped (RFC 3261 §7.5).
 pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseError> {
     let skip = data.chunks(2).take_while(|c| *c == CRLF).count() * 2;
-    let data = data.slice(skip..);
+    let mut data = data;
+    if skip > 0 {
+        // Moves the start without touching the reference count.
+        bytes::Buf::advance(&mut data, skip);
+    }
     if data.len() > limits.max_message_size {
         let mut e = ParseError::new("Message Too Large");
         e.status = 513;
@@ -165,15 +169,23 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
             error.get_or_insert_with(|| "Too many header fields".into());
             break;
         }
-        let Some(colon) = memchr::memchr(b':', lb) else {
-            error.get_or_insert_with(|| format!("Malformed header line: {}", clip(line)));
-            continue;
-        };
-        let name = trim_ws(&line[..colon]);
-        if name.is_empty() || !name.bytes().all(is_token_byte) {
+        // Fast path: a token, optional white space, then the colon.
+        let n = lb.iter().take_while(|c| is_token_byte(**c)).count();
+        let mut colon = n;
+        while colon < lb.len() && (lb[colon] == b' ' || lb[colon] == b'\t') {
+            colon += 1;
+        }
+        if n == 0 || lb.get(colon) != Some(&b':') {
+            // Slow path, only to name the error as before.
+            let Some(colon) = memchr::memchr(b':', lb) else {
+                error.get_or_insert_with(|| format!("Malformed header line: {}", clip(line)));
+                continue;
+            };
+            let name = trim_ws(&line[..colon]);
             error.get_or_insert_with(|| format!("Malformed header name: {}", clip(name)));
             continue;
         }
+        let name = &line[..n];
         let value = trim_ws(&line[colon + 1..]);
         let kind = HeaderName::from_name(name);
         fields.push(Header {
@@ -224,31 +236,43 @@ struct LineIter<'a> {
 impl Iterator for LineIter<'_> {
     type Item = Result<(usize, usize), ()>;
 
+    /// One `memchr2` per line: the first CR or LF must be a CR directly followed by LF
+    /// (or no CR/LF at all up to the end, for the last line).
     fn next(&mut self) -> Option<Self::Item> {
         if self.pos > self.bytes.len() {
             return None;
         }
         let start = self.pos;
         let rest = &self.bytes[start..];
-        let Some(lf) = memchr::memchr(b'\n', rest) else {
+        let Some(k) = memchr::memchr2(b'\r', b'\n', rest) else {
             self.pos = self.bytes.len() + 1;
-            let bare_cr = memchr::memchr(b'\r', rest).is_some();
-            return Some(if bare_cr {
-                Err(())
-            } else {
-                Ok((start, self.bytes.len()))
-            });
+            return Some(Ok((start, self.bytes.len())));
         };
-        self.pos = start + lf + 1;
-        if lf == 0 || rest[lf - 1] != b'\r' || memchr::memchr(b'\r', &rest[..lf - 1]).is_some() {
-            return Some(Err(()));
+        if rest[k] == b'\r' && rest.get(k + 1) == Some(&b'\n') {
+            self.pos = start + k + 2;
+            return Some(Ok((start, start + k)));
         }
-        Some(Ok((start, start + lf - 1)))
+        // A bare CR or LF: the damaged line runs to the next LF.
+        self.pos = match memchr::memchr(b'\n', &rest[k..]) {
+            Some(lf) => start + k + lf + 1,
+            None => self.bytes.len() + 1,
+        };
+        Some(Err(()))
     }
 }
 
 fn trim_ws(s: &str) -> &str {
-    s.trim_matches(|c| c == ' ' || c == '\t')
+    let b = s.as_bytes();
+    let mut start = 0;
+    while start < b.len() && (b[start] == b' ' || b[start] == b'\t') {
+        start += 1;
+    }
+    let mut end = b.len();
+    while end > start && (b[end - 1] == b' ' || b[end - 1] == b'\t') {
+        end -= 1;
+    }
+    // Cut at ASCII octets only, so both ends are character boundaries.
+    &s[start..end]
 }
 
 fn clip(s: &str) -> &str {
