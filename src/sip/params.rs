@@ -14,35 +14,63 @@ pub struct Param {
     pub value: Option<ByteString>,
 }
 
+/// A borrowed view of one parameter of a [`Params`] list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamRef<'a> {
+    pub name: &'a str,
+    /// `None` for a flag; quoted values keep their quotes.
+    pub value: Option<&'a str>,
+}
+
 /// An ordered parameter list. Names compare case-insensitively; order and spelling are kept.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Params(pub Vec<Param>);
+///
+/// The list is kept as one validated slice of the received text (`;name=value` pairs,
+/// white space around `;` and `=` as received for header parameters) and searched on
+/// access: parsing a message then takes one reference to the buffer per list instead of
+/// two per parameter. Equality compares the parameters, not the white space.
+#[derive(Clone, Default)]
+pub struct Params {
+    raw: ByteString,
+}
 
 impl Params {
     pub fn new() -> Params {
-        Params(Vec::new())
+        Params::default()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.raw.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Param> {
-        self.0.iter()
+    pub fn iter(&self) -> ParamIter<'_> {
+        ParamIter {
+            s: &self.raw,
+            pos: 0,
+        }
     }
 
-    fn find(&self, name: &str) -> Option<&Param> {
-        self.0.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    /// The parameters as owned values.
+    pub fn to_vec(&self) -> Vec<Param> {
+        self.iter()
+            .map(|p| Param {
+                name: ByteString::from(p.name),
+                value: p.value.map(ByteString::from),
+            })
+            .collect()
+    }
+
+    fn find(&self, name: &str) -> Option<ParamRef<'_>> {
+        self.iter().find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
     /// `Some(Some(v))` for `name=v`, `Some(None)` for a bare `name`, `None` when absent.
     pub fn get(&self, name: &str) -> Option<Option<&str>> {
-        self.find(name).map(|p| p.value.as_deref())
+        self.find(name).map(|p| p.value)
     }
 
     /// The value of `name`, when present with one.
     pub fn value(&self, name: &str) -> Option<&str> {
-        self.find(name).and_then(|p| p.value.as_deref())
+        self.find(name).and_then(|p| p.value)
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -51,29 +79,135 @@ impl Params {
 
     /// Sets `name` (replacing an existing value) or appends it.
     pub fn set(&mut self, name: &str, value: Option<&str>) {
+        let mut v = self.to_vec();
         let value = value.map(ByteString::from);
-        match self
-            .0
-            .iter_mut()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-        {
+        match v.iter_mut().find(|p| p.name.eq_ignore_ascii_case(name)) {
             Some(p) => p.value = value,
-            None => self.0.push(Param {
+            None => v.push(Param {
                 name: ByteString::from(name),
                 value,
             }),
         }
+        *self = Params::from(v);
     }
 
     pub fn remove(&mut self, name: &str) {
-        self.0.retain(|p| !p.name.eq_ignore_ascii_case(name));
+        if self.contains(name) {
+            let mut v = self.to_vec();
+            v.retain(|p| !p.name.eq_ignore_ascii_case(name));
+            *self = Params::from(v);
+        }
+    }
+}
+
+impl From<Vec<Param>> for Params {
+    /// Builds a list from parameters given one by one (printed as `;name=value`).
+    fn from(v: Vec<Param>) -> Params {
+        v.into_iter().collect()
+    }
+}
+
+impl FromIterator<Param> for Params {
+    fn from_iter<I: IntoIterator<Item = Param>>(iter: I) -> Params {
+        let mut raw = String::new();
+        for p in iter {
+            raw.push(';');
+            raw.push_str(&p.name);
+            if let Some(v) = &p.value {
+                raw.push('=');
+                raw.push_str(v);
+            }
+        }
+        Params {
+            raw: ByteString::from(raw),
+        }
+    }
+}
+
+impl PartialEq for Params {
+    fn eq(&self, other: &Params) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Params {}
+
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Walks a validated parameter list: `SWS ";" SWS name [SWS "=" SWS value]`, where a
+/// value is a quoted string (escapes kept) or runs to the next `;` or white space.
+pub struct ParamIter<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+fn is_ws_byte(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+impl<'a> Iterator for ParamIter<'a> {
+    type Item = ParamRef<'a>;
+
+    fn next(&mut self) -> Option<ParamRef<'a>> {
+        let b = self.s.as_bytes();
+        let skip_ws = |mut i: usize| {
+            while i < b.len() && is_ws_byte(b[i]) {
+                i += 1;
+            }
+            i
+        };
+        let mut i = skip_ws(self.pos);
+        if b.get(i) != Some(&b';') {
+            self.pos = b.len();
+            return None;
+        }
+        i = skip_ws(i + 1);
+        let name_start = i;
+        while i < b.len() && !matches!(b[i], b';' | b'=' | b' ' | b'\t') {
+            i += 1;
+        }
+        let name = &self.s[name_start..i];
+        let after_name = i;
+        i = skip_ws(i);
+        let value = if b.get(i) == Some(&b'=') {
+            i = skip_ws(i + 1);
+            let start = i;
+            if b.get(i) == Some(&b'"') {
+                i += 1;
+                while i < b.len() {
+                    match b[i] {
+                        b'\\' => i += 2,
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                i = i.min(b.len());
+            } else {
+                while i < b.len() && !matches!(b[i], b';' | b' ' | b'\t') {
+                    i += 1;
+                }
+            }
+            Some(&self.s[start..i])
+        } else {
+            i = after_name;
+            None
+        };
+        self.pos = i;
+        Some(ParamRef { name, value })
     }
 }
 
 impl fmt::Display for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for p in &self.0 {
-            match &p.value {
+        for p in self.iter() {
+            match p.value {
                 Some(v) => write!(f, ";{}={}", p.name, v)?,
                 None => write!(f, ";{}", p.name)?,
             }
@@ -83,24 +217,24 @@ impl fmt::Display for Params {
 }
 
 /// `*( SEMI generic-param )` after a header value: white space allowed around `;` and `=`.
-pub fn header_params<'a>(src: &ByteString, mut i: &'a str) -> IResult<&'a str, Params> {
-    let mut out = Vec::new();
+pub fn header_params<'a>(src: &ByteString, i: &'a str) -> IResult<&'a str, Params> {
+    let start = i;
+    let mut i = i;
     loop {
         let Ok((rest, _)) = sep(";")(i) else {
-            return Ok((i, Params(out)));
+            let used = &start[..start.len() - i.len()];
+            return Ok((
+                i,
+                Params {
+                    raw: sub(src, used),
+                },
+            ));
         };
-        let (rest, name) = token(rest)?;
-        let (rest, value) = match sep("=")(rest) {
-            Ok((r, _)) => {
-                let (r, v) = gen_value(r)?;
-                (r, Some(sub(src, v)))
-            }
-            Err(_) => (rest, None),
+        let (rest, _name) = token(rest)?;
+        let rest = match sep("=")(rest) {
+            Ok((r, _)) => gen_value(r)?.0,
+            Err(_) => rest,
         };
-        out.push(Param {
-            name: sub(src, name),
-            value,
-        });
         i = rest;
     }
 }
@@ -123,25 +257,24 @@ fn param_chars(s: &str) -> Result<usize, nom::Err<nom::error::Error<&str>>> {
 }
 
 /// `*( ";" uri-parameter )` inside a URI: no white space allowed.
-pub fn uri_params<'a>(src: &ByteString, mut i: &'a str) -> IResult<&'a str, Params> {
-    let mut out = Vec::new();
+pub fn uri_params<'a>(src: &ByteString, i: &'a str) -> IResult<&'a str, Params> {
+    let start = i;
+    let mut i = i;
     while let Some(rest) = i.strip_prefix(';') {
         let n = param_chars(rest)?;
-        let (name, rest) = rest.split_at(n);
-        let (rest, value) = match rest.strip_prefix('=') {
-            Some(r) => {
-                let n = param_chars(r)?;
-                (&r[n..], Some(sub(src, &r[..n])))
-            }
-            None => (rest, None),
+        let rest = &rest[n..];
+        i = match rest.strip_prefix('=') {
+            Some(r) => &r[param_chars(r)?..],
+            None => rest,
         };
-        out.push(Param {
-            name: sub(src, name),
-            value,
-        });
-        i = rest;
     }
-    Ok((i, Params(out)))
+    let used = &start[..start.len() - i.len()];
+    Ok((
+        i,
+        Params {
+            raw: sub(src, used),
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -157,6 +290,26 @@ mod tests {
         assert_eq!(p.get("lr"), Some(None));
         assert_eq!(p.value("x"), Some("\"a b\""));
         assert_eq!(p.to_string(), ";tag=1918181833n;lr;x=\"a b\"");
+        let canonical: Params = p.to_vec().into();
+        assert_eq!(canonical, p);
+        let mut q = p.clone();
+        q.set("lr", Some("2"));
+        q.remove("tag");
+        assert_eq!(q.to_string(), ";lr=2;x=\"a b\"");
+        assert_ne!(q, p);
+        let src = ByteString::from_static(";a=\"x\\\";y\" ;b ; c = [::1];d=e");
+        let (rest, p) = header_params(&src, &src).unwrap();
+        assert_eq!(rest, "");
+        let all: Vec<_> = p.iter().map(|p| (p.name, p.value)).collect();
+        assert_eq!(
+            all,
+            vec![
+                ("a", Some("\"x\\\";y\"")),
+                ("b", None),
+                ("c", Some("[::1]")),
+                ("d", Some("e"))
+            ]
+        );
     }
 
     #[test]

@@ -145,8 +145,8 @@ impl SipUri {
         let (rest, params) =
             uri_params(src, rest).map_err(|_| UriError("invalid URI parameter"))?;
         for p in params.iter() {
-            let bad_value = p.value.as_deref().is_some_and(|v| !escapes_valid(v));
-            if !escapes_valid(&p.name) || bad_value {
+            let bad_value = p.value.is_some_and(|v| !escapes_valid(v));
+            if !escapes_valid(p.name) || bad_value {
                 return Err(UriError("invalid escape in URI parameter"));
             }
         }
@@ -203,8 +203,8 @@ impl SipUri {
             }
         }
         for p in self.params.iter() {
-            if let Some(theirs) = other.params.get(&p.name) {
-                let same = match (p.value.as_deref(), theirs) {
+            if let Some(theirs) = other.params.get(p.name) {
+                let same = match (p.value, theirs) {
                     (Some(a), Some(b)) => unescape(a).eq_ignore_ascii_case(&unescape(b)),
                     (None, None) => true,
                     _ => false,
