@@ -60,7 +60,8 @@ impl Params {
     }
 
     fn find(&self, name: &str) -> Option<ParamRef<'_>> {
-        self.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+        self.iter()
+            .find(|p| p.name.len() == name.len() && p.name.eq_ignore_ascii_case(name))
     }
 
     /// `Some(Some(v))` for `name=v`, `Some(None)` for a bare `name`, `None` when absent.

@@ -63,6 +63,75 @@ pub fn is_ws(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
+/// Trimming of SP and HTAB by octets (`str::trim_matches` with a `char` predicate decodes
+/// UTF-8 and is several times slower). Cuts happen next to ASCII octets only, so the results
+/// are always on character boundaries.
+pub trait TrimWs {
+    fn trim_ws(&self) -> &str;
+    fn trim_ws_start(&self) -> &str;
+    fn trim_ws_end(&self) -> &str;
+}
+
+impl TrimWs for str {
+    fn trim_ws(&self) -> &str {
+        self.trim_ws_start().trim_ws_end()
+    }
+
+    fn trim_ws_start(&self) -> &str {
+        let b = self.as_bytes();
+        let mut i = 0;
+        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+            i += 1;
+        }
+        &self[i..]
+    }
+
+    fn trim_ws_end(&self) -> &str {
+        let b = self.as_bytes();
+        let mut i = b.len();
+        while i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
+            i -= 1;
+        }
+        &self[..i]
+    }
+}
+
+/// Whether every octet of `s` is a token character (and `s` is not empty).
+pub fn is_token_str(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// `word` characters for an octet, by table (see [`is_word_char`]).
+pub fn is_word_byte(b: u8) -> bool {
+    WORD[b as usize]
+}
+
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = TOKEN[i]
+            || matches!(
+                c,
+                b'(' | b')'
+                    | b'<'
+                    | b'>'
+                    | b':'
+                    | b'\\'
+                    | b'"'
+                    | b'/'
+                    | b'['
+                    | b']'
+                    | b'?'
+                    | b'{'
+                    | b'}'
+            );
+        i += 1;
+    }
+    t
+};
+
 /// Skips optional white space (`SWS`).
 pub fn sws(i: &str) -> IResult<&str, &str> {
     let n = i.bytes().take_while(|b| *b == b' ' || *b == b'\t').count();
@@ -269,6 +338,15 @@ pub fn sub(src: &ByteString, part: &str) -> ByteString {
     }
 }
 
+/// Like [`sub`], but a part spelled exactly like one of `known` costs no reference to the
+/// buffer (protocol names, versions, transports, auth schemes).
+pub fn sub_known(src: &ByteString, part: &str, known: &[&'static str]) -> ByteString {
+    match known.iter().find(|k| **k == part) {
+        Some(k) => ByteString::from_static(k),
+        None => sub(src, part),
+    }
+}
+
 /// Runs `p` over the whole of `i` (white space allowed at both ends).
 pub fn complete<'a, O>(i: &'a str, mut p: impl FnMut(&'a str) -> IResult<&'a str, O>) -> Option<O> {
     let (rest, _) = sws(i).ok()?;
@@ -284,6 +362,11 @@ pub fn split_commas(value: &str) -> impl Iterator<Item = &str> {
     std::iter::from_fn(move || {
         let s = rest?;
         let b = s.as_bytes();
+        if memchr::memchr(b',', b).is_none() {
+            // No comma at all: one element, whatever the quotes and brackets hold.
+            rest = None;
+            return Some(s.trim_ws());
+        }
         let mut in_quote = false;
         let mut in_angle = false;
         let mut i = 0;
@@ -295,14 +378,14 @@ pub fn split_commas(value: &str) -> impl Iterator<Item = &str> {
                 b'>' if !in_quote => in_angle = false,
                 b',' if !in_quote && !in_angle => {
                     rest = Some(&s[i + 1..]);
-                    return Some(s[..i].trim_matches(is_ws));
+                    return Some(s[..i].trim_ws());
                 }
                 _ => {}
             }
             i += 1;
         }
         rest = None;
-        Some(s.trim_matches(is_ws))
+        Some(s.trim_ws())
     })
 }
 
@@ -334,6 +417,18 @@ mod tests {
         assert_eq!(v, vec![r#""a,b" <sip:x@y;p=1,2>;q=1"#, "<sip:z@w>"]);
         let v: Vec<_> = split_commas(";;,;,,").collect();
         assert_eq!(v, vec![";;", ";", "", ""]);
+    }
+
+    #[test]
+    fn byte_classes_match_char_classes() {
+        for b in 0..=255u8 {
+            let c = b as char;
+            assert_eq!(is_word_byte(b), b.is_ascii() && is_word_char(c), "{b}");
+        }
+        assert_eq!(" \t a b\t ".trim_ws(), "a b");
+        assert_eq!(" é ".trim_ws_start(), "é ");
+        assert_eq!(" é\t".trim_ws_end(), " é");
+        assert!(is_token_str("REGISTER") && !is_token_str("") && !is_token_str("a b"));
     }
 
     #[test]

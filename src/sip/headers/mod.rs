@@ -4,6 +4,7 @@
 //! comma-separated element) and prints back to valid SIP; `parse(print(x)) == x` is
 //! checked by the property tests in `tests/header_roundtrip.rs`.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
@@ -91,7 +92,7 @@ pub trait TypedHeader: Sized + fmt::Display {
 
 /// Parses the whole of `s` as a non-negative decimal that fits a `u32`.
 pub(crate) fn parse_u32(s: &str) -> Option<u32> {
-    let s = s.trim_matches(super::text::is_ws);
+    let s = s.trim_ws();
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
