@@ -146,8 +146,34 @@ pub struct ParamIter<'a> {
     pos: usize,
 }
 
-fn is_ws_byte(c: u8) -> bool {
-    c == b' ' || c == b'\t'
+/// Octets that end a parameter name (`;`, `=`, white space) and a bare value (`;`, white
+/// space) while walking a list that was validated when parsed.
+static NAME_END: [bool; 256] = delimiters(b";= \t");
+static VALUE_END: [bool; 256] = delimiters(b"; \t");
+
+const fn delimiters(set: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < set.len() {
+        t[set[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+        i += 1;
+    }
+    i
+}
+
+/// End of the run starting at `i` of octets not in `end`.
+fn run_until(b: &[u8], i: usize, end: &[bool; 256]) -> usize {
+    match b[i..].iter().position(|c| end[*c as usize]) {
+        Some(n) => i + n,
+        None => b.len(),
+    }
 }
 
 impl<'a> Iterator for ParamIter<'a> {
@@ -155,45 +181,38 @@ impl<'a> Iterator for ParamIter<'a> {
 
     fn next(&mut self) -> Option<ParamRef<'a>> {
         let b = self.s.as_bytes();
-        let skip_ws = |mut i: usize| {
-            while i < b.len() && is_ws_byte(b[i]) {
-                i += 1;
-            }
-            i
-        };
-        let mut i = skip_ws(self.pos);
+        let mut i = skip_ws(b, self.pos);
         if b.get(i) != Some(&b';') {
             self.pos = b.len();
             return None;
         }
-        i = skip_ws(i + 1);
+        i = skip_ws(b, i + 1);
         let name_start = i;
-        while i < b.len() && !matches!(b[i], b';' | b'=' | b' ' | b'\t') {
-            i += 1;
-        }
+        i = run_until(b, i, &NAME_END);
         let name = &self.s[name_start..i];
         let after_name = i;
-        i = skip_ws(i);
+        i = skip_ws(b, i);
         let value = if b.get(i) == Some(&b'=') {
-            i = skip_ws(i + 1);
+            i = skip_ws(b, i + 1);
             let start = i;
             if b.get(i) == Some(&b'"') {
+                // A quoted string: to the closing quote, stepping over `\` escapes.
                 i += 1;
-                while i < b.len() {
-                    match b[i] {
-                        b'\\' => i += 2,
-                        b'"' => {
-                            i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[i..]) {
+                        Some(n) if b[i + n] == b'\\' => i = (i + n + 2).min(b.len()),
+                        Some(n) => {
+                            i += n + 1;
                             break;
                         }
-                        _ => i += 1,
+                        None => {
+                            i = b.len();
+                            break;
+                        }
                     }
                 }
-                i = i.min(b.len());
             } else {
-                while i < b.len() && !matches!(b[i], b';' | b' ' | b'\t') {
-                    i += 1;
-                }
+                i = run_until(b, i, &VALUE_END);
             }
             Some(&self.s[start..i])
         } else {

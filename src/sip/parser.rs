@@ -97,9 +97,26 @@ pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseErro
             Err(_) => e,
         });
     };
-    let (first_line, headers) = parse_head(data.slice(..end), limits)?;
     let body_start = end + CRLFCRLF.len();
     let available = data.len() - body_start;
+    if available == 0 {
+        // Nothing after the empty line (most requests): the body is empty whatever
+        // Content-Length says, and the buffer itself becomes the header section.
+        let mut head = data;
+        head.truncate(end);
+        let (first_line, headers) = parse_head(head, limits)?;
+        return match content_length(&headers) {
+            Ok(Some(n)) if n > 0 => Err(ParseError::new("Content-Length larger than the message")
+                .with_partial(first_line, headers)),
+            Ok(_) => Ok(Message {
+                first_line,
+                headers,
+                body: Bytes::new(),
+            }),
+            Err(reason) => Err(ParseError::new(reason).with_partial(first_line, headers)),
+        };
+    }
+    let (first_line, headers) = parse_head(data.slice(..end), limits)?;
     let body_len = match content_length(&headers) {
         Ok(Some(n)) if n > available => {
             return Err(ParseError::new("Content-Length larger than the message")

@@ -7,8 +7,8 @@ use bytestring::ByteString;
 use nom::IResult;
 use nom::Parser;
 use nom::bytes::complete::{tag, take_while1};
-use nom::combinator::{opt, recognize};
-use nom::sequence::{delimited, pair};
+use nom::combinator::recognize;
+use nom::sequence::delimited;
 
 /// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
 pub fn is_token_char(c: char) -> bool {
@@ -162,22 +162,33 @@ pub fn sep(c: &'static str) -> impl Fn(&str) -> IResult<&str, &str> {
 }
 
 /// A `quoted-string` including its quotes; escapes (`\` + any octet but CR/LF) are kept.
+/// Scanned as octets: every delimiter is ASCII, so cuts fall on character boundaries.
 pub fn quoted_string(i: &str) -> IResult<&str, &str> {
     let err = || nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Char));
-    let mut chars = i.char_indices();
-    match chars.next() {
-        Some((_, '"')) => {}
-        _ => return Err(err()),
+    let b = i.as_bytes();
+    if b.first() != Some(&b'"') {
+        return Err(err());
     }
-    while let Some((idx, c)) = chars.next() {
-        match c {
-            '"' => return Ok((&i[idx + 1..], &i[..idx + 1])),
-            '\\' => match chars.next() {
-                Some((_, '\r' | '\n')) | None => return Err(err()),
-                Some(_) => {}
+    let mut k = 1;
+    while let Some(n) = b[k..]
+        .iter()
+        .position(|c| matches!(c, b'"' | b'\\' | b'\r' | b'\n'))
+    {
+        k += n;
+        match b[k] {
+            b'"' => return Ok((&i[k + 1..], &i[..k + 1])),
+            b'\\' => match b.get(k + 1) {
+                Some(b'\r' | b'\n') | None => return Err(err()),
+                // The escaped character may be any (multi-octet) character.
+                Some(_) => {
+                    k += 1;
+                    while k < b.len() && !i.is_char_boundary(k + 1) {
+                        k += 1;
+                    }
+                    k += 1;
+                }
             },
-            '\r' | '\n' => return Err(err()),
-            _ => {}
+            _ => return Err(err()),
         }
     }
     Err(err())
@@ -236,14 +247,16 @@ pub fn gen_value(i: &str) -> IResult<&str, &str> {
 
 /// `host [":" port]`, returning the host and the port text.
 pub fn host_port(i: &str) -> IResult<&str, (&str, Option<&str>)> {
-    pair(
-        host,
-        opt(nom::sequence::preceded(
-            tag(":"),
-            take_while1(|c: char| c.is_ascii_digit()),
-        )),
-    )
-    .parse(i)
+    let (rest, h) = host(i)?;
+    let Some(after) = rest.strip_prefix(':') else {
+        return Ok((rest, (h, None)));
+    };
+    let n = after.bytes().take_while(u8::is_ascii_digit).count();
+    if n == 0 {
+        // `:` without digits is not a port: leave it for the caller, as `opt` did.
+        return Ok((rest, (h, None)));
+    }
+    Ok((&after[n..], (h, Some(&after[..n]))))
 }
 
 /// `host`: a hostname, an IPv4 address or an `[IPv6]` reference (brackets kept).
@@ -397,6 +410,11 @@ mod tests {
     fn quoted_strings() {
         assert_eq!(quoted_string(r#""a\"b" x"#).unwrap(), (" x", r#""a\"b""#));
         assert!(quoted_string(r#""open"#).is_err());
+        assert!(quoted_string("\"a\\").is_err());
+        assert!(quoted_string("\"a\\\r\"").is_err());
+        assert!(quoted_string("\"a\nb\"").is_err());
+        assert_eq!(quoted_string("\"\\é\"x").unwrap(), ("x", "\"\\é\""));
+        assert_eq!(quoted_string("\"é\"").unwrap(), ("", "\"é\""));
         assert_eq!(unquote(r#""J Rosenberg \\\"""#), r#"J Rosenberg \""#);
         assert_eq!(quote(r#"a"b\"#), r#""a\"b\\""#);
     }
@@ -437,5 +455,11 @@ mod tests {
         assert!(host("[zz::1]").is_err());
         assert_eq!(host("example.com;x").unwrap(), (";x", "example.com"));
         assert!(host("-bad.com").is_err());
+        assert_eq!(
+            host_port("a.b:5060;x").unwrap(),
+            (";x", ("a.b", Some("5060")))
+        );
+        assert_eq!(host_port("a.b:;x").unwrap(), (":;x", ("a.b", None)));
+        assert_eq!(host_port("a.b").unwrap(), ("", ("a.b", None)));
     }
 }

@@ -107,7 +107,14 @@ impl HeaderName {
             (19, b'p') => HeaderName::ProxyAuthorization,
             _ => return HeaderName::Other,
         };
-        if cand.as_str().as_bytes().eq_ignore_ascii_case(b) {
+        // Case-insensitive comparison in three 64-bit words: the name zero-padded to 24
+        // octets, letters folded to lower case by OR-ing 0x20 where the canonical name has a
+        // letter (so only the other case of that letter can match), other octets exact.
+        let mut buf = [0u8; 24];
+        buf[..b.len()].copy_from_slice(b);
+        let key = &KEYS[cand as usize];
+        let word = |i: usize| u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap());
+        if (0..3).all(|i| word(i) | key.fold[i] == key.lower[i]) {
             cand
         } else {
             HeaderName::Other
@@ -115,7 +122,7 @@ impl HeaderName {
     }
 
     /// The canonical long name used when sipreg prints the header.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             HeaderName::Via => "Via",
             HeaderName::From => "From",
@@ -155,6 +162,83 @@ impl HeaderName {
         }
     }
 }
+
+/// Every name, in declaration order (so `ALL[h as usize] == h`).
+const ALL: [HeaderName; 35] = {
+    use HeaderName::*;
+    [
+        Via,
+        From,
+        To,
+        CallId,
+        CSeq,
+        MaxForwards,
+        Contact,
+        Expires,
+        MinExpires,
+        ContentLength,
+        ContentType,
+        ContentEncoding,
+        Require,
+        ProxyRequire,
+        Supported,
+        Unsupported,
+        Path,
+        Route,
+        RecordRoute,
+        Allow,
+        AllowEvents,
+        Event,
+        SubscriptionState,
+        SipETag,
+        SipIfMatch,
+        Date,
+        UserAgent,
+        Server,
+        Accept,
+        Authorization,
+        ProxyAuthorization,
+        WwwAuthenticate,
+        ProxyAuthenticate,
+        Subject,
+        Other,
+    ]
+};
+
+/// A canonical name lower-cased and zero-padded to 24 octets, with the case bit (0x20) set
+/// in `fold` wherever the name has a letter; as little-endian words.
+struct NameKey {
+    lower: [u64; 3],
+    fold: [u64; 3],
+}
+
+static KEYS: [NameKey; 35] = {
+    let mut keys = [const {
+        NameKey {
+            lower: [0; 3],
+            fold: [0; 3],
+        }
+    }; 35];
+    let mut h = 0;
+    while h < ALL.len() {
+        let name = ALL[h].as_str().as_bytes();
+        let mut key = NameKey {
+            lower: [0; 3],
+            fold: [0; 3],
+        };
+        let mut i = 0;
+        while i < name.len() {
+            let c = name[i];
+            let f = if c.is_ascii_alphabetic() { 0x20u64 } else { 0 };
+            key.lower[i / 8] |= ((c as u64) | f) << ((i % 8) * 8);
+            key.fold[i / 8] |= f << ((i % 8) * 8);
+            i += 1;
+        }
+        keys[h] = key;
+        h += 1;
+    }
+    keys
+};
 
 impl fmt::Display for HeaderName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -225,5 +309,13 @@ mod tests {
             assert_eq!(HeaderName::from_name(&h.as_str().to_ascii_uppercase()), h);
         }
         assert_eq!(HeaderName::from_name("X-Unknown"), Other);
+        for (i, h) in ALL.iter().enumerate() {
+            assert_eq!(*h as usize, i);
+        }
+        // Octets that differ from a canonical '-' or digit only in the case bit never match.
+        assert_eq!(HeaderName::from_name("Call\rID"), Other);
+        assert_eq!(HeaderName::from_name("Call-Id"), CallId);
+        assert_eq!(HeaderName::from_name("Max-Forward\u{13}"), Other);
+        assert_eq!(HeaderName::from_name("SIP-ETAG"), SipETag);
     }
 }
