@@ -261,9 +261,15 @@ pub fn header_params<'a>(src: &ByteString, i: &'a str) -> IResult<&'a str, Param
 
 /// `paramchar` of a URI parameter (RFC 3261 §25.1).
 pub fn is_uri_param_byte(c: u8) -> bool {
+    URI_PARAM[c as usize]
+}
+
+const fn uri_param_byte(c: u8) -> bool {
     super::text::is_unreserved_byte(c)
         || matches!(c, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'%')
 }
+
+static URI_PARAM: [bool; 256] = super::text::byte_table!(uri_param_byte);
 
 /// Length of the run of `paramchar` octets at the start of `s` (at least one, or an error).
 fn param_chars(s: &str) -> Result<usize, nom::Err<nom::error::Error<&str>>> {

@@ -36,7 +36,7 @@ static TOKEN: [bool; 256] = {
 };
 
 /// `unreserved` for an octet.
-pub fn is_unreserved_byte(c: u8) -> bool {
+pub const fn is_unreserved_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
@@ -302,6 +302,9 @@ pub fn host(i: &str) -> IResult<&str, &str> {
 /// Checks that every `%` in `s` starts a valid `%HH` escape.
 pub fn escapes_valid(s: &str) -> bool {
     let b = s.as_bytes();
+    if !b.contains(&b'%') {
+        return true;
+    }
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
@@ -335,6 +338,20 @@ pub fn unescape(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// A 256-entry membership table of a `const fn(u8) -> bool`, built at compile time.
+macro_rules! byte_table {
+    ($f:path) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = $f(i as u8);
+            i += 1;
+        }
+        t
+    }};
+}
+pub(crate) use byte_table;
 
 /// Turns a sub-slice of `src` back into a zero-copy `ByteString`.
 pub fn sub(src: &ByteString, part: &str) -> ByteString {

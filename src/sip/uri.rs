@@ -10,7 +10,7 @@ use nom::Parser;
 use nom::bytes::complete::take_while1;
 
 use super::params::{Params, uri_params};
-use super::text::{escapes_valid, host_port, is_unreserved, is_unreserved_byte, sub};
+use super::text::{byte_table, escapes_valid, host_port, is_unreserved, is_unreserved_byte, sub};
 
 /// Any URI sipreg may meet in a Request-URI or an address header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub struct SipUri {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UriError(pub &'static str);
 
-fn is_user_byte(c: u8) -> bool {
+const fn user_byte(c: u8) -> bool {
     is_unreserved_byte(c)
         || matches!(
             c,
@@ -50,8 +50,19 @@ fn is_user_byte(c: u8) -> bool {
         )
 }
 
-fn is_password_byte(c: u8) -> bool {
+const fn password_byte(c: u8) -> bool {
     is_unreserved_byte(c) || matches!(c, b'%' | b'&' | b'=' | b'+' | b'$' | b',')
+}
+
+static USER: [bool; 256] = byte_table!(user_byte);
+static PASSWORD: [bool; 256] = byte_table!(password_byte);
+
+fn is_user_byte(c: u8) -> bool {
+    USER[c as usize]
+}
+
+fn is_password_byte(c: u8) -> bool {
+    PASSWORD[c as usize]
 }
 
 fn is_header_char(c: char) -> bool {

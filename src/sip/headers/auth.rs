@@ -40,8 +40,9 @@ static TOKEN68: [u8; 256] = {
     t
 };
 
-/// `b64token *"="` (RFC 6750). A JWT is long, so the table is read eight octets at a time
-/// and the results combined without a branch per octet.
+/// `b64token *"="` (RFC 6750). A JWT is long: sixteen octets per step with SSE2 where
+/// the target has it (every x86-64 does), else eight table look-ups combined without a
+/// branch per octet.
 fn is_token68(s: &str) -> bool {
     let b = s.as_bytes();
     let body = b.len() - b.iter().rev().take_while(|c| **c == b'=').count();
@@ -49,21 +50,56 @@ fn is_token68(s: &str) -> bool {
         return false;
     }
     let b = &b[..body];
-    let mut chunks = b.chunks_exact(8);
+    let mut chunks = b.chunks_exact(16);
     for c in &mut chunks {
-        let ok = TOKEN68[c[0] as usize]
-            & TOKEN68[c[1] as usize]
-            & TOKEN68[c[2] as usize]
-            & TOKEN68[c[3] as usize]
-            & TOKEN68[c[4] as usize]
-            & TOKEN68[c[5] as usize]
-            & TOKEN68[c[6] as usize]
-            & TOKEN68[c[7] as usize];
-        if ok == 0 {
+        if !token68_16(c.try_into().unwrap()) {
             return false;
         }
     }
     chunks.remainder().iter().all(|c| TOKEN68[*c as usize] == 1)
+}
+
+/// Sixteen octets of `b64token`: `A-Z a-z 0-9 - . _ ~ + /`.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn token68_16(c: &[u8; 16]) -> bool {
+    // SAFETY: the only requirement of `token68_sse2` is SSE2, which this build enables
+    // for the whole program (checked by the `cfg` above); it touches no memory itself.
+    unsafe { token68_sse2(c) }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn token68_sse2(c: &[u8; 16]) -> bool {
+    use std::arch::x86_64::*;
+    let lo = i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    let hi = i64::from_le_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]);
+    let x = _mm_set_epi64x(hi, lo);
+    // Signed comparisons: octets >= 0x80 are negative and fall in no range.
+    // Letters: OR-ing 0x20 maps exactly A-Z and a-z onto a-z.
+    let folded = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    let letters = _mm_and_si128(
+        _mm_cmpgt_epi8(folded, _mm_set1_epi8((b'a' - 1) as i8)),
+        _mm_cmpgt_epi8(_mm_set1_epi8((b'z' + 1) as i8), folded),
+    );
+    // '-' '.' '/' and the digits: 0x2D..=0x39.
+    let digits = _mm_and_si128(
+        _mm_cmpgt_epi8(x, _mm_set1_epi8((b'-' - 1) as i8)),
+        _mm_cmpgt_epi8(_mm_set1_epi8((b'9' + 1) as i8), x),
+    );
+    let singles = _mm_or_si128(
+        _mm_or_si128(
+            _mm_cmpeq_epi8(x, _mm_set1_epi8(b'_' as i8)),
+            _mm_cmpeq_epi8(x, _mm_set1_epi8(b'~' as i8)),
+        ),
+        _mm_cmpeq_epi8(x, _mm_set1_epi8(b'+' as i8)),
+    );
+    let ok = _mm_or_si128(_mm_or_si128(letters, digits), singles);
+    _mm_movemask_epi8(ok) == 0xFFFF
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+fn token68_16(c: &[u8; 16]) -> bool {
+    c.iter().fold(1, |acc, b| acc & TOKEN68[*b as usize]) == 1
 }
 
 /// Schemes kept without a reference to the buffer when spelled canonically.
@@ -230,6 +266,18 @@ mod tests {
             let a = Authorization::parse_str(bad)
                 .unwrap_or_else(|_| Authorization::parse_str("Bearer x=\"y\"").unwrap());
             assert_eq!(a.0.token68(), None, "{bad}");
+        }
+        for b in 0..=255u8 {
+            let mut t = [b'a'; 16];
+            t[7] = b;
+            let s = String::from_utf8_lossy(&t).into_owned();
+            let want = TOKEN68[b as usize] == 1;
+            if s.len() == 16 {
+                assert_eq!(token68_16(&t), want, "{b}");
+                assert_eq!(is_token68(&s), want, "{b}");
+            } else {
+                assert!(!token68_16(&t));
+            }
         }
         for n in 1..40 {
             let t = "aZ09-._~+/".repeat(4)[..n].to_string();
