@@ -39,7 +39,7 @@ impl NameAddr {
                 return Err("display name without <URI>");
             }
             (Some(sub(src, q)), rest)
-        } else if let Some(lt) = memchr::memchr(b'<', s.as_bytes()) {
+        } else if let Some(lt) = super::text::find_byte(b'<', s.as_bytes()) {
             let name = s[..lt].trim_ws();
             // Tokens separated by white space.
             if !name
@@ -54,7 +54,8 @@ impl NameAddr {
         };
 
         let (uri, rest) = if let Some(inner) = after_display.strip_prefix('<') {
-            let gt = memchr::memchr(b'>', inner.as_bytes()).ok_or("missing '>' after URI")?;
+            let gt =
+                super::text::find_byte(b'>', inner.as_bytes()).ok_or("missing '>' after URI")?;
             let uri = Uri::parse(src, &inner[..gt]).map_err(|e| e.0)?;
             (uri, &inner[gt + 1..])
         } else {

@@ -60,6 +60,31 @@ impl Params {
     }
 
     fn find(&self, name: &str) -> Option<ParamRef<'_>> {
+        // Fast path: the first parameter spelled exactly `name` (`;branch=` of a Via,
+        // `;tag=` of a From), with a bare value or none. Anything else takes the full walk.
+        let b = self.raw.as_bytes();
+        let n = name.len();
+        if b.len() > n && b[0] == b';' && &b[1..=n] == name.as_bytes() {
+            match b.get(n + 1) {
+                None | Some(b';') => {
+                    return Some(ParamRef {
+                        name: &self.raw[1..=n],
+                        value: None,
+                    });
+                }
+                Some(b'=')
+                    if b.get(n + 2)
+                        .is_some_and(|c| !matches!(c, b'"' | b' ' | b'\t')) =>
+                {
+                    let end = run_until(b, n + 2, &VALUE_END);
+                    return Some(ParamRef {
+                        name: &self.raw[1..=n],
+                        value: Some(&self.raw[n + 2..end]),
+                    });
+                }
+                _ => {}
+            }
+        }
         self.iter()
             .find(|p| p.name.len() == name.len() && p.name.eq_ignore_ascii_case(name))
     }
@@ -323,6 +348,23 @@ mod tests {
         q.remove("tag");
         assert_eq!(q.to_string(), ";lr=2;x=\"a b\"");
         assert_ne!(q, p);
+        for (text, name, want) in [
+            (";branch=z9;rport", "branch", Some(Some("z9"))),
+            (";branch;rport", "branch", Some(None)),
+            (";branch", "branch", Some(None)),
+            (";branch=", "branch", None),
+            (";branchx=1;branch=2", "branch", Some(Some("2"))),
+            (";branch = 3", "branch", Some(Some("3"))),
+            (";branch=\"q;r\"", "branch", Some(Some("\"q;r\""))),
+            (";BRANCH=4", "branch", Some(Some("4"))),
+            (";rport;branch=5 ", "branch", Some(Some("5"))),
+        ] {
+            let src = ByteString::from(text);
+            match header_params(&src, &src) {
+                Ok((_, p)) => assert_eq!(p.get(name), want, "{text}"),
+                Err(_) => assert_eq!(want, None, "{text}"),
+            }
+        }
         let src = ByteString::from_static(";a=\"x\\\";y\" ;b ; c = [::1];d=e");
         let (rest, p) = header_params(&src, &src).unwrap();
         assert_eq!(rest, "");

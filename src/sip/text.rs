@@ -132,6 +132,16 @@ static WORD: [bool; 256] = {
     t
 };
 
+/// Position of `c` in `b`: a plain loop for the short strings of URIs and addresses, where
+/// `memchr`'s set-up costs more than it saves, `memchr` beyond.
+pub fn find_byte(c: u8, b: &[u8]) -> Option<usize> {
+    if b.len() < 48 {
+        b.iter().position(|x| *x == c)
+    } else {
+        memchr::memchr(c, b)
+    }
+}
+
 /// Skips optional white space (`SWS`).
 pub fn sws(i: &str) -> IResult<&str, &str> {
     let n = i.bytes().take_while(|b| *b == b' ' || *b == b'\t').count();

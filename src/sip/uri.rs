@@ -83,7 +83,8 @@ fn is_uric(c: char) -> bool {
 impl Uri {
     /// Parses the whole of `s` (a sub-slice of `src`) as a URI.
     pub fn parse(src: &ByteString, s: &str) -> Result<Uri, UriError> {
-        let colon = memchr::memchr(b':', s.as_bytes()).ok_or(UriError("URI has no scheme"))?;
+        let colon =
+            super::text::find_byte(b':', s.as_bytes()).ok_or(UriError("URI has no scheme"))?;
         let scheme = &s[..colon];
         let rest = &s[colon + 1..];
         if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
@@ -121,10 +122,10 @@ impl Uri {
 impl SipUri {
     fn parse_after_scheme(src: &ByteString, s: &str, secure: bool) -> Result<SipUri, UriError> {
         // The user part may hold ';', '?' and '/', so '@' decides where it ends.
-        let (user, password, hostpart) = match memchr::memchr(b'@', s.as_bytes()) {
+        let (user, password, hostpart) = match super::text::find_byte(b'@', s.as_bytes()) {
             Some(at) => {
                 let info = &s[..at];
-                let (user, password) = match memchr::memchr(b':', info.as_bytes()) {
+                let (user, password) = match super::text::find_byte(b':', info.as_bytes()) {
                     Some(c) => (&info[..c], Some(&info[c + 1..])),
                     None => (info, None),
                 };

@@ -17,7 +17,7 @@ impl TypedHeader for CallId {
     fn parse(src: &ByteString, s: &str) -> Result<CallId, HeaderError> {
         let s = s.trim_ws();
         let ok = |w: &str| !w.is_empty() && w.bytes().all(is_word_byte);
-        let valid = match memchr::memchr(b'@', s.as_bytes()) {
+        let valid = match crate::sip::text::find_byte(b'@', s.as_bytes()) {
             Some(at) => ok(&s[..at]) && ok(&s[at + 1..]),
             None => ok(s),
         };
