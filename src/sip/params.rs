@@ -42,6 +42,11 @@ impl Params {
         self.raw.is_empty()
     }
 
+    /// The list as kept: validated text from its first `;`.
+    pub(crate) fn raw(&self) -> &str {
+        &self.raw
+    }
+
     pub fn iter(&self) -> ParamIter<'_> {
         ParamIter {
             s: &self.raw,

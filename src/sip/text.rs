@@ -288,22 +288,32 @@ pub fn host(i: &str) -> IResult<&str, &str> {
         return Ok((&i[close + 1..], &i[..=close]));
     }
     // One pass over the octets: labels of alphanumerics and '-', never starting or
-    // ending with '-', separated by single dots (a trailing dot is allowed).
+    // ending with '-', separated by single dots (a trailing dot is allowed). Runs of
+    // alphanumerics are skipped in a tight loop; `prev` is the class of the last octet.
+    const ALNUM: u8 = 1;
+    const DASH: u8 = 2;
+    const DOT: u8 = 3;
     let mut end = 0;
-    let mut prev = b'.';
-    while end < b.len() {
-        let c = b[end];
-        match c {
-            b'.' if prev == b'.' || prev == b'-' => return fail(),
-            b'-' if prev == b'.' => return fail(),
-            b'.' | b'-' => {}
-            _ if c.is_ascii_alphanumeric() => {}
+    let mut prev = DOT;
+    loop {
+        let run = b[end..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .count();
+        if run > 0 {
+            end += run;
+            prev = ALNUM;
+        }
+        match b.get(end) {
+            Some(b'.') if prev != ALNUM => return fail(),
+            Some(b'.') => prev = DOT,
+            Some(b'-') if prev == DOT => return fail(),
+            Some(b'-') => prev = DASH,
             _ => break,
         }
-        prev = c;
         end += 1;
     }
-    if end == 0 || prev == b'-' {
+    if end == 0 || prev == DASH {
         return fail();
     }
     Ok((&i[end..], &i[..end]))
@@ -482,6 +492,17 @@ mod tests {
         assert!(host("[zz::1]").is_err());
         assert_eq!(host("example.com;x").unwrap(), (";x", "example.com"));
         assert!(host("-bad.com").is_err());
+        for bad in [".a", "a..b", "a.-b", "a-.b", "a-", "", "-", ".", ";a"] {
+            assert!(host(bad).is_err(), "{bad}");
+        }
+        for (good, h) in [
+            ("a.", "a."),
+            ("a--b.c;x", "a--b.c"),
+            ("1.2.3.4:5", "1.2.3.4"),
+            ("x y", "x"),
+        ] {
+            assert_eq!(host(good).unwrap().1, h, "{good}");
+        }
         assert_eq!(
             host_port("a.b:5060;x").unwrap(),
             (";x", ("a.b", Some("5060")))
