@@ -8,6 +8,8 @@
 
 use bytes::Bytes;
 use bytestring::ByteString;
+use std::sync::LazyLock;
+
 use memchr::memmem;
 
 use super::headers::{ContentLength, HeaderName, TypedHeader};
@@ -72,6 +74,14 @@ impl std::error::Error for ParseError {}
 const CRLF: &[u8] = b"\r\n";
 const CRLFCRLF: &[u8] = b"\r\n\r\n";
 
+/// Where the header section ends (the first CRLFCRLF), with a searcher built once rather
+/// than per message.
+fn end_of_head(data: &[u8]) -> Option<usize> {
+    static FINDER: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(CRLFCRLF));
+    FINDER.find(data)
+}
+
 /// Parses one UDP datagram. Leading CRLFs are skipped (RFC 3261 §7.5).
 pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseError> {
     let skip = data.chunks(2).take_while(|c| *c == CRLF).count() * 2;
@@ -83,14 +93,14 @@ pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseErro
     if data.len() > limits.max_message_size {
         let mut e = ParseError::new("Message Too Large");
         e.status = 513;
-        if let Some(end) = memmem::find(&data, CRLFCRLF)
+        if let Some(end) = end_of_head(&data)
             && let Ok((first, headers)) = parse_head(data.slice(..end), limits)
         {
             e = e.with_partial(first, headers);
         }
         return Err(e);
     }
-    let Some(end) = memmem::find(&data, CRLFCRLF) else {
+    let Some(end) = end_of_head(&data) else {
         let e = ParseError::new("Missing empty line after the header fields");
         return Err(match parse_head(data.clone(), limits) {
             Ok((first, headers)) => e.with_partial(first, headers),
@@ -330,7 +340,7 @@ pub fn frame_stream(buf: &[u8], limits: &Limits) -> Frame {
     if buf == b"\r" {
         return Frame::Incomplete;
     }
-    let Some(end) = memmem::find(buf, CRLFCRLF) else {
+    let Some(end) = end_of_head(buf) else {
         return if buf.len() > limits.max_message_size {
             Frame::Invalid("header section exceeds the maximum message size")
         } else {
