@@ -14,6 +14,7 @@ use super::headers::{
 use super::message::Message;
 use super::method::Method;
 use super::name_addr::NameAddr;
+use super::text::find_byte;
 use super::uri::Uri;
 
 /// A request whose mandatory header fields are present and well formed.
@@ -85,12 +86,16 @@ impl Request {
 
     fn validate(msg: &Message) -> Result<Parts, Rejection> {
         let line = &msg.first_line;
-        let mut fields = line.split(' ');
-        let (Some(m), Some(u), Some(v), None) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
+        // Exactly two single spaces: `Method SP Request-URI SP SIP-Version`.
+        let b = line.as_bytes();
+        let sp = |from: usize| find_byte(b' ', &b[from..]).map(|n| from + n);
+        let (Some(s1), Some(s2)) = (sp(0), sp(0).and_then(|s1| sp(s1 + 1))) else {
             return Err(Rejection::bad_request("Malformed Request-Line"));
         };
+        if sp(s2 + 1).is_some() {
+            return Err(Rejection::bad_request("Malformed Request-Line"));
+        }
+        let (m, u, v) = (&line[..s1], &line[s1 + 1..s2], &line[s2 + 1..]);
         let method =
             Method::parse(line, m).ok_or_else(|| Rejection::bad_request("Malformed method"))?;
         check_version(v)?;

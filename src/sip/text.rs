@@ -165,9 +165,15 @@ pub fn token(i: &str) -> IResult<&str, &str> {
 pub fn sep(c: &'static str) -> impl Fn(&str) -> IResult<&str, &str> {
     move |i| {
         let (rest, _) = sws(i)?;
-        let (rest, t) = tag(c).parse(rest)?;
-        let (rest, _) = sws(rest)?;
-        Ok((rest, t))
+        // `tag(c)`, spelled out: this runs around every `;` and `=` of every parameter.
+        let Some(after) = rest.strip_prefix(c) else {
+            return Err(nom::Err::Error(nom::error::Error::new(
+                rest,
+                nom::error::ErrorKind::Tag,
+            )));
+        };
+        let (after, _) = sws(after)?;
+        Ok((after, &rest[..c.len()]))
     }
 }
 

@@ -93,8 +93,15 @@ pub trait TypedHeader: Sized + fmt::Display {
 /// Parses the whole of `s` as a non-negative decimal that fits a `u32`.
 pub(crate) fn parse_u32(s: &str) -> Option<u32> {
     let s = s.trim_ws();
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() {
         return None;
     }
-    s.parse().ok()
+    // Digits only, accumulated with overflow checks (what `str::parse` does, in one pass).
+    s.bytes().try_fold(0u32, |acc, b| {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(d as u32)
+    })
 }
