@@ -110,11 +110,23 @@ impl HeaderName {
         // Case-insensitive comparison in three 64-bit words: the name zero-padded to 24
         // octets, letters folded to lower case by OR-ing 0x20 where the canonical name has a
         // letter (so only the other case of that letter can match), other octets exact.
-        let mut buf = [0u8; 24];
-        buf[..b.len()].copy_from_slice(b);
+        // (No copy into a padded buffer: a variable-length copy is a `memmove` call.)
         let key = &KEYS[cand as usize];
-        let word = |i: usize| u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap());
-        if (0..3).all(|i| word(i) | key.fold[i] == key.lower[i]) {
+        let mut chunks = b.chunks_exact(8);
+        let mut i = 0;
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            if w | key.fold[i] != key.lower[i] {
+                return HeaderName::Other;
+            }
+            i += 1;
+        }
+        let tail = chunks
+            .remainder()
+            .iter()
+            .enumerate()
+            .fold(0u64, |w, (j, c)| w | (*c as u64) << (8 * j));
+        if tail | key.fold[i] == key.lower[i] {
             cand
         } else {
             HeaderName::Other
