@@ -10,6 +10,20 @@ use nom::bytes::complete::{tag, take_while1};
 use nom::combinator::recognize;
 use nom::sequence::delimited;
 
+/// A 256-entry membership table of a `const fn(u8) -> bool`, built at compile time.
+macro_rules! byte_table {
+    ($f:path) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = $f(i as u8);
+            i += 1;
+        }
+        t
+    }};
+}
+pub(crate) use byte_table;
+
 /// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
 pub fn is_token_char(c: char) -> bool {
     c.is_ascii() && is_token_byte(c as u8)
@@ -186,10 +200,7 @@ pub fn quoted_string(i: &str) -> IResult<&str, &str> {
         return Err(err());
     }
     let mut k = 1;
-    while let Some(n) = b[k..]
-        .iter()
-        .position(|c| matches!(c, b'"' | b'\\' | b'\r' | b'\n'))
-    {
+    while let Some(n) = b[k..].iter().position(|c| QUOTED_STOP[*c as usize]) {
         k += n;
         match b[k] {
             b'"' => return Ok((&i[k + 1..], &i[..k + 1])),
@@ -209,6 +220,19 @@ pub fn quoted_string(i: &str) -> IResult<&str, &str> {
     }
     Err(err())
 }
+
+const fn quoted_stop(c: u8) -> bool {
+    matches!(c, b'"' | b'\\' | b'\r' | b'\n')
+}
+
+/// Octets that end a run inside a quoted string.
+static QUOTED_STOP: [bool; 256] = byte_table!(quoted_stop);
+
+const fn alnum(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+static ALPHANUMERIC: [bool; 256] = byte_table!(alnum);
 
 /// Removes the quotes and `\` escapes of a quoted string (`"a\"b"` → `a"b`).
 pub fn unquote(q: &str) -> String {
@@ -304,7 +328,7 @@ pub fn host(i: &str) -> IResult<&str, &str> {
     loop {
         let run = b[end..]
             .iter()
-            .take_while(|c| c.is_ascii_alphanumeric())
+            .take_while(|c| ALPHANUMERIC[**c as usize])
             .count();
         if run > 0 {
             end += run;
@@ -364,20 +388,6 @@ pub fn unescape(s: &str) -> Vec<u8> {
     }
     out
 }
-
-/// A 256-entry membership table of a `const fn(u8) -> bool`, built at compile time.
-macro_rules! byte_table {
-    ($f:path) => {{
-        let mut t = [false; 256];
-        let mut i = 0;
-        while i < 256 {
-            t[i] = $f(i as u8);
-            i += 1;
-        }
-        t
-    }};
-}
-pub(crate) use byte_table;
 
 /// Turns a sub-slice of `src` back into a zero-copy `ByteString`.
 pub fn sub(src: &ByteString, part: &str) -> ByteString {
