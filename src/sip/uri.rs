@@ -157,11 +157,12 @@ impl SipUri {
         let (rest, params) =
             uri_params(src, rest).map_err(|_| UriError("invalid URI parameter"))?;
         // Escapes need checking only where there is a '%'.
-        let escaped = params.raw().contains('%');
-        for p in params.iter().filter(|_| escaped) {
-            let bad_value = p.value.is_some_and(|v| !escapes_valid(v));
-            if !escapes_valid(p.name) || bad_value {
-                return Err(UriError("invalid escape in URI parameter"));
+        if params.raw().contains('%') {
+            for p in params.iter() {
+                let bad_value = p.value.is_some_and(|v| !escapes_valid(v));
+                if !escapes_valid(p.name) || bad_value {
+                    return Err(UriError("invalid escape in URI parameter"));
+                }
             }
         }
         let headers = match rest.strip_prefix('?') {
