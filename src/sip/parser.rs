@@ -161,11 +161,12 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
     let text: &str = &head;
     let bytes = text.as_bytes();
     let mut lines = LineIter { bytes, pos: 0 };
-    let first = match lines.next() {
-        Some(Ok((a, b))) if b > a => &text[a..b],
+    // The start line is the section's first line (from offset 0): at the end the section's
+    // own handle becomes it, which saves a reference count round trip.
+    let first_end = match lines.next() {
+        Some(Ok((0, b))) if b > 0 => b,
         _ => return Err(ParseError::new("Malformed start line")),
     };
-    let first_line = head.slice_ref(first);
     let mut fields: Vec<Header> = Vec::with_capacity(16);
     // (index of the field, its continuation lines) for folded fields, unfolded at the end.
     let mut folded: Vec<(usize, Vec<&str>)> = Vec::new();
@@ -248,6 +249,10 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
         fields[i].value = ByteString::from(v);
     }
     let headers = Headers(fields);
+    let mut first = head.into_bytes();
+    first.truncate(first_end);
+    let first_line =
+        ByteString::try_from(first).expect("cut before an ASCII CR of a valid UTF-8 section");
     match error {
         Some(reason) => Err(ParseError::new(reason).with_partial(first_line, headers)),
         None => Ok((first_line, headers)),
