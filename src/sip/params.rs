@@ -69,7 +69,7 @@ impl Params {
         // `;tag=` of a From), with a bare value or none. Anything else takes the full walk.
         let b = self.raw.as_bytes();
         let n = name.len();
-        if b.len() > n && b[0] == b';' && &b[1..=n] == name.as_bytes() {
+        if b.len() > n && b[0] == b';' && super::text::short_eq(&b[1..=n], name.as_bytes()) {
             match b.get(n + 1) {
                 None | Some(b';') => {
                     return Some(ParamRef {

@@ -404,10 +404,16 @@ pub fn sub(src: &ByteString, part: &str) -> ByteString {
     }
 }
 
+/// Equality of short octet strings as a plain loop (`==` on slices calls `memcmp`, whose
+/// call costs more than comparing a few octets).
+pub fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// Like [`sub`], but a part spelled exactly like one of `known` costs no reference to the
 /// buffer (protocol names, versions, transports, auth schemes).
 pub fn sub_known(src: &ByteString, part: &str, known: &[&'static str]) -> ByteString {
-    match known.iter().find(|k| **k == part) {
+    match known.iter().find(|k| short_eq(k.as_bytes(), part.as_bytes())) {
         Some(k) => ByteString::from_static(k),
         None => sub(src, part),
     }
