@@ -413,7 +413,10 @@ pub fn short_eq(a: &[u8], b: &[u8]) -> bool {
 /// Like [`sub`], but a part spelled exactly like one of `known` costs no reference to the
 /// buffer (protocol names, versions, transports, auth schemes).
 pub fn sub_known(src: &ByteString, part: &str, known: &[&'static str]) -> ByteString {
-    match known.iter().find(|k| short_eq(k.as_bytes(), part.as_bytes())) {
+    match known
+        .iter()
+        .find(|k| short_eq(k.as_bytes(), part.as_bytes()))
+    {
         Some(k) => ByteString::from_static(k),
         None => sub(src, part),
     }
