@@ -34,13 +34,13 @@ fn uri_params() -> impl Strategy<Value = Params> {
         0..4,
     )
     .prop_map(|v| {
-        Params(
+        Params::from(
             v.into_iter()
                 .map(|(n, v)| Param {
                     name: bs(n),
                     value: v.map(bs),
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
         )
     })
 }
@@ -54,13 +54,13 @@ fn header_params() -> impl Strategy<Value = Params> {
         0..4,
     )
     .prop_map(|v| {
-        Params(
+        Params::from(
             v.into_iter()
                 .map(|(n, v)| Param {
                     name: bs(n),
                     value: v.map(bs),
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
         )
     })
 }
@@ -168,9 +168,10 @@ proptest! {
         branch in "z9hG4bK[a-zA-Z0-9.-]{1,12}",
         params in header_params(),
     ) {
-        let mut params = params;
-        params.0.retain(|p| !p.name.eq_ignore_ascii_case("branch"));
-        params.0.insert(0, Param { name: ByteString::from_static("branch"), value: Some(bs(branch)) });
+        let mut params = params.to_vec();
+        params.retain(|p| !p.name.eq_ignore_ascii_case("branch"));
+        params.insert(0, Param { name: ByteString::from_static("branch"), value: Some(bs(branch)) });
+        let params = Params::from(params);
         let via = Via { protocol: ByteString::from_static("SIP"), version: ByteString::from_static("2.0"), transport: bs(transport), host: bs(host), port, params };
         roundtrip(&via)?;
     }

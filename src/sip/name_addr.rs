@@ -1,12 +1,13 @@
 //! `name-addr` and `addr-spec` with header parameters: the value shape of From, To,
 //! Contact, Route, Record-Route and Path (RFC 3261 §20.10, §25.1).
 
+use super::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::params::{Params, header_params};
-use super::text::{is_token_char, is_ws, quoted_string, sub, unquote};
+use super::text::{is_token_byte, quoted_string, sub, unquote};
 use super::uri::Uri;
 
 /// An address with an optional display name and header parameters.
@@ -30,19 +31,20 @@ impl NameAddr {
 
     /// Parses one address (one element of a comma-separated list).
     pub fn parse(src: &ByteString, s: &str) -> Result<NameAddr, &'static str> {
-        let s = s.trim_matches(is_ws);
+        let s = s.trim_ws();
         let (display, after_display) = if s.starts_with('"') {
             let (rest, q) = quoted_string(s).map_err(|_| "unterminated quoted display name")?;
-            let rest = rest.trim_start_matches(is_ws);
+            let rest = rest.trim_ws_start();
             if !rest.starts_with('<') {
                 return Err("display name without <URI>");
             }
             (Some(sub(src, q)), rest)
-        } else if let Some(lt) = s.find('<') {
-            let name = s[..lt].trim_matches(is_ws);
+        } else if let Some(lt) = super::text::find_byte(b'<', s.as_bytes()) {
+            let name = s[..lt].trim_ws();
+            // Tokens separated by white space.
             if !name
-                .split(is_ws)
-                .all(|w| w.is_empty() || w.chars().all(is_token_char))
+                .bytes()
+                .all(|b| is_token_byte(b) || b == b' ' || b == b'\t')
             {
                 return Err("invalid display name");
             }
@@ -52,17 +54,17 @@ impl NameAddr {
         };
 
         let (uri, rest) = if let Some(inner) = after_display.strip_prefix('<') {
-            let gt = inner.find('>').ok_or("missing '>' after URI")?;
+            let gt =
+                super::text::find_byte(b'>', inner.as_bytes()).ok_or("missing '>' after URI")?;
             let uri = Uri::parse(src, &inner[..gt]).map_err(|e| e.0)?;
             (uri, &inner[gt + 1..])
         } else {
             // addr-spec: the URI ends at white space or ';'; a URI with '?', ',' or ';'
             // must be written inside <> (RFC 3261 §20.10).
-            let end = after_display
-                .find(|c: char| c == ';' || is_ws(c))
+            let end = memchr::memchr3(b';', b' ', b'\t', after_display.as_bytes())
                 .unwrap_or(after_display.len());
             let text = &after_display[..end];
-            if text.contains(['?', ',']) {
+            if memchr::memchr2(b'?', b',', text.as_bytes()).is_some() {
                 return Err("URI with '?' or ',' must be enclosed in <>");
             }
             (
@@ -71,7 +73,7 @@ impl NameAddr {
             )
         };
         let (rest, params) = header_params(src, rest).map_err(|_| "invalid header parameter")?;
-        if !rest.trim_matches(is_ws).is_empty() {
+        if !rest.trim_ws().is_empty() {
             return Err("unexpected characters after address");
         }
         Ok(NameAddr {

@@ -8,6 +8,8 @@
 
 use bytes::Bytes;
 use bytestring::ByteString;
+use std::sync::LazyLock;
+
 use memchr::memmem;
 
 use super::headers::{ContentLength, HeaderName, TypedHeader};
@@ -72,30 +74,59 @@ impl std::error::Error for ParseError {}
 const CRLF: &[u8] = b"\r\n";
 const CRLFCRLF: &[u8] = b"\r\n\r\n";
 
+/// Where the header section ends (the first CRLFCRLF), with a searcher built once rather
+/// than per message.
+fn end_of_head(data: &[u8]) -> Option<usize> {
+    static FINDER: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(CRLFCRLF));
+    FINDER.find(data)
+}
+
 /// Parses one UDP datagram. Leading CRLFs are skipped (RFC 3261 §7.5).
 pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseError> {
     let skip = data.chunks(2).take_while(|c| *c == CRLF).count() * 2;
-    let data = data.slice(skip..);
+    let mut data = data;
+    if skip > 0 {
+        // Moves the start without touching the reference count.
+        bytes::Buf::advance(&mut data, skip);
+    }
     if data.len() > limits.max_message_size {
         let mut e = ParseError::new("Message Too Large");
         e.status = 513;
-        if let Some(end) = memmem::find(&data, CRLFCRLF)
+        if let Some(end) = end_of_head(&data)
             && let Ok((first, headers)) = parse_head(data.slice(..end), limits)
         {
             e = e.with_partial(first, headers);
         }
         return Err(e);
     }
-    let Some(end) = memmem::find(&data, CRLFCRLF) else {
+    let Some(end) = end_of_head(&data) else {
         let e = ParseError::new("Missing empty line after the header fields");
         return Err(match parse_head(data.clone(), limits) {
             Ok((first, headers)) => e.with_partial(first, headers),
             Err(_) => e,
         });
     };
-    let (first_line, headers) = parse_head(data.slice(..end), limits)?;
     let body_start = end + CRLFCRLF.len();
     let available = data.len() - body_start;
+    if available == 0 {
+        // Nothing after the empty line (most requests): the body is empty whatever
+        // Content-Length says, and the buffer itself becomes the header section.
+        let mut head = data;
+        head.truncate(end);
+        let (first_line, headers) = parse_head(head, limits)?;
+        return match content_length(&headers) {
+            Ok(Some(n)) if n > 0 => Err(ParseError::new("Content-Length larger than the message")
+                .with_partial(first_line, headers)),
+            Ok(_) => Ok(Message {
+                first_line,
+                headers,
+                body: Bytes::new(),
+            }),
+            Err(reason) => Err(ParseError::new(reason).with_partial(first_line, headers)),
+        };
+    }
+    let (first_line, headers) = parse_head(data.slice(..end), limits)?;
     let body_len = match content_length(&headers) {
         Ok(Some(n)) if n > available => {
             return Err(ParseError::new("Content-Length larger than the message")
@@ -130,11 +161,12 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
     let text: &str = &head;
     let bytes = text.as_bytes();
     let mut lines = LineIter { bytes, pos: 0 };
-    let first = match lines.next() {
-        Some(Ok((a, b))) if b > a => &text[a..b],
+    // The start line is the section's first line (from offset 0): at the end the section's
+    // own handle becomes it, which saves a reference count round trip.
+    let first_end = match lines.next() {
+        Some(Ok((0, b))) if b > 0 => b,
         _ => return Err(ParseError::new("Malformed start line")),
     };
-    let first_line = head.slice_ref(first);
     let mut fields: Vec<Header> = Vec::with_capacity(16);
     // (index of the field, its continuation lines) for folded fields, unfolded at the end.
     let mut folded: Vec<(usize, Vec<&str>)> = Vec::new();
@@ -165,15 +197,23 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
             error.get_or_insert_with(|| "Too many header fields".into());
             break;
         }
-        let Some(colon) = memchr::memchr(b':', lb) else {
-            error.get_or_insert_with(|| format!("Malformed header line: {}", clip(line)));
-            continue;
-        };
-        let name = trim_ws(&line[..colon]);
-        if name.is_empty() || !name.bytes().all(is_token_byte) {
+        // Fast path: a token, optional white space, then the colon.
+        let n = lb.iter().take_while(|c| is_token_byte(**c)).count();
+        let mut colon = n;
+        while colon < lb.len() && (lb[colon] == b' ' || lb[colon] == b'\t') {
+            colon += 1;
+        }
+        if n == 0 || lb.get(colon) != Some(&b':') {
+            // Slow path, only to name the error as before.
+            let Some(colon) = memchr::memchr(b':', lb) else {
+                error.get_or_insert_with(|| format!("Malformed header line: {}", clip(line)));
+                continue;
+            };
+            let name = trim_ws(&line[..colon]);
             error.get_or_insert_with(|| format!("Malformed header name: {}", clip(name)));
             continue;
         }
+        let name = &line[..n];
         let value = trim_ws(&line[colon + 1..]);
         let kind = HeaderName::from_name(name);
         fields.push(Header {
@@ -209,6 +249,10 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
         fields[i].value = ByteString::from(v);
     }
     let headers = Headers(fields);
+    let mut first = head.into_bytes();
+    first.truncate(first_end);
+    let first_line =
+        ByteString::try_from(first).expect("cut before an ASCII CR of a valid UTF-8 section");
     match error {
         Some(reason) => Err(ParseError::new(reason).with_partial(first_line, headers)),
         None => Ok((first_line, headers)),
@@ -224,31 +268,43 @@ struct LineIter<'a> {
 impl Iterator for LineIter<'_> {
     type Item = Result<(usize, usize), ()>;
 
+    /// One `memchr2` per line: the first CR or LF must be a CR directly followed by LF
+    /// (or no CR/LF at all up to the end, for the last line).
     fn next(&mut self) -> Option<Self::Item> {
         if self.pos > self.bytes.len() {
             return None;
         }
         let start = self.pos;
         let rest = &self.bytes[start..];
-        let Some(lf) = memchr::memchr(b'\n', rest) else {
+        let Some(k) = memchr::memchr2(b'\r', b'\n', rest) else {
             self.pos = self.bytes.len() + 1;
-            let bare_cr = memchr::memchr(b'\r', rest).is_some();
-            return Some(if bare_cr {
-                Err(())
-            } else {
-                Ok((start, self.bytes.len()))
-            });
+            return Some(Ok((start, self.bytes.len())));
         };
-        self.pos = start + lf + 1;
-        if lf == 0 || rest[lf - 1] != b'\r' || memchr::memchr(b'\r', &rest[..lf - 1]).is_some() {
-            return Some(Err(()));
+        if rest[k] == b'\r' && rest.get(k + 1) == Some(&b'\n') {
+            self.pos = start + k + 2;
+            return Some(Ok((start, start + k)));
         }
-        Some(Ok((start, start + lf - 1)))
+        // A bare CR or LF: the damaged line runs to the next LF.
+        self.pos = match memchr::memchr(b'\n', &rest[k..]) {
+            Some(lf) => start + k + lf + 1,
+            None => self.bytes.len() + 1,
+        };
+        Some(Err(()))
     }
 }
 
 fn trim_ws(s: &str) -> &str {
-    s.trim_matches(|c| c == ' ' || c == '\t')
+    let b = s.as_bytes();
+    let mut start = 0;
+    while start < b.len() && (b[start] == b' ' || b[start] == b'\t') {
+        start += 1;
+    }
+    let mut end = b.len();
+    while end > start && (b[end - 1] == b' ' || b[end - 1] == b'\t') {
+        end -= 1;
+    }
+    // Cut at ASCII octets only, so both ends are character boundaries.
+    &s[start..end]
 }
 
 fn clip(s: &str) -> &str {
@@ -289,7 +345,7 @@ pub fn frame_stream(buf: &[u8], limits: &Limits) -> Frame {
     if buf == b"\r" {
         return Frame::Incomplete;
     }
-    let Some(end) = memmem::find(buf, CRLFCRLF) else {
+    let Some(end) = end_of_head(buf) else {
         return if buf.len() > limits.max_message_size {
             Frame::Invalid("header section exceeds the maximum message size")
         } else {

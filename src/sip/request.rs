@@ -14,6 +14,7 @@ use super::headers::{
 use super::message::Message;
 use super::method::Method;
 use super::name_addr::NameAddr;
+use super::text::find_byte;
 use super::uri::Uri;
 
 /// A request whose mandatory header fields are present and well formed.
@@ -50,21 +51,20 @@ impl Rejection {
 }
 
 fn required<H: TypedHeader>(msg: &Message) -> Result<H, Rejection> {
-    match msg.headers.count(H::NAME) {
-        0 => Err(Rejection::bad_request(format!(
+    let mut fields = msg.headers.all(H::NAME);
+    let Some(h) = fields.next() else {
+        return Err(Rejection::bad_request(format!(
             "Missing {} header",
             H::NAME
-        ))),
-        1 => msg
-            .headers
-            .single::<H>()
-            .map_err(|e| Rejection::bad_request(capitalise(e.to_string())))?
-            .ok_or_else(|| Rejection::bad_request(format!("Missing {} header", H::NAME))),
-        _ => Err(Rejection::bad_request(format!(
+        )));
+    };
+    if fields.next().is_some() {
+        return Err(Rejection::bad_request(format!(
             "Multiple {} headers",
             H::NAME
-        ))),
+        )));
     }
+    H::parse(&h.value, &h.value).map_err(|e| Rejection::bad_request(capitalise(e.to_string())))
 }
 
 fn capitalise(mut s: String) -> String {
@@ -86,12 +86,16 @@ impl Request {
 
     fn validate(msg: &Message) -> Result<Parts, Rejection> {
         let line = &msg.first_line;
-        let mut fields = line.split(' ');
-        let (Some(m), Some(u), Some(v), None) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
+        // Exactly two single spaces: `Method SP Request-URI SP SIP-Version`.
+        let b = line.as_bytes();
+        let sp = |from: usize| find_byte(b' ', &b[from..]).map(|n| from + n);
+        let (Some(s1), Some(s2)) = (sp(0), sp(0).and_then(|s1| sp(s1 + 1))) else {
             return Err(Rejection::bad_request("Malformed Request-Line"));
         };
+        if sp(s2 + 1).is_some() {
+            return Err(Rejection::bad_request("Malformed Request-Line"));
+        }
+        let (m, u, v) = (&line[..s1], &line[s1 + 1..s2], &line[s2 + 1..]);
         let method =
             Method::parse(line, m).ok_or_else(|| Rejection::bad_request("Malformed method"))?;
         check_version(v)?;
@@ -103,13 +107,13 @@ impl Request {
             return Err(Rejection::bad_request("Request-URI must not carry headers"));
         }
 
-        if msg.headers.count(HeaderName::Via) == 0 {
-            return Err(Rejection::bad_request("Missing Via header"));
-        }
         let vias = msg
             .headers
             .list::<Via>()
             .map_err(|e| Rejection::bad_request(capitalise(e.to_string())))?;
+        if vias.is_empty() {
+            return Err(Rejection::bad_request("Missing Via header"));
+        }
         if vias[0].branch() == Some(super::headers::MAGIC_COOKIE) {
             return Err(Rejection::bad_request(
                 "Missing transaction identifier (branch is only the magic cookie)",
@@ -119,9 +123,9 @@ impl Request {
         let to = required::<To>(msg)?.0;
         let call_id = required::<CallId>(msg)?.0;
         let cseq = required::<CSeq>(msg)?;
-        let max_forwards = match msg.headers.count(HeaderName::MaxForwards) {
-            0 => None,
-            _ => Some(required::<MaxForwards>(msg)?.0),
+        let max_forwards = match msg.headers.first(HeaderName::MaxForwards) {
+            None => None,
+            Some(_) => Some(required::<MaxForwards>(msg)?.0),
         };
 
         let mut contacts = Vec::new();

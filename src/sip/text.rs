@@ -7,8 +7,22 @@ use bytestring::ByteString;
 use nom::IResult;
 use nom::Parser;
 use nom::bytes::complete::{tag, take_while1};
-use nom::combinator::{opt, recognize};
-use nom::sequence::{delimited, pair};
+use nom::combinator::recognize;
+use nom::sequence::delimited;
+
+/// A 256-entry membership table of a `const fn(u8) -> bool`, built at compile time.
+macro_rules! byte_table {
+    ($f:path) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = $f(i as u8);
+            i += 1;
+        }
+        t
+    }};
+}
+pub(crate) use byte_table;
 
 /// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
 pub fn is_token_char(c: char) -> bool {
@@ -36,7 +50,7 @@ static TOKEN: [bool; 256] = {
 };
 
 /// `unreserved` for an octet.
-pub fn is_unreserved_byte(c: u8) -> bool {
+pub const fn is_unreserved_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
@@ -63,6 +77,85 @@ pub fn is_ws(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
+/// Trimming of SP and HTAB by octets (`str::trim_matches` with a `char` predicate decodes
+/// UTF-8 and is several times slower). Cuts happen next to ASCII octets only, so the results
+/// are always on character boundaries.
+pub trait TrimWs {
+    fn trim_ws(&self) -> &str;
+    fn trim_ws_start(&self) -> &str;
+    fn trim_ws_end(&self) -> &str;
+}
+
+impl TrimWs for str {
+    fn trim_ws(&self) -> &str {
+        self.trim_ws_start().trim_ws_end()
+    }
+
+    fn trim_ws_start(&self) -> &str {
+        let b = self.as_bytes();
+        let mut i = 0;
+        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+            i += 1;
+        }
+        &self[i..]
+    }
+
+    fn trim_ws_end(&self) -> &str {
+        let b = self.as_bytes();
+        let mut i = b.len();
+        while i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
+            i -= 1;
+        }
+        &self[..i]
+    }
+}
+
+/// Whether every octet of `s` is a token character (and `s` is not empty).
+pub fn is_token_str(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// `word` characters for an octet, by table (see [`is_word_char`]).
+pub fn is_word_byte(b: u8) -> bool {
+    WORD[b as usize]
+}
+
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = TOKEN[i]
+            || matches!(
+                c,
+                b'(' | b')'
+                    | b'<'
+                    | b'>'
+                    | b':'
+                    | b'\\'
+                    | b'"'
+                    | b'/'
+                    | b'['
+                    | b']'
+                    | b'?'
+                    | b'{'
+                    | b'}'
+            );
+        i += 1;
+    }
+    t
+};
+
+/// Position of `c` in `b`: a plain loop for the short strings of URIs and addresses, where
+/// `memchr`'s set-up costs more than it saves, `memchr` beyond.
+pub fn find_byte(c: u8, b: &[u8]) -> Option<usize> {
+    if b.len() < 48 {
+        b.iter().position(|x| *x == c)
+    } else {
+        memchr::memchr(c, b)
+    }
+}
+
 /// Skips optional white space (`SWS`).
 pub fn sws(i: &str) -> IResult<&str, &str> {
     let n = i.bytes().take_while(|b| *b == b' ' || *b == b'\t').count();
@@ -86,33 +179,60 @@ pub fn token(i: &str) -> IResult<&str, &str> {
 pub fn sep(c: &'static str) -> impl Fn(&str) -> IResult<&str, &str> {
     move |i| {
         let (rest, _) = sws(i)?;
-        let (rest, t) = tag(c).parse(rest)?;
-        let (rest, _) = sws(rest)?;
-        Ok((rest, t))
+        // `tag(c)`, spelled out: this runs around every `;` and `=` of every parameter.
+        let Some(after) = rest.strip_prefix(c) else {
+            return Err(nom::Err::Error(nom::error::Error::new(
+                rest,
+                nom::error::ErrorKind::Tag,
+            )));
+        };
+        let (after, _) = sws(after)?;
+        Ok((after, &rest[..c.len()]))
     }
 }
 
 /// A `quoted-string` including its quotes; escapes (`\` + any octet but CR/LF) are kept.
+/// Scanned as octets: every delimiter is ASCII, so cuts fall on character boundaries.
 pub fn quoted_string(i: &str) -> IResult<&str, &str> {
     let err = || nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Char));
-    let mut chars = i.char_indices();
-    match chars.next() {
-        Some((_, '"')) => {}
-        _ => return Err(err()),
+    let b = i.as_bytes();
+    if b.first() != Some(&b'"') {
+        return Err(err());
     }
-    while let Some((idx, c)) = chars.next() {
-        match c {
-            '"' => return Ok((&i[idx + 1..], &i[..idx + 1])),
-            '\\' => match chars.next() {
-                Some((_, '\r' | '\n')) | None => return Err(err()),
-                Some(_) => {}
+    let mut k = 1;
+    while let Some(n) = b[k..].iter().position(|c| QUOTED_STOP[*c as usize]) {
+        k += n;
+        match b[k] {
+            b'"' => return Ok((&i[k + 1..], &i[..k + 1])),
+            b'\\' => match b.get(k + 1) {
+                Some(b'\r' | b'\n') | None => return Err(err()),
+                // The escaped character may be any (multi-octet) character.
+                Some(_) => {
+                    k += 1;
+                    while k < b.len() && !i.is_char_boundary(k + 1) {
+                        k += 1;
+                    }
+                    k += 1;
+                }
             },
-            '\r' | '\n' => return Err(err()),
-            _ => {}
+            _ => return Err(err()),
         }
     }
     Err(err())
 }
+
+const fn quoted_stop(c: u8) -> bool {
+    matches!(c, b'"' | b'\\' | b'\r' | b'\n')
+}
+
+/// Octets that end a run inside a quoted string.
+static QUOTED_STOP: [bool; 256] = byte_table!(quoted_stop);
+
+const fn alnum(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+static ALPHANUMERIC: [bool; 256] = byte_table!(alnum);
 
 /// Removes the quotes and `\` escapes of a quoted string (`"a\"b"` → `a"b`).
 pub fn unquote(q: &str) -> String {
@@ -167,14 +287,16 @@ pub fn gen_value(i: &str) -> IResult<&str, &str> {
 
 /// `host [":" port]`, returning the host and the port text.
 pub fn host_port(i: &str) -> IResult<&str, (&str, Option<&str>)> {
-    pair(
-        host,
-        opt(nom::sequence::preceded(
-            tag(":"),
-            take_while1(|c: char| c.is_ascii_digit()),
-        )),
-    )
-    .parse(i)
+    let (rest, h) = host(i)?;
+    let Some(after) = rest.strip_prefix(':') else {
+        return Ok((rest, (h, None)));
+    };
+    let n = after.bytes().take_while(u8::is_ascii_digit).count();
+    if n == 0 {
+        // `:` without digits is not a port: leave it for the caller, as `opt` did.
+        return Ok((rest, (h, None)));
+    }
+    Ok((&after[n..], (h, Some(&after[..n]))))
 }
 
 /// `host`: a hostname, an IPv4 address or an `[IPv6]` reference (brackets kept).
@@ -196,22 +318,32 @@ pub fn host(i: &str) -> IResult<&str, &str> {
         return Ok((&i[close + 1..], &i[..=close]));
     }
     // One pass over the octets: labels of alphanumerics and '-', never starting or
-    // ending with '-', separated by single dots (a trailing dot is allowed).
+    // ending with '-', separated by single dots (a trailing dot is allowed). Runs of
+    // alphanumerics are skipped in a tight loop; `prev` is the class of the last octet.
+    const ALNUM: u8 = 1;
+    const DASH: u8 = 2;
+    const DOT: u8 = 3;
     let mut end = 0;
-    let mut prev = b'.';
-    while end < b.len() {
-        let c = b[end];
-        match c {
-            b'.' if prev == b'.' || prev == b'-' => return fail(),
-            b'-' if prev == b'.' => return fail(),
-            b'.' | b'-' => {}
-            _ if c.is_ascii_alphanumeric() => {}
+    let mut prev = DOT;
+    loop {
+        let run = b[end..]
+            .iter()
+            .take_while(|c| ALPHANUMERIC[**c as usize])
+            .count();
+        if run > 0 {
+            end += run;
+            prev = ALNUM;
+        }
+        match b.get(end) {
+            Some(b'.') if prev != ALNUM => return fail(),
+            Some(b'.') => prev = DOT,
+            Some(b'-') if prev == DOT => return fail(),
+            Some(b'-') => prev = DASH,
             _ => break,
         }
-        prev = c;
         end += 1;
     }
-    if end == 0 || prev == b'-' {
+    if end == 0 || prev == DASH {
         return fail();
     }
     Ok((&i[end..], &i[..end]))
@@ -220,6 +352,9 @@ pub fn host(i: &str) -> IResult<&str, &str> {
 /// Checks that every `%` in `s` starts a valid `%HH` escape.
 pub fn escapes_valid(s: &str) -> bool {
     let b = s.as_bytes();
+    if !b.contains(&b'%') {
+        return true;
+    }
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
@@ -269,6 +404,24 @@ pub fn sub(src: &ByteString, part: &str) -> ByteString {
     }
 }
 
+/// Equality of short octet strings as a plain loop (`==` on slices calls `memcmp`, whose
+/// call costs more than comparing a few octets).
+pub fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// Like [`sub`], but a part spelled exactly like one of `known` costs no reference to the
+/// buffer (protocol names, versions, transports, auth schemes).
+pub fn sub_known(src: &ByteString, part: &str, known: &[&'static str]) -> ByteString {
+    match known
+        .iter()
+        .find(|k| short_eq(k.as_bytes(), part.as_bytes()))
+    {
+        Some(k) => ByteString::from_static(k),
+        None => sub(src, part),
+    }
+}
+
 /// Runs `p` over the whole of `i` (white space allowed at both ends).
 pub fn complete<'a, O>(i: &'a str, mut p: impl FnMut(&'a str) -> IResult<&'a str, O>) -> Option<O> {
     let (rest, _) = sws(i).ok()?;
@@ -284,6 +437,11 @@ pub fn split_commas(value: &str) -> impl Iterator<Item = &str> {
     std::iter::from_fn(move || {
         let s = rest?;
         let b = s.as_bytes();
+        if memchr::memchr(b',', b).is_none() {
+            // No comma at all: one element, whatever the quotes and brackets hold.
+            rest = None;
+            return Some(s.trim_ws());
+        }
         let mut in_quote = false;
         let mut in_angle = false;
         let mut i = 0;
@@ -295,14 +453,14 @@ pub fn split_commas(value: &str) -> impl Iterator<Item = &str> {
                 b'>' if !in_quote => in_angle = false,
                 b',' if !in_quote && !in_angle => {
                     rest = Some(&s[i + 1..]);
-                    return Some(s[..i].trim_matches(is_ws));
+                    return Some(s[..i].trim_ws());
                 }
                 _ => {}
             }
             i += 1;
         }
         rest = None;
-        Some(s.trim_matches(is_ws))
+        Some(s.trim_ws())
     })
 }
 
@@ -314,6 +472,11 @@ mod tests {
     fn quoted_strings() {
         assert_eq!(quoted_string(r#""a\"b" x"#).unwrap(), (" x", r#""a\"b""#));
         assert!(quoted_string(r#""open"#).is_err());
+        assert!(quoted_string("\"a\\").is_err());
+        assert!(quoted_string("\"a\\\r\"").is_err());
+        assert!(quoted_string("\"a\nb\"").is_err());
+        assert_eq!(quoted_string("\"\\é\"x").unwrap(), ("x", "\"\\é\""));
+        assert_eq!(quoted_string("\"é\"").unwrap(), ("", "\"é\""));
         assert_eq!(unquote(r#""J Rosenberg \\\"""#), r#"J Rosenberg \""#);
         assert_eq!(quote(r#"a"b\"#), r#""a\"b\\""#);
     }
@@ -337,10 +500,39 @@ mod tests {
     }
 
     #[test]
+    fn byte_classes_match_char_classes() {
+        for b in 0..=255u8 {
+            let c = b as char;
+            assert_eq!(is_word_byte(b), b.is_ascii() && is_word_char(c), "{b}");
+        }
+        assert_eq!(" \t a b\t ".trim_ws(), "a b");
+        assert_eq!(" é ".trim_ws_start(), "é ");
+        assert_eq!(" é\t".trim_ws_end(), " é");
+        assert!(is_token_str("REGISTER") && !is_token_str("") && !is_token_str("a b"));
+    }
+
+    #[test]
     fn hosts() {
         assert_eq!(host("[2001:db8::10]:5060").unwrap().1, "[2001:db8::10]");
         assert!(host("[zz::1]").is_err());
         assert_eq!(host("example.com;x").unwrap(), (";x", "example.com"));
         assert!(host("-bad.com").is_err());
+        for bad in [".a", "a..b", "a.-b", "a-.b", "a-", "", "-", ".", ";a"] {
+            assert!(host(bad).is_err(), "{bad}");
+        }
+        for (good, h) in [
+            ("a.", "a."),
+            ("a--b.c;x", "a--b.c"),
+            ("1.2.3.4:5", "1.2.3.4"),
+            ("x y", "x"),
+        ] {
+            assert_eq!(host(good).unwrap().1, h, "{good}");
+        }
+        assert_eq!(
+            host_port("a.b:5060;x").unwrap(),
+            (";x", ("a.b", Some("5060")))
+        );
+        assert_eq!(host_port("a.b:;x").unwrap(), (":;x", ("a.b", None)));
+        assert_eq!(host_port("a.b").unwrap(), ("", ("a.b", None)));
     }
 }

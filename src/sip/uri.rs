@@ -10,7 +10,7 @@ use nom::Parser;
 use nom::bytes::complete::take_while1;
 
 use super::params::{Params, uri_params};
-use super::text::{escapes_valid, host_port, is_unreserved, is_unreserved_byte, sub};
+use super::text::{byte_table, escapes_valid, host_port, is_unreserved, is_unreserved_byte, sub};
 
 /// Any URI sipreg may meet in a Request-URI or an address header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub struct SipUri {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UriError(pub &'static str);
 
-fn is_user_byte(c: u8) -> bool {
+const fn user_byte(c: u8) -> bool {
     is_unreserved_byte(c)
         || matches!(
             c,
@@ -50,8 +50,19 @@ fn is_user_byte(c: u8) -> bool {
         )
 }
 
-fn is_password_byte(c: u8) -> bool {
+const fn password_byte(c: u8) -> bool {
     is_unreserved_byte(c) || matches!(c, b'%' | b'&' | b'=' | b'+' | b'$' | b',')
+}
+
+static USER: [bool; 256] = byte_table!(user_byte);
+static PASSWORD: [bool; 256] = byte_table!(password_byte);
+
+fn is_user_byte(c: u8) -> bool {
+    USER[c as usize]
+}
+
+fn is_password_byte(c: u8) -> bool {
+    PASSWORD[c as usize]
 }
 
 fn is_header_char(c: char) -> bool {
@@ -72,7 +83,8 @@ fn is_uric(c: char) -> bool {
 impl Uri {
     /// Parses the whole of `s` (a sub-slice of `src`) as a URI.
     pub fn parse(src: &ByteString, s: &str) -> Result<Uri, UriError> {
-        let colon = s.find(':').ok_or(UriError("URI has no scheme"))?;
+        let colon =
+            super::text::find_byte(b':', s.as_bytes()).ok_or(UriError("URI has no scheme"))?;
         let scheme = &s[..colon];
         let rest = &s[colon + 1..];
         if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
@@ -110,10 +122,10 @@ impl Uri {
 impl SipUri {
     fn parse_after_scheme(src: &ByteString, s: &str, secure: bool) -> Result<SipUri, UriError> {
         // The user part may hold ';', '?' and '/', so '@' decides where it ends.
-        let (user, password, hostpart) = match s.find('@') {
+        let (user, password, hostpart) = match super::text::find_byte(b'@', s.as_bytes()) {
             Some(at) => {
                 let info = &s[..at];
-                let (user, password) = match info.find(':') {
+                let (user, password) = match super::text::find_byte(b':', info.as_bytes()) {
                     Some(c) => (&info[..c], Some(&info[c + 1..])),
                     None => (info, None),
                 };
@@ -144,10 +156,13 @@ impl SipUri {
         };
         let (rest, params) =
             uri_params(src, rest).map_err(|_| UriError("invalid URI parameter"))?;
-        for p in params.iter() {
-            let bad_value = p.value.as_deref().is_some_and(|v| !escapes_valid(v));
-            if !escapes_valid(&p.name) || bad_value {
-                return Err(UriError("invalid escape in URI parameter"));
+        // Escapes need checking only where there is a '%'.
+        if params.raw().contains('%') {
+            for p in params.iter() {
+                let bad_value = p.value.is_some_and(|v| !escapes_valid(v));
+                if !escapes_valid(p.name) || bad_value {
+                    return Err(UriError("invalid escape in URI parameter"));
+                }
             }
         }
         let headers = match rest.strip_prefix('?') {
@@ -203,8 +218,8 @@ impl SipUri {
             }
         }
         for p in self.params.iter() {
-            if let Some(theirs) = other.params.get(&p.name) {
-                let same = match (p.value.as_deref(), theirs) {
+            if let Some(theirs) = other.params.get(p.name) {
+                let same = match (p.value, theirs) {
                     (Some(a), Some(b)) => unescape(a).eq_ignore_ascii_case(&unescape(b)),
                     (None, None) => true,
                     _ => false,

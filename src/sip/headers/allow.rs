@@ -1,12 +1,12 @@
 //! `Allow` (RFC 3261 §20.5): the methods a server accepts. A list element is one method.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader};
 use crate::sip::method::Method;
-use crate::sip::text::is_ws;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allow(pub Method);
@@ -16,7 +16,7 @@ impl TypedHeader for Allow {
     const LIST: bool = true;
 
     fn parse(src: &ByteString, s: &str) -> Result<Allow, HeaderError> {
-        Method::parse(src, s.trim_matches(is_ws))
+        Method::parse(src, s.trim_ws())
             .map(Allow)
             .ok_or(Self::err("not a method"))
     }

@@ -1,11 +1,12 @@
 //! `Allow-Events` / `u` (RFC 6665 §8.2.2): event packages a notifier supports.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader};
-use crate::sip::text::{is_token_char, is_ws, sub};
+use crate::sip::text::{is_token_char, sub};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowEvents(pub ByteString);
@@ -15,7 +16,7 @@ impl TypedHeader for AllowEvents {
     const LIST: bool = true;
 
     fn parse(src: &ByteString, s: &str) -> Result<AllowEvents, HeaderError> {
-        let s = s.trim_matches(is_ws);
+        let s = s.trim_ws();
         if s.is_empty() || !s.chars().all(is_token_char) {
             return Err(Self::err("not an event type"));
         }

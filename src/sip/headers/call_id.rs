@@ -1,11 +1,12 @@
 //! `Call-ID` (RFC 3261 §20.8): `word ["@" word]`, compared byte for byte.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader};
-use crate::sip::text::{is_word_char, is_ws, sub};
+use crate::sip::text::{is_word_byte, sub};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CallId(pub ByteString);
@@ -14,12 +15,13 @@ impl TypedHeader for CallId {
     const NAME: HeaderName = HeaderName::CallId;
 
     fn parse(src: &ByteString, s: &str) -> Result<CallId, HeaderError> {
-        let s = s.trim_matches(is_ws);
-        let mut parts = s.splitn(2, '@');
-        let ok = |w: Option<&str>| w.is_some_and(|w| !w.is_empty() && w.chars().all(is_word_char));
-        let first = parts.next();
-        let second = parts.next();
-        if !ok(first) || (second.is_some() && !ok(second)) {
+        let s = s.trim_ws();
+        let ok = |w: &str| !w.is_empty() && w.bytes().all(is_word_byte);
+        let valid = match crate::sip::text::find_byte(b'@', s.as_bytes()) {
+            Some(at) => ok(&s[..at]) && ok(&s[at + 1..]),
+            None => ok(s),
+        };
+        if !valid {
             return Err(Self::err("not a word[@word]"));
         }
         Ok(CallId(sub(src, s)))

@@ -1,13 +1,14 @@
 //! `Contact` / `m` (RFC 3261 §20.10): `*`, or addresses with `expires`, `q`,
 //! `+sip.instance` and `reg-id` (RFC 5626) parameters; unknown parameters are kept.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader, parse_u32};
 use crate::sip::name_addr::NameAddr;
-use crate::sip::text::{is_ws, unquote};
+use crate::sip::text::unquote;
 
 /// One Contact element.
 // `*` is rare and tiny; boxing the address would cost an allocation per contact instead.
@@ -75,7 +76,7 @@ impl TypedHeader for ContactValue {
     const LIST: bool = true;
 
     fn parse(src: &ByteString, s: &str) -> Result<ContactValue, HeaderError> {
-        if s.trim_matches(is_ws) == "*" {
+        if s.trim_ws() == "*" {
             return Ok(ContactValue::Star);
         }
         let addr = NameAddr::parse(src, s).map_err(Self::err)?;

@@ -1,12 +1,13 @@
 //! `Content-Type` / `c` (RFC 3261 §20.15): `type/subtype *(;param)`.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader};
 use crate::sip::params::{Params, header_params};
-use crate::sip::text::{is_ws, sep, sub, token};
+use crate::sip::text::{sep, sub, token};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentType {
@@ -26,12 +27,12 @@ impl TypedHeader for ContentType {
     const NAME: HeaderName = HeaderName::ContentType;
 
     fn parse(src: &ByteString, s: &str) -> Result<ContentType, HeaderError> {
-        let s = s.trim_matches(is_ws);
+        let s = s.trim_ws();
         let (rest, mtype) = token(s).map_err(|_| Self::err("bad media type"))?;
         let (rest, _) = sep("/")(rest).map_err(|_| Self::err("missing '/'"))?;
         let (rest, subtype) = token(rest).map_err(|_| Self::err("bad media subtype"))?;
         let (rest, params) = header_params(src, rest).map_err(|_| Self::err("bad parameter"))?;
-        if !rest.trim_matches(is_ws).is_empty() {
+        if !rest.trim_ws().is_empty() {
             return Err(Self::err("unexpected characters"));
         }
         Ok(ContentType {

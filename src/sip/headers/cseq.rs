@@ -1,12 +1,12 @@
 //! `CSeq` (RFC 3261 §20.16): a 32-bit sequence number and the request method.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader, parse_u32};
 use crate::sip::method::Method;
-use crate::sip::text::is_ws;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CSeq {
@@ -18,12 +18,12 @@ impl TypedHeader for CSeq {
     const NAME: HeaderName = HeaderName::CSeq;
 
     fn parse(src: &ByteString, s: &str) -> Result<CSeq, HeaderError> {
-        let s = s.trim_matches(is_ws);
-        let split = s.find(is_ws).ok_or(Self::err("missing method"))?;
+        let s = s.trim_ws();
+        let split =
+            memchr::memchr2(b' ', b'\t', s.as_bytes()).ok_or(Self::err("missing method"))?;
         let seq =
             parse_u32(&s[..split]).ok_or(Self::err("sequence number is not a 32-bit integer"))?;
-        let method = Method::parse(src, s[split..].trim_matches(is_ws))
-            .ok_or(Self::err("invalid method"))?;
+        let method = Method::parse(src, s[split..].trim_ws()).ok_or(Self::err("invalid method"))?;
         Ok(CSeq { seq, method })
     }
 }

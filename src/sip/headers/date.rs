@@ -1,12 +1,12 @@
 //! `Date` (RFC 3261 §20.17): an RFC 1123 date, always GMT.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 use std::time::SystemTime;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader};
-use crate::sip::text::is_ws;
 
 /// A date with one-second resolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,7 @@ impl TypedHeader for Date {
     const NAME: HeaderName = HeaderName::Date;
 
     fn parse(_src: &ByteString, s: &str) -> Result<Date, HeaderError> {
-        let s = s.trim_matches(is_ws);
+        let s = s.trim_ws();
         if !s.ends_with(" GMT") {
             return Err(Self::err("time zone must be GMT"));
         }

@@ -1,14 +1,15 @@
 //! `SIP-ETag` and `SIP-If-Match` (RFC 3903 §11.3): entity-tags of a publication.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader};
-use crate::sip::text::{is_token_char, is_ws, sub};
+use crate::sip::text::{is_token_char, sub};
 
 fn entity_tag(src: &ByteString, s: &str) -> Option<ByteString> {
-    let s = s.trim_matches(is_ws);
+    let s = s.trim_ws();
     (!s.is_empty() && s.chars().all(is_token_char)).then(|| sub(src, s))
 }
 

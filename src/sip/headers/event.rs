@@ -1,12 +1,13 @@
 //! `Event` / `o` (RFC 6665 §8.2.1): an event package with parameters such as `id`.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader};
 use crate::sip::params::{Params, header_params};
-use crate::sip::text::{is_ws, sub, token};
+use crate::sip::text::{sub, token};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -25,10 +26,10 @@ impl TypedHeader for Event {
     const NAME: HeaderName = HeaderName::Event;
 
     fn parse(src: &ByteString, s: &str) -> Result<Event, HeaderError> {
-        let s = s.trim_matches(is_ws);
+        let s = s.trim_ws();
         let (rest, package) = token(s).map_err(|_| Self::err("bad event type"))?;
         let (rest, params) = header_params(src, rest).map_err(|_| Self::err("bad parameter"))?;
-        if !rest.trim_matches(is_ws).is_empty() {
+        if !rest.trim_ws().is_empty() {
             return Err(Self::err("unexpected characters"));
         }
         Ok(Event {

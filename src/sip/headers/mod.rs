@@ -4,6 +4,7 @@
 //! comma-separated element) and prints back to valid SIP; `parse(print(x)) == x` is
 //! checked by the property tests in `tests/header_roundtrip.rs`.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
@@ -91,9 +92,16 @@ pub trait TypedHeader: Sized + fmt::Display {
 
 /// Parses the whole of `s` as a non-negative decimal that fits a `u32`.
 pub(crate) fn parse_u32(s: &str) -> Option<u32> {
-    let s = s.trim_matches(super::text::is_ws);
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    let s = s.trim_ws();
+    if s.is_empty() {
         return None;
     }
-    s.parse().ok()
+    // Digits only, accumulated with overflow checks (what `str::parse` does, in one pass).
+    s.bytes().try_fold(0u32, |acc, b| {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(d as u32)
+    })
 }

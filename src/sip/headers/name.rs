@@ -63,50 +63,78 @@ impl HeaderName {
                 _ => HeaderName::Other,
             };
         }
-        const NAMES: &[(&str, HeaderName)] = &[
-            ("Via", HeaderName::Via),
-            ("From", HeaderName::From),
-            ("To", HeaderName::To),
-            ("Call-ID", HeaderName::CallId),
-            ("CSeq", HeaderName::CSeq),
-            ("Max-Forwards", HeaderName::MaxForwards),
-            ("Contact", HeaderName::Contact),
-            ("Expires", HeaderName::Expires),
-            ("Min-Expires", HeaderName::MinExpires),
-            ("Content-Length", HeaderName::ContentLength),
-            ("Content-Type", HeaderName::ContentType),
-            ("Content-Encoding", HeaderName::ContentEncoding),
-            ("Require", HeaderName::Require),
-            ("Proxy-Require", HeaderName::ProxyRequire),
-            ("Supported", HeaderName::Supported),
-            ("Unsupported", HeaderName::Unsupported),
-            ("Path", HeaderName::Path),
-            ("Route", HeaderName::Route),
-            ("Record-Route", HeaderName::RecordRoute),
-            ("Allow", HeaderName::Allow),
-            ("Allow-Events", HeaderName::AllowEvents),
-            ("Event", HeaderName::Event),
-            ("Subscription-State", HeaderName::SubscriptionState),
-            ("SIP-ETag", HeaderName::SipETag),
-            ("SIP-If-Match", HeaderName::SipIfMatch),
-            ("Date", HeaderName::Date),
-            ("User-Agent", HeaderName::UserAgent),
-            ("Server", HeaderName::Server),
-            ("Accept", HeaderName::Accept),
-            ("Authorization", HeaderName::Authorization),
-            ("Proxy-Authorization", HeaderName::ProxyAuthorization),
-            ("WWW-Authenticate", HeaderName::WwwAuthenticate),
-            ("Proxy-Authenticate", HeaderName::ProxyAuthenticate),
-            ("Subject", HeaderName::Subject),
-        ];
-        NAMES
+        // One candidate per (length, first octet) — only Call-ID and Contact share both,
+        // so the second octet decides — then one case-insensitive comparison.
+        let b = name.as_bytes();
+        let first = match b.first() {
+            Some(c) => c.to_ascii_lowercase(),
+            None => return HeaderName::Other,
+        };
+        let cand = match (b.len(), first) {
+            (2, b't') => HeaderName::To,
+            (3, b'v') => HeaderName::Via,
+            (4, b'f') => HeaderName::From,
+            (4, b'c') => HeaderName::CSeq,
+            (4, b'p') => HeaderName::Path,
+            (4, b'd') => HeaderName::Date,
+            (5, b'r') => HeaderName::Route,
+            (5, b'a') => HeaderName::Allow,
+            (5, b'e') => HeaderName::Event,
+            (6, b'a') => HeaderName::Accept,
+            (6, b's') => HeaderName::Server,
+            (7, b'c') if b[1].eq_ignore_ascii_case(&b'a') => HeaderName::CallId,
+            (7, b'c') => HeaderName::Contact,
+            (7, b'e') => HeaderName::Expires,
+            (7, b'r') => HeaderName::Require,
+            (7, b's') => HeaderName::Subject,
+            (8, b's') => HeaderName::SipETag,
+            (9, b's') => HeaderName::Supported,
+            (10, b'u') => HeaderName::UserAgent,
+            (11, b'm') => HeaderName::MinExpires,
+            (11, b'u') => HeaderName::Unsupported,
+            (12, b'm') => HeaderName::MaxForwards,
+            (12, b'c') => HeaderName::ContentType,
+            (12, b'r') => HeaderName::RecordRoute,
+            (12, b'a') => HeaderName::AllowEvents,
+            (12, b's') => HeaderName::SipIfMatch,
+            (13, b'p') => HeaderName::ProxyRequire,
+            (13, b'a') => HeaderName::Authorization,
+            (14, b'c') => HeaderName::ContentLength,
+            (16, b'c') => HeaderName::ContentEncoding,
+            (16, b'w') => HeaderName::WwwAuthenticate,
+            (18, b's') => HeaderName::SubscriptionState,
+            (18, b'p') => HeaderName::ProxyAuthenticate,
+            (19, b'p') => HeaderName::ProxyAuthorization,
+            _ => return HeaderName::Other,
+        };
+        // Case-insensitive comparison in three 64-bit words: the name zero-padded to 24
+        // octets, letters folded to lower case by OR-ing 0x20 where the canonical name has a
+        // letter (so only the other case of that letter can match), other octets exact.
+        // (No copy into a padded buffer: a variable-length copy is a `memmove` call.)
+        let key = &KEYS[cand as usize];
+        let mut chunks = b.chunks_exact(8);
+        let mut i = 0;
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            if w | key.fold[i] != key.lower[i] {
+                return HeaderName::Other;
+            }
+            i += 1;
+        }
+        let tail = chunks
+            .remainder()
             .iter()
-            .find(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name))
-            .map_or(HeaderName::Other, |(_, h)| *h)
+            .enumerate()
+            .fold(0u64, |w, (j, c)| w | (*c as u64) << (8 * j));
+        if tail | key.fold[i] == key.lower[i] {
+            cand
+        } else {
+            HeaderName::Other
+        }
     }
 
     /// The canonical long name used when sipreg prints the header.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             HeaderName::Via => "Via",
             HeaderName::From => "From",
@@ -147,6 +175,83 @@ impl HeaderName {
     }
 }
 
+/// Every name, in declaration order (so `ALL[h as usize] == h`).
+const ALL: [HeaderName; 35] = {
+    use HeaderName::*;
+    [
+        Via,
+        From,
+        To,
+        CallId,
+        CSeq,
+        MaxForwards,
+        Contact,
+        Expires,
+        MinExpires,
+        ContentLength,
+        ContentType,
+        ContentEncoding,
+        Require,
+        ProxyRequire,
+        Supported,
+        Unsupported,
+        Path,
+        Route,
+        RecordRoute,
+        Allow,
+        AllowEvents,
+        Event,
+        SubscriptionState,
+        SipETag,
+        SipIfMatch,
+        Date,
+        UserAgent,
+        Server,
+        Accept,
+        Authorization,
+        ProxyAuthorization,
+        WwwAuthenticate,
+        ProxyAuthenticate,
+        Subject,
+        Other,
+    ]
+};
+
+/// A canonical name lower-cased and zero-padded to 24 octets, with the case bit (0x20) set
+/// in `fold` wherever the name has a letter; as little-endian words.
+struct NameKey {
+    lower: [u64; 3],
+    fold: [u64; 3],
+}
+
+static KEYS: [NameKey; 35] = {
+    let mut keys = [const {
+        NameKey {
+            lower: [0; 3],
+            fold: [0; 3],
+        }
+    }; 35];
+    let mut h = 0;
+    while h < ALL.len() {
+        let name = ALL[h].as_str().as_bytes();
+        let mut key = NameKey {
+            lower: [0; 3],
+            fold: [0; 3],
+        };
+        let mut i = 0;
+        while i < name.len() {
+            let c = name[i];
+            let f = if c.is_ascii_alphabetic() { 0x20u64 } else { 0 };
+            key.lower[i / 8] |= ((c as u64) | f) << ((i % 8) * 8);
+            key.fold[i / 8] |= f << ((i % 8) * 8);
+            i += 1;
+        }
+        keys[h] = key;
+        h += 1;
+    }
+    keys
+};
+
 impl fmt::Display for HeaderName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -167,5 +272,62 @@ mod tests {
         );
         assert_eq!(HeaderName::from_name("C%6Fntact"), HeaderName::Other);
         assert_eq!(HeaderName::from_name("o"), HeaderName::Event);
+        assert_eq!(HeaderName::from_name("Call-IDx"), HeaderName::Other);
+        assert_eq!(HeaderName::from_name("Contacx"), HeaderName::Other);
+        assert_eq!(HeaderName::from_name(""), HeaderName::Other);
+    }
+
+    #[test]
+    fn every_long_name_round_trips() {
+        use HeaderName::*;
+        for h in [
+            Via,
+            From,
+            To,
+            CallId,
+            CSeq,
+            MaxForwards,
+            Contact,
+            Expires,
+            MinExpires,
+            ContentLength,
+            ContentType,
+            ContentEncoding,
+            Require,
+            ProxyRequire,
+            Supported,
+            Unsupported,
+            Path,
+            Route,
+            RecordRoute,
+            Allow,
+            AllowEvents,
+            Event,
+            SubscriptionState,
+            SipETag,
+            SipIfMatch,
+            Date,
+            UserAgent,
+            Server,
+            Accept,
+            Authorization,
+            ProxyAuthorization,
+            WwwAuthenticate,
+            ProxyAuthenticate,
+            Subject,
+        ] {
+            assert_eq!(HeaderName::from_name(h.as_str()), h);
+            assert_eq!(HeaderName::from_name(&h.as_str().to_ascii_lowercase()), h);
+            assert_eq!(HeaderName::from_name(&h.as_str().to_ascii_uppercase()), h);
+        }
+        assert_eq!(HeaderName::from_name("X-Unknown"), Other);
+        for (i, h) in ALL.iter().enumerate() {
+            assert_eq!(*h as usize, i);
+        }
+        // Octets that differ from a canonical '-' or digit only in the case bit never match.
+        assert_eq!(HeaderName::from_name("Call\rID"), Other);
+        assert_eq!(HeaderName::from_name("Call-Id"), CallId);
+        assert_eq!(HeaderName::from_name("Max-Forward\u{13}"), Other);
+        assert_eq!(HeaderName::from_name("SIP-ETAG"), SipETag);
     }
 }

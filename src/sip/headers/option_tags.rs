@@ -1,15 +1,16 @@
 //! `Require`, `Proxy-Require`, `Supported` / `k` and `Unsupported` (RFC 3261 §20.32,
 //! §20.29, §20.37, §20.40): option-tag lists that share one shape. A list element is one tag.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader};
-use crate::sip::text::{is_token_char, is_ws, sub};
+use crate::sip::text::{is_token_char, sub};
 
 fn parse_tag(src: &ByteString, s: &str) -> Option<ByteString> {
-    let s = s.trim_matches(is_ws);
+    let s = s.trim_ws();
     (!s.is_empty() && s.chars().all(is_token_char)).then(|| sub(src, s))
 }
 

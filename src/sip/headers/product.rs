@@ -1,14 +1,15 @@
 //! `User-Agent` and `Server` (RFC 3261 §20.41, §20.35): free text kept as sent.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader};
-use crate::sip::text::{is_ws, sub};
+use crate::sip::text::sub;
 
 fn product_text(src: &ByteString, s: &str) -> Option<ByteString> {
-    let s = s.trim_matches(is_ws);
+    let s = s.trim_ws();
     (!s.is_empty() && !s.contains(['\r', '\n'])).then(|| sub(src, s))
 }
 

@@ -1,12 +1,13 @@
 //! `Subscription-State` (RFC 6665 §8.2.3): `active;expires=N`, `terminated;reason=...`.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader, parse_u32};
 use crate::sip::params::{Params, header_params};
-use crate::sip::text::{is_ws, sub, token};
+use crate::sip::text::{sub, token};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionState {
@@ -29,10 +30,10 @@ impl TypedHeader for SubscriptionState {
     const NAME: HeaderName = HeaderName::SubscriptionState;
 
     fn parse(src: &ByteString, s: &str) -> Result<SubscriptionState, HeaderError> {
-        let s = s.trim_matches(is_ws);
+        let s = s.trim_ws();
         let (rest, state) = token(s).map_err(|_| Self::err("bad state"))?;
         let (rest, params) = header_params(src, rest).map_err(|_| Self::err("bad parameter"))?;
-        if !rest.trim_matches(is_ws).is_empty() {
+        if !rest.trim_ws().is_empty() {
             return Err(Self::err("unexpected characters"));
         }
         Ok(SubscriptionState {

@@ -1,12 +1,13 @@
 //! `Via` (RFC 3261 §20.42): `SIP/2.0/UDP host:port;branch=...;rport;received=...`.
 
+use crate::sip::text::TrimWs;
 use std::fmt;
 
 use bytestring::ByteString;
 
 use super::{HeaderError, HeaderName, TypedHeader};
 use crate::sip::params::{Params, header_params};
-use crate::sip::text::{host_port, sep, sub, token};
+use crate::sip::text::{host_port, sep, sub, sub_known, token};
 
 /// One Via element.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,9 @@ pub struct Via {
     pub port: Option<u16>,
     pub params: Params,
 }
+
+/// Transports spelled often enough to be kept without a reference to the buffer.
+const TRANSPORTS: &[&str] = &["UDP", "TCP", "TLS", "SCTP", "WS", "WSS"];
 
 /// The RFC 3261 branch prefix that marks a transaction id unique by construction.
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
@@ -49,13 +53,13 @@ impl TypedHeader for Via {
     const LIST: bool = true;
 
     fn parse(src: &ByteString, s: &str) -> Result<Via, HeaderError> {
-        let s = s.trim_matches(crate::sip::text::is_ws);
+        let s = s.trim_ws();
         let (rest, protocol) = token(s).map_err(|_| Self::err("bad protocol name"))?;
         let (rest, _) = sep("/")(rest).map_err(|_| Self::err("bad sent-protocol"))?;
         let (rest, version) = token(rest).map_err(|_| Self::err("bad protocol version"))?;
         let (rest, _) = sep("/")(rest).map_err(|_| Self::err("bad sent-protocol"))?;
         let (rest, transport) = token(rest).map_err(|_| Self::err("bad transport"))?;
-        let trimmed = rest.trim_start_matches(crate::sip::text::is_ws);
+        let trimmed = rest.trim_ws_start();
         if trimmed.len() == rest.len() {
             return Err(Self::err("missing white space before sent-by"));
         }
@@ -66,16 +70,16 @@ impl TypedHeader for Via {
             None => None,
         };
         let (rest, params) = header_params(src, rest).map_err(|_| Self::err("bad parameter"))?;
-        if !rest.trim_matches(crate::sip::text::is_ws).is_empty() {
+        if !rest.trim_ws().is_empty() {
             return Err(Self::err("unexpected characters"));
         }
         if params.get("branch") == Some(None) {
             return Err(Self::err("branch without a value"));
         }
         Ok(Via {
-            protocol: sub(src, protocol),
-            version: sub(src, version),
-            transport: sub(src, transport),
+            protocol: sub_known(src, protocol, &["SIP"]),
+            version: sub_known(src, version, &["2.0"]),
+            transport: sub_known(src, transport, TRANSPORTS),
             host: sub(src, host),
             port,
             params,
