@@ -10,21 +10,6 @@ use std::process::Command;
 use common::*;
 use sipreg::registrar::Aor;
 
-fn have_sipp() -> bool {
-    let found = Command::new("sh")
-        .args(["-c", "command -v sipp"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("SIPREG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "sipp is required (SIPREG_REQUIRE_TOOLS=1) but not installed"
-        );
-        eprintln!("SKIPPED: sipp is not installed");
-    }
-    found
-}
-
 fn free_port() -> String {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -79,7 +64,7 @@ async fn sipp(scenario: &str, users: &Path, server: std::net::SocketAddr, calls:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipped_scenarios_pass_with_real_sipp() {
-    if !have_sipp() {
+    if !tool("sipp") {
         return;
     }
     // sipp 3.6 answers only the first Digest challenge, with MD5.

@@ -7,22 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::TestServer;
-
-fn tool(name: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("SIPREG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{name} is required (SIPREG_REQUIRE_TOOLS=1) but not installed"
-        );
-        eprintln!("SKIPPED: {name} is not installed");
-    }
-    found
-}
+use common::{TestServer, tool};
 
 /// A free local port for the tool's own socket.
 fn free_port() -> u16 {

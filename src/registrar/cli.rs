@@ -41,23 +41,7 @@ pub enum RegistrarCommand {
 }
 
 pub fn run(cmd: RegistrarCommand, config: &Config) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("sipreg: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(execute(cmd, config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sipreg: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::users::cli::block_on_command(execute(cmd, config))
 }
 
 /// A password the default policy accepts, random enough for a lab.

@@ -119,6 +119,14 @@ pub enum KeysCmd {
 
 /// Runs `cmd` against the store of `config`.
 pub fn run(cmd: AdminCommand, config: &Config) -> ExitCode {
+    block_on_command(execute(cmd, config))
+}
+
+/// Runs one CLI command to completion on a small runtime; errors go to stderr with a
+/// non-zero exit status.
+pub fn block_on_command<E: std::fmt::Display>(
+    command: impl std::future::Future<Output = Result<(), E>>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -129,7 +137,7 @@ pub fn run(cmd: AdminCommand, config: &Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(execute(cmd, config)) {
+    match runtime.block_on(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sipreg: {e}");

@@ -263,3 +263,20 @@ impl Drop for AppServer {
         }
     }
 }
+
+/// Whether an external tool is installed. Without it a test says SKIPPED, unless
+/// SIPREG_REQUIRE_TOOLS=1 (CI), where a missing tool is a failure.
+pub fn tool(name: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("SIPREG_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{name} is required (SIPREG_REQUIRE_TOOLS=1) but not installed"
+        );
+        eprintln!("SKIPPED: {name} is not installed");
+    }
+    found
+}

@@ -1,30 +1,16 @@
 //! `Expires` (RFC 3261 §20.19): delta-seconds. A value too large for 32 bits is an error
 //! here; the registrar then falls back to its default, as §20.19 asks for malformed values.
 
-use std::fmt;
-
 use bytestring::ByteString;
 
-use super::{HeaderError, HeaderName, TypedHeader, parse_u32};
+use super::{HeaderError, HeaderName, TypedHeader, parse_u32, u32_header};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expires(pub u32);
-
-impl TypedHeader for Expires {
-    const NAME: HeaderName = HeaderName::Expires;
-
-    fn parse(_src: &ByteString, s: &str) -> Result<Expires, HeaderError> {
-        parse_u32(s)
-            .map(Expires)
-            .ok_or(Self::err("not delta-seconds"))
-    }
-}
-
-impl fmt::Display for Expires {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+u32_header!(
+    /// Delta-seconds until a binding, subscription or publication expires.
+    Expires,
+    HeaderName::Expires,
+    "not delta-seconds"
+);
 
 #[cfg(test)]
 mod tests {

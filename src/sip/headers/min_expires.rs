@@ -1,29 +1,15 @@
 //! `Min-Expires` (RFC 3261 §20.23): sent with 423 Interval Too Brief.
 
-use std::fmt;
-
 use bytestring::ByteString;
 
-use super::{HeaderError, HeaderName, TypedHeader, parse_u32};
+use super::{HeaderError, HeaderName, TypedHeader, parse_u32, u32_header};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MinExpires(pub u32);
-
-impl TypedHeader for MinExpires {
-    const NAME: HeaderName = HeaderName::MinExpires;
-
-    fn parse(_src: &ByteString, s: &str) -> Result<MinExpires, HeaderError> {
-        parse_u32(s)
-            .map(MinExpires)
-            .ok_or(Self::err("not delta-seconds"))
-    }
-}
-
-impl fmt::Display for MinExpires {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+u32_header!(
+    /// The shortest expiry the server accepts.
+    MinExpires,
+    HeaderName::MinExpires,
+    "not delta-seconds"
+);
 
 #[cfg(test)]
 mod tests {

@@ -90,6 +90,31 @@ pub trait TypedHeader: Sized + fmt::Display {
     }
 }
 
+/// A header whose value is one non-negative 32-bit decimal (Expires, Min-Expires,
+/// Max-Forwards, Content-Length): the type, its parser and its printer.
+macro_rules! u32_header {
+    ($(#[$doc:meta])* $ty:ident, $name:expr, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $ty(pub u32);
+
+        impl TypedHeader for $ty {
+            const NAME: HeaderName = $name;
+
+            fn parse(_src: &ByteString, s: &str) -> Result<$ty, HeaderError> {
+                parse_u32(s).map($ty).ok_or(Self::err($what))
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+pub(crate) use u32_header;
+
 /// Parses the whole of `s` as a non-negative decimal that fits a `u32`.
 pub(crate) fn parse_u32(s: &str) -> Option<u32> {
     let s = s.trim_ws();
