@@ -1,0 +1,694 @@
+//! PIDF parsing (RFC 3863 with RFC 4479 and RFC 4480) over `quick-xml`'s namespace-aware
+//! reader, and the entry points to print a document back ([`Presence::to_xml`] lives in
+//! [`super::print`]).
+//!
+//! The parser is strict where safety needs it and lenient elsewhere: a DOCTYPE is refused
+//! before anything in it is read (so no entity can ever be defined, let alone expanded),
+//! only the five predefined entities and character references are accepted, the body
+//! size and nesting depth are bounded, and the document must be UTF-8. Elements it does
+//! not interpret are kept as [`XmlFragment`]s in the element that held them.
+
+use std::collections::BTreeSet;
+
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{PrefixDeclaration, QName, ResolveResult};
+use quick_xml::reader::NsReader;
+
+use super::error::{PidfError, excerpt};
+use super::model::*;
+
+/// Bounds on what [`parse`] accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest body in bytes (issue 5: 16 KiB by default, 413 beyond).
+    pub max_body: usize,
+    /// Deepest element nesting, unknown fragments included.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 16 * 1024,
+            max_depth: 32,
+        }
+    }
+}
+
+/// Parses a PIDF body.
+pub fn parse(body: &[u8], limits: &Limits) -> Result<Presence, PidfError> {
+    if body.len() > limits.max_body {
+        return Err(PidfError::TooLarge {
+            size: body.len(),
+            limit: limits.max_body,
+        });
+    }
+    let text = std::str::from_utf8(body).map_err(|_| PidfError::NotUtf8)?;
+    // A BOM is allowed before the declaration.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    Parser::new(text, limits.max_depth).document()
+}
+
+impl Presence {
+    /// [`parse`] with the default [`Limits`].
+    pub fn parse(body: &[u8]) -> Result<Presence, PidfError> {
+        parse(body, &Limits::default())
+    }
+}
+
+/// Which namespace an element is in, as far as the parser cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ns {
+    Pidf,
+    Dm,
+    Rpid,
+    Other(String),
+    None,
+}
+
+impl Ns {
+    fn of(r: &ResolveResult<'_>) -> Result<Ns, PidfError> {
+        Ok(match r {
+            ResolveResult::Bound(ns) => match ns.0 {
+                NS_PIDF => Ns::Pidf,
+                NS_DM => Ns::Dm,
+                NS_RPID => Ns::Rpid,
+                other => Ns::Other(other.to_string()),
+            },
+            ResolveResult::Unbound => Ns::None,
+            ResolveResult::Unknown(p) => {
+                return Err(PidfError::Malformed(format!(
+                    "undeclared prefix {}",
+                    excerpt(p)
+                )));
+            }
+        })
+    }
+
+    fn uri(&self) -> &str {
+        match self {
+            Ns::Pidf => NS_PIDF,
+            Ns::Dm => NS_DM,
+            Ns::Rpid => NS_RPID,
+            Ns::Other(s) => s,
+            Ns::None => "",
+        }
+    }
+}
+
+/// A start tag, resolved and with its attribute values unescaped.
+struct Start {
+    ns: Ns,
+    local: String,
+    /// The qualified name as written.
+    qname: String,
+    /// (qualified name, value).
+    attrs: Vec<(String, String)>,
+    empty: bool,
+    /// Byte offset of its `<`.
+    pos: usize,
+    /// Byte offset just past it (for an empty element, its end).
+    end: usize,
+    /// Namespace bindings in scope at this element, its own included.
+    scope: Vec<(Option<String>, String)>,
+}
+
+impl Start {
+    fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn is(&self, ns: Ns, local: &str) -> bool {
+        self.ns == ns && self.local == local
+    }
+}
+
+enum Ev {
+    Start(Start),
+    /// Byte offset just past the end tag.
+    End(usize),
+    Text(String),
+    Eof,
+}
+
+struct Parser<'i> {
+    input: &'i str,
+    reader: NsReader<&'i [u8]>,
+    max_depth: usize,
+    depth: usize,
+    /// An event read while gathering text, handed out next.
+    pending: Option<Ev>,
+}
+
+fn malformed(e: impl std::fmt::Display) -> PidfError {
+    PidfError::Malformed(excerpt(&e.to_string()))
+}
+
+impl<'i> Parser<'i> {
+    fn new(input: &'i str, max_depth: usize) -> Parser<'i> {
+        let mut reader = NsReader::from_str(input);
+        let cfg = reader.config_mut();
+        cfg.check_end_names = true;
+        cfg.expand_empty_elements = false;
+        Parser {
+            input,
+            reader,
+            max_depth,
+            depth: 0,
+            pending: None,
+        }
+    }
+
+    /// The next event with adjacent text, CDATA and references joined into one string.
+    fn next(&mut self) -> Result<Ev, PidfError> {
+        if let Some(ev) = self.pending.take() {
+            return Ok(ev);
+        }
+        let mut text: Option<String> = None;
+        loop {
+            let pos = self.position();
+            let (res, event) = self.reader.read_resolved_event().map_err(malformed)?;
+            let ev = match event {
+                Event::Text(t) => {
+                    text.get_or_insert_default().push_str(&t.xml10_content());
+                    continue;
+                }
+                Event::CData(t) => {
+                    text.get_or_insert_default().push_str(&t.xml10_content());
+                    continue;
+                }
+                Event::GeneralRef(r) => {
+                    let s = text.get_or_insert_default();
+                    match r.resolve_char_ref().map_err(malformed)? {
+                        Some(c) => s.push(c),
+                        None => match resolve_predefined_entity(&r) {
+                            Some(v) => s.push_str(v),
+                            None => return Err(PidfError::UndefinedEntity(excerpt(&r))),
+                        },
+                    }
+                    continue;
+                }
+                Event::DocType(_) => return Err(PidfError::Doctype),
+                Event::Decl(d) => {
+                    if let Some(enc) = d.encoding() {
+                        let enc = enc.map_err(malformed)?;
+                        if !enc.eq_ignore_ascii_case("utf-8") {
+                            return Err(PidfError::Encoding(excerpt(&enc)));
+                        }
+                    }
+                    continue;
+                }
+                Event::Comment(_) | Event::PI(_) => continue,
+                Event::Start(s) => {
+                    let ns = Ns::of(&res)?;
+                    self.depth += 1;
+                    if self.depth > self.max_depth {
+                        return Err(PidfError::TooDeep(self.max_depth));
+                    }
+                    Ev::Start(self.start(ns, &s, false, pos)?)
+                }
+                Event::Empty(s) => {
+                    let ns = Ns::of(&res)?;
+                    if self.depth + 1 > self.max_depth {
+                        return Err(PidfError::TooDeep(self.max_depth));
+                    }
+                    Ev::Start(self.start(ns, &s, true, pos)?)
+                }
+                Event::End(_) => {
+                    self.depth = self.depth.saturating_sub(1);
+                    Ev::End(self.position())
+                }
+                Event::Eof => Ev::Eof,
+            };
+            return Ok(match text {
+                Some(t) => {
+                    self.pending = Some(ev);
+                    Ev::Text(t)
+                }
+                None => ev,
+            });
+        }
+    }
+
+    fn position(&self) -> usize {
+        usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX)
+    }
+
+    fn start(
+        &self,
+        ns: Ns,
+        s: &BytesStart<'_>,
+        empty: bool,
+        pos: usize,
+    ) -> Result<Start, PidfError> {
+        let mut attrs = Vec::new();
+        for a in s.attributes() {
+            let a = a.map_err(malformed)?;
+            let value = a
+                .normalized_value_with(quick_xml::XmlVersion::Implicit1_0, 1, |name| {
+                    resolve_predefined_entity(name)
+                })
+                .map_err(|e| match e {
+                    quick_xml::Error::Escape(
+                        quick_xml::escape::EscapeError::UnrecognizedEntity(_, name),
+                    ) => PidfError::UndefinedEntity(excerpt(&name)),
+                    e => malformed(e),
+                })?;
+            attrs.push((a.key.0.to_string(), value.into_owned()));
+        }
+        let scope = self
+            .reader
+            .resolver()
+            .bindings()
+            .map(|(p, n)| {
+                let p = match p {
+                    PrefixDeclaration::Default => None,
+                    PrefixDeclaration::Named(p) => Some(p.to_string()),
+                };
+                (p, n.0.to_string())
+            })
+            .collect();
+        let qname = s.name().0.to_string();
+        Ok(Start {
+            ns,
+            local: s.local_name().as_ref().to_string(),
+            qname,
+            attrs,
+            empty,
+            pos,
+            end: self.position(),
+            scope,
+        })
+    }
+
+    fn document(mut self) -> Result<Presence, PidfError> {
+        let root = loop {
+            match self.next()? {
+                Ev::Start(s) => break s,
+                Ev::Text(t) if t.trim().is_empty() => {}
+                Ev::Text(_) => return Err(PidfError::Unexpected("text before root".into())),
+                Ev::End(_) => return Err(PidfError::Unexpected("end tag".into())),
+                Ev::Eof => return Err(PidfError::Malformed("empty document".into())),
+            }
+        };
+        if !root.is(Ns::Pidf, "presence") {
+            return Err(PidfError::NotPidf);
+        }
+        let doc = self.presence(root)?;
+        loop {
+            match self.next()? {
+                Ev::Eof => return Ok(doc),
+                Ev::Text(t) if t.trim().is_empty() => {}
+                _ => {
+                    return Err(PidfError::Unexpected(
+                        "content after the presence element".into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Children of a structural element: calls `child` for each start tag, allows only
+    /// white space between them, and stops at the element's end.
+    fn children(
+        &mut self,
+        parent: &Start,
+        what: &'static str,
+        mut child: impl FnMut(&mut Self, Start) -> Result<(), PidfError>,
+    ) -> Result<(), PidfError> {
+        if parent.empty {
+            return Ok(());
+        }
+        loop {
+            match self.next()? {
+                Ev::Start(s) => child(self, s)?,
+                Ev::End(_) => return Ok(()),
+                Ev::Text(t) if t.trim().is_empty() => {}
+                Ev::Text(_) => return Err(PidfError::Unexpected(format!("text in {what}"))),
+                Ev::Eof => return Err(PidfError::Malformed(format!("unclosed {what}"))),
+            }
+        }
+    }
+
+    /// Text content of a leaf element; child elements are an error.
+    fn text(&mut self, el: &Start, what: &'static str) -> Result<String, PidfError> {
+        if el.empty {
+            return Ok(String::new());
+        }
+        let mut out = String::new();
+        loop {
+            match self.next()? {
+                Ev::Text(t) => out.push_str(&t),
+                Ev::End(_) => return Ok(out),
+                Ev::Start(_) => return Err(PidfError::Unexpected(format!("element in {what}"))),
+                Ev::Eof => return Err(PidfError::Malformed(format!("unclosed {what}"))),
+            }
+        }
+    }
+
+    fn note(&mut self, el: Start) -> Result<Note, PidfError> {
+        let lang = el.attr("xml:lang").map(str::to_string);
+        Ok(Note {
+            text: self.text(&el, "note")?,
+            lang,
+        })
+    }
+
+    /// The element and everything in it as a standalone fragment.
+    fn fragment(&mut self, root: Start) -> Result<XmlFragment, PidfError> {
+        let mut used: BTreeSet<Option<String>> = BTreeSet::new();
+        // Prefixes the fragment uses and does not declare where it uses them (a
+        // declaration on an element between the two only makes the copy redundant).
+        let note_prefixes = |s: &Start, used: &mut BTreeSet<Option<String>>| {
+            let declares = |p: &Option<String>| match p {
+                None => s.attr("xmlns").is_some(),
+                Some(p) => s.attr(&format!("xmlns:{p}")).is_some(),
+            };
+            let mut note = |p: Option<String>| {
+                if !declares(&p) {
+                    used.insert(p);
+                }
+            };
+            note(prefix(&s.qname));
+            for (k, _) in &s.attrs {
+                if k != "xmlns" && !k.starts_with("xmlns:") && k.contains(':') {
+                    note(prefix(k));
+                }
+            }
+        };
+        note_prefixes(&root, &mut used);
+        let end = if root.empty {
+            root.end
+        } else {
+            let mut depth = 1usize;
+            loop {
+                match self.next()? {
+                    Ev::Start(s) => {
+                        note_prefixes(&s, &mut used);
+                        if !s.empty {
+                            depth += 1;
+                        }
+                    }
+                    Ev::End(at) => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break at;
+                        }
+                    }
+                    Ev::Text(_) => {}
+                    Ev::Eof => {
+                        return Err(PidfError::Malformed(format!(
+                            "unclosed {}",
+                            excerpt(&root.qname)
+                        )));
+                    }
+                }
+            }
+        };
+        let raw = self
+            .input
+            .get(root.pos..end)
+            .ok_or_else(|| PidfError::Malformed("fragment bounds".into()))?;
+        // Declarations the fragment relies on from its ancestors go onto its root tag.
+        let mut decls = String::new();
+        for p in used {
+            let on_root = match &p {
+                None => root.attr("xmlns").is_some(),
+                Some(p) => root.attr(&format!("xmlns:{p}")).is_some(),
+            };
+            if on_root || p.as_deref() == Some("xml") {
+                continue;
+            }
+            let bound = root.scope.iter().rev().find(|(sp, _)| *sp == p);
+            match (&p, bound) {
+                (None, Some((_, ns))) => decls.push_str(&format!(" xmlns=\"{ns}\"")),
+                // Unprefixed names with no default namespace must stay that way.
+                (None, None) => decls.push_str(" xmlns=\"\""),
+                (Some(p), Some((_, ns))) => decls.push_str(&format!(" xmlns:{p}=\"{ns}\"")),
+                (Some(_), None) => {}
+            }
+        }
+        let cut = 1 + root.qname.len();
+        let (head, tail) = raw.split_at(cut.min(raw.len()));
+        Ok(XmlFragment {
+            namespace: root.ns.uri().to_string(),
+            local_name: root.local.clone(),
+            xml: format!("{head}{decls}{tail}"),
+        })
+    }
+
+    fn presence(&mut self, el: Start) -> Result<Presence, PidfError> {
+        let entity = el
+            .attr("entity")
+            .ok_or(PidfError::MissingAttribute {
+                element: "presence",
+                attribute: "entity",
+            })?
+            .to_string();
+        let mut doc = Presence {
+            entity,
+            ..Presence::default()
+        };
+        self.children(&el, "presence", |p, c| {
+            if c.is(Ns::Pidf, "tuple") {
+                let t = p.tuple(c)?;
+                doc.tuples.push(t);
+            } else if c.is(Ns::Pidf, "note") {
+                let n = p.note(c)?;
+                doc.notes.push(n);
+            } else if c.is(Ns::Dm, "person") {
+                let x = p.person(c)?;
+                doc.persons.push(x);
+            } else if c.is(Ns::Dm, "device") {
+                let x = p.device(c)?;
+                doc.devices.push(x);
+            } else {
+                let f = p.fragment(c)?;
+                doc.extensions.push(f);
+            }
+            Ok(())
+        })?;
+        Ok(doc)
+    }
+
+    fn tuple(&mut self, el: Start) -> Result<Tuple, PidfError> {
+        let id = required_id(&el, "tuple")?;
+        let mut t = Tuple {
+            id,
+            ..Tuple::default()
+        };
+        let mut status = None;
+        self.children(&el, "tuple", |p, c| {
+            let dup = |element| PidfError::Duplicate {
+                element,
+                parent: "tuple",
+            };
+            if c.is(Ns::Pidf, "status") {
+                if status.is_some() {
+                    return Err(dup("status"));
+                }
+                status = Some(p.status(c)?);
+            } else if c.is(Ns::Pidf, "contact") {
+                if t.contact.is_some() {
+                    return Err(dup("contact"));
+                }
+                let priority = c.attr("priority").map(str::to_string);
+                let uri = p.text(&c, "contact")?.trim().to_string();
+                t.contact = Some(Contact { uri, priority });
+            } else if c.is(Ns::Pidf, "note") {
+                let n = p.note(c)?;
+                t.notes.push(n);
+            } else if c.is(Ns::Pidf, "timestamp") {
+                if t.timestamp.is_some() {
+                    return Err(dup("timestamp"));
+                }
+                t.timestamp = Some(p.text(&c, "timestamp")?.trim().to_string());
+            } else if c.is(Ns::Dm, "deviceID") {
+                if t.device_id.is_some() {
+                    return Err(dup("deviceID"));
+                }
+                t.device_id = Some(p.text(&c, "deviceID")?.trim().to_string());
+            } else {
+                let f = p.fragment(c)?;
+                t.extensions.push(f);
+            }
+            Ok(())
+        })?;
+        t.status = status.ok_or_else(|| PidfError::MissingStatus(excerpt(&t.id)))?;
+        Ok(t)
+    }
+
+    fn status(&mut self, el: Start) -> Result<Status, PidfError> {
+        let mut st = Status::default();
+        self.children(&el, "status", |p, c| {
+            if c.is(Ns::Pidf, "basic") {
+                if st.basic.is_some() {
+                    return Err(PidfError::Duplicate {
+                        element: "basic",
+                        parent: "status",
+                    });
+                }
+                let v = p.text(&c, "basic")?;
+                st.basic = Some(match v.trim() {
+                    "open" => Basic::Open,
+                    "closed" => Basic::Closed,
+                    other => {
+                        return Err(PidfError::InvalidValue {
+                            element: "basic",
+                            value: excerpt(other),
+                        });
+                    }
+                });
+            } else {
+                let f = p.fragment(c)?;
+                st.extensions.push(f);
+            }
+            Ok(())
+        })?;
+        Ok(st)
+    }
+
+    fn person(&mut self, el: Start) -> Result<Person, PidfError> {
+        let id = required_id(&el, "person")?;
+        let mut x = Person {
+            id,
+            ..Person::default()
+        };
+        self.children(&el, "person", |p, c| {
+            let dup = |element| PidfError::Duplicate {
+                element,
+                parent: "person",
+            };
+            if c.is(Ns::Rpid, "activities") {
+                if x.activities.is_some() {
+                    return Err(dup("activities"));
+                }
+                x.activities = Some(p.activities(c)?);
+            } else if c.is(Ns::Rpid, "user-input") {
+                if x.user_input.is_some() {
+                    return Err(dup("user-input"));
+                }
+                x.user_input = Some(p.user_input(c)?);
+            } else if c.is(Ns::Dm, "note") {
+                let n = p.note(c)?;
+                x.notes.push(n);
+            } else if c.is(Ns::Dm, "timestamp") {
+                if x.timestamp.is_some() {
+                    return Err(dup("timestamp"));
+                }
+                x.timestamp = Some(p.text(&c, "timestamp")?.trim().to_string());
+            } else {
+                let f = p.fragment(c)?;
+                x.extensions.push(f);
+            }
+            Ok(())
+        })?;
+        Ok(x)
+    }
+
+    fn device(&mut self, el: Start) -> Result<Device, PidfError> {
+        let id = required_id(&el, "device")?;
+        let mut x = Device {
+            id,
+            ..Device::default()
+        };
+        self.children(&el, "device", |p, c| {
+            let dup = |element| PidfError::Duplicate {
+                element,
+                parent: "device",
+            };
+            if c.is(Ns::Dm, "deviceID") {
+                if x.device_id.is_some() {
+                    return Err(dup("deviceID"));
+                }
+                x.device_id = Some(p.text(&c, "deviceID")?.trim().to_string());
+            } else if c.is(Ns::Dm, "note") {
+                let n = p.note(c)?;
+                x.notes.push(n);
+            } else if c.is(Ns::Dm, "timestamp") {
+                if x.timestamp.is_some() {
+                    return Err(dup("timestamp"));
+                }
+                x.timestamp = Some(p.text(&c, "timestamp")?.trim().to_string());
+            } else {
+                let f = p.fragment(c)?;
+                x.extensions.push(f);
+            }
+            Ok(())
+        })?;
+        Ok(x)
+    }
+
+    fn activities(&mut self, el: Start) -> Result<Activities, PidfError> {
+        let mut a = Activities {
+            id: el.attr("id").map(str::to_string),
+            from: el.attr("from").map(str::to_string),
+            until: el.attr("until").map(str::to_string),
+            ..Activities::default()
+        };
+        self.children(&el, "activities", |p, c| {
+            if c.ns == Ns::Rpid && c.local == "note" {
+                let n = p.note(c)?;
+                a.notes.push(n);
+            } else if c.ns == Ns::Rpid && c.local == "other" {
+                let n = p.note(c)?;
+                a.list.push(Activity::Other(n));
+            } else if let (Ns::Rpid, Some(known)) = (&c.ns, Activity::known(&c.local)) {
+                // Activity elements are empty; anything inside is skipped.
+                p.fragment(c)?;
+                a.list.push(known);
+            } else {
+                let f = p.fragment(c)?;
+                a.list.push(Activity::Extension(f));
+            }
+            Ok(())
+        })?;
+        Ok(a)
+    }
+
+    fn user_input(&mut self, el: Start) -> Result<UserInput, PidfError> {
+        let idle_threshold = match el.attr("idle-threshold") {
+            None => None,
+            Some(v) => Some(v.trim().parse().map_err(|_| PidfError::InvalidValue {
+                element: "idle-threshold",
+                value: excerpt(v),
+            })?),
+        };
+        let id = el.attr("id").map(str::to_string);
+        let last_input = el.attr("last-input").map(str::to_string);
+        let v = self.text(&el, "user-input")?;
+        let state = match v.trim() {
+            "active" => InputState::Active,
+            "idle" => InputState::Idle,
+            other => {
+                return Err(PidfError::InvalidValue {
+                    element: "user-input",
+                    value: excerpt(other),
+                });
+            }
+        };
+        Ok(UserInput {
+            state,
+            id,
+            last_input,
+            idle_threshold,
+        })
+    }
+}
+
+fn prefix(qname: &str) -> Option<String> {
+    QName(qname).prefix().map(|p| p.as_ref().to_string())
+}
+
+fn required_id(el: &Start, element: &'static str) -> Result<String, PidfError> {
+    el.attr("id")
+        .map(str::to_string)
+        .ok_or(PidfError::MissingAttribute {
+            element,
+            attribute: "id",
+        })
+}
