@@ -432,8 +432,12 @@ impl<'i> Parser<'i> {
                 (Some(_), None) => {}
             }
         }
+        // The copied declarations go right after the root's name.
         let cut = 1 + root.qname.len();
-        let (head, tail) = raw.split_at(cut.min(raw.len()));
+        let (head, tail) = match (raw.get(..cut), raw.get(cut..)) {
+            (Some(h), Some(t)) if h.get(1..) == Some(root.qname.as_str()) => (h, t),
+            _ => return Err(PidfError::Malformed("fragment bounds".into())),
+        };
         Ok(XmlFragment {
             namespace: root.ns.uri().to_string(),
             local_name: root.local.clone(),
@@ -691,4 +695,56 @@ fn required_id(el: &Start, element: &'static str) -> Result<String, PidfError> {
             element,
             attribute: "id",
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_extensions(inner: &str) -> Vec<String> {
+        let body = format!(
+            r#"<?xml version="1.0"?><!-- c --><presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:x="urn:x" entity="e"><tuple id="t"><status>{inner}</status></tuple></presence>"#
+        );
+        let doc = Presence::parse(body.as_bytes()).expect("parses");
+        doc.tuples[0]
+            .status
+            .extensions
+            .iter()
+            .map(|f| f.xml.clone())
+            .collect()
+    }
+
+    #[test]
+    fn fragments_are_cut_exactly_whatever_precedes_them() {
+        assert_eq!(
+            status_extensions("<!-- c -->&#32;<x:a>&amp;</x:a><?pi x?>\n<x:b/><x:c\n/>"),
+            [
+                r#"<x:a xmlns:x="urn:x">&amp;</x:a>"#,
+                r#"<x:b xmlns:x="urn:x"/>"#,
+                "<x:c xmlns:x=\"urn:x\"\n/>",
+            ]
+        );
+    }
+
+    #[test]
+    fn declarations_are_copied_once() {
+        // Declared on the fragment itself: nothing to add.
+        assert_eq!(
+            status_extensions(r#"<y:a xmlns:y="urn:y"><y:b/></y:a>"#),
+            [r#"<y:a xmlns:y="urn:y"><y:b/></y:a>"#]
+        );
+        // Used only on an attribute of a child.
+        assert_eq!(
+            status_extensions(r#"<y:a xmlns:y="urn:y"><y:b x:k="v"/></y:a>"#),
+            [r#"<y:a xmlns:x="urn:x" xmlns:y="urn:y"><y:b x:k="v"/></y:a>"#]
+        );
+    }
+
+    #[test]
+    fn known_activity_with_content_is_read_as_the_activity() {
+        let body = r#"<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="e"><dm:person id="p"><rpid:activities><rpid:busy>really</rpid:busy></rpid:activities></dm:person></presence>"#;
+        let doc = Presence::parse(body.as_bytes()).expect("parses");
+        let list = doc.persons[0].activities.as_ref().map(|a| a.list.clone());
+        assert_eq!(list, Some(vec![Activity::Known("busy")]));
+    }
 }
