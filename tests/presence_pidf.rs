@@ -394,6 +394,10 @@ fn bad_bodies_are_refused_with_a_reason() {
             "malformed XML",
         ),
         (
+            r#"<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="e"><tuple id="t" z:k="v"><status/></tuple></presence>"#,
+            "malformed XML: undeclared prefix z",
+        ),
+        (
             r#"<?xml version="1.0" encoding="ISO-8859-1"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="e"/>"#,
             "PIDF encoding ISO-8859-1 not supported",
         ),

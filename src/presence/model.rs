@@ -6,6 +6,9 @@
 //! Everything else is kept as an [`XmlFragment`] where it was found, so a document
 //! survives a parse and print without losing what sipreg does not understand.
 
+/// The media type of a PIDF body (RFC 3863 §7).
+pub const CONTENT_TYPE: &str = "application/pidf+xml";
+
 /// `urn:ietf:params:xml:ns:pidf` (RFC 3863).
 pub const NS_PIDF: &str = "urn:ietf:params:xml:ns:pidf";
 /// `urn:ietf:params:xml:ns:pidf:data-model` (RFC 4479).

@@ -248,6 +248,15 @@ impl<'i> Parser<'i> {
         let mut attrs = Vec::new();
         for a in s.attributes() {
             let a = a.map_err(malformed)?;
+            // An undeclared prefix on an attribute would make a kept fragment invalid
+            // wherever it is printed.
+            if let (ResolveResult::Unknown(p), _) = self.reader.resolver().resolve_attribute(a.key)
+            {
+                return Err(PidfError::Malformed(format!(
+                    "undeclared prefix {}",
+                    excerpt(&p)
+                )));
+            }
             let value = a
                 .normalized_value_with(quick_xml::XmlVersion::Implicit1_0, 1, |name| {
                     resolve_predefined_entity(name)

@@ -2,6 +2,11 @@
 //! turn into markup; kept [`XmlFragment`]s are written as they were parsed (they are
 //! well-formed and carry their own namespace declarations).
 //!
+//! The printer writes the string itself rather than through `quick_xml::Writer`: the
+//! writer's escaping leaves tabs, line ends and carriage returns in attribute values and
+//! control characters anywhere, which a parser then normalises or refuses, so one
+//! [`escape`] here decides every character.
+//!
 //! The `pidf`, `dm` and `rpid` namespaces are declared once on `presence` (default,
 //! `dm:`, `rpid:`), and elements come in the order the schemas ask for.
 
