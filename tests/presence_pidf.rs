@@ -293,6 +293,29 @@ fn billion_laughs_is_rejected_quickly() {
 }
 
 #[test]
+fn any_doctype_is_refused() {
+    for dtd in [
+        "<!DOCTYPE presence>",
+        r#"<!DOCTYPE presence SYSTEM "file:///etc/passwd">"#,
+        r#"<!DOCTYPE presence [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>"#,
+    ] {
+        let body = format!(
+            r#"<?xml version="1.0"?>{dtd}<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="e"><note>&xxe;</note></presence>"#
+        );
+        assert_eq!(
+            Presence::parse(body.as_bytes()),
+            Err(PidfError::Doctype),
+            "{dtd}"
+        );
+    }
+    // A DOCTYPE that fills the whole size limit is refused as quickly.
+    let body = format!("<!DOCTYPE p [{}]><p/>", "<!ENTITY a \"b\">".repeat(1000));
+    let started = Instant::now();
+    assert_eq!(Presence::parse(body.as_bytes()), Err(PidfError::Doctype));
+    assert!(started.elapsed() < Duration::from_millis(100));
+}
+
+#[test]
 fn entities_without_a_doctype_are_refused() {
     let body = r#"<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><note>&lol9;</note></presence>"#;
     let err = Presence::parse(body.as_bytes()).expect_err("refused");
@@ -413,6 +436,18 @@ fn bad_bodies_are_refused_with_a_reason() {
         assert!(!msg.contains(['\r', '\n']), "{msg}");
     }
     assert_eq!(Presence::parse(b"\xff\xfe<"), Err(PidfError::NotUtf8));
+    for bad in ["&#1;", "\u{1}", "&#xFFFE;", "<![CDATA[\u{8}]]>"] {
+        let body = format!(
+            r#"<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="e"><note>{bad}</note></presence>"#
+        );
+        let msg = p(&body).expect_err(bad).to_string();
+        assert!(
+            msg.starts_with("malformed XML: invalid character"),
+            "{bad}: {msg}"
+        );
+    }
+    let body = r#"<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="&#27;"/>"#;
+    assert!(p(body).is_err());
 }
 
 #[test]

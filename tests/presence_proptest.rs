@@ -8,6 +8,19 @@ use sipreg::presence::{
     Activities, Activity, Basic, Limits, Note, Person, Presence, Status, Tuple, parse,
 };
 
+const SAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model"
+    xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" xmlns:c="urn:example:caps" entity="sip:a@example.com">
+  <tuple id="t1"><status><basic>open</basic><c:s>x</c:s></status><dm:deviceID>urn:uuid:1</dm:deviceID>
+    <c:caps><c:audio/>text</c:caps><contact priority="0.5">sip:a@192.0.2.1</contact>
+    <note xml:lang="en">hello &lt;world&gt;</note><timestamp>2026-12-01T20:00:00Z</timestamp></tuple>
+  <note>top</note>
+  <dm:person id="p"><rpid:activities><rpid:note>n</rpid:note><rpid:busy/><rpid:other>o</rpid:other></rpid:activities>
+    <rpid:user-input idle-threshold="60">active</rpid:user-input><rpid:mood><rpid:happy/></rpid:mood>
+    <dm:note>person note</dm:note><dm:timestamp>2026-12-01T20:00:00Z</dm:timestamp></dm:person>
+  <dm:device id="d"><dm:deviceID>urn:uuid:1</dm:deviceID><dm:note>dev</dm:note></dm:device>
+</presence>"#;
+
 /// Characters XML can carry, with the troublesome ones made frequent.
 fn xml_char() -> impl Strategy<Value = char> {
     prop_oneof![
@@ -86,6 +99,30 @@ proptest! {
         let mut body = document(&[String::from("a<&\r")]).to_xml().into_bytes();
         let at = cut % body.len();
         body[at] = byte;
-        let _ = Presence::parse(&body);
+        // Whatever is accepted prints to a document that reads back the same.
+        if let Ok(doc) = Presence::parse(&body) {
+            let xml = doc.to_xml();
+            let unlimited = Limits { max_body: usize::MAX, ..Limits::default() };
+            prop_assert_eq!(parse(xml.as_bytes(), &unlimited), Ok(doc), "{}", xml);
+        }
+    }
+
+    #[test]
+    fn accepted_documents_print_back_the_same(
+        cut in 0usize..2000,
+        insert in prop::sample::select(vec![
+            " ", "&amp;", "&#xD;", "<x:e xmlns:x=\"urn:x\"/>", "<!-- c -->", "<e/>", "\r\n", "]]>",
+        ]),
+    ) {
+        let base = SAMPLE;
+        let at = cut % base.len();
+        if !base.is_char_boundary(at) {
+            return Ok(());
+        }
+        let body = format!("{}{}{}", &base[..at], insert, &base[at..]);
+        if let Ok(doc) = Presence::parse(body.as_bytes()) {
+            let xml = doc.to_xml();
+            prop_assert_eq!(Presence::parse(xml.as_bytes()), Ok(doc), "{}", xml);
+        }
     }
 }

@@ -17,6 +17,7 @@ use quick_xml::reader::NsReader;
 
 use super::error::{PidfError, excerpt};
 use super::model::*;
+use super::print::is_xml_char;
 
 /// Bounds on what [`parse`] accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,17 +175,27 @@ impl<'i> Parser<'i> {
             let (res, event) = self.reader.read_resolved_event().map_err(malformed)?;
             let ev = match event {
                 Event::Text(t) => {
-                    text.get_or_insert_default().push_str(&t.xml10_content());
+                    let t = t.xml10_content();
+                    legal(&t)?;
+                    text.get_or_insert_default().push_str(&t);
                     continue;
                 }
                 Event::CData(t) => {
-                    text.get_or_insert_default().push_str(&t.xml10_content());
+                    let t = t.xml10_content();
+                    legal(&t)?;
+                    text.get_or_insert_default().push_str(&t);
                     continue;
                 }
                 Event::GeneralRef(r) => {
                     let s = text.get_or_insert_default();
                     match r.resolve_char_ref().map_err(malformed)? {
-                        Some(c) => s.push(c),
+                        Some(c) if is_xml_char(c) => s.push(c),
+                        Some(_) => {
+                            return Err(PidfError::Malformed(format!(
+                                "invalid character reference &{};",
+                                excerpt(&r)
+                            )));
+                        }
                         None => match resolve_predefined_entity(&r) {
                             Some(v) => s.push_str(v),
                             None => return Err(PidfError::UndefinedEntity(excerpt(&r))),
@@ -267,6 +278,7 @@ impl<'i> Parser<'i> {
                     ) => PidfError::UndefinedEntity(excerpt(&name)),
                     e => malformed(e),
                 })?;
+            legal(&value)?;
             attrs.push((a.key.0.to_string(), value.into_owned()));
         }
         let scope = self
@@ -690,6 +702,18 @@ impl<'i> Parser<'i> {
             last_input,
             idle_threshold,
         })
+    }
+}
+
+/// Refuses characters XML 1.0 cannot carry (raw or as references), so whatever is
+/// accepted prints back unchanged.
+fn legal(s: &str) -> Result<(), PidfError> {
+    match s.chars().find(|c| !is_xml_char(*c)) {
+        None => Ok(()),
+        Some(c) => Err(PidfError::Malformed(format!(
+            "invalid character U+{:04X}",
+            u32::from(c)
+        ))),
     }
 }
 
