@@ -468,3 +468,40 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn worst_case_bodies_within_the_limit_parse_quickly() {
+    // Many namespace declarations and many kept fragments that use them.
+    let decls = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!(" xmlns:n{i}=\"urn:n{i}\""))
+            .collect()
+    };
+    // quick-xml bounds the declarations in scope.
+    let body = format!(
+        r#"<presence xmlns="urn:ietf:params:xml:ns:pidf"{} entity="e"/>"#,
+        decls(200)
+    );
+    assert_eq!(
+        Presence::parse(body.as_bytes()).map_err(|e| e.to_string()),
+        Err("malformed XML: more than 128 namespace declarations".to_string())
+    );
+    let decls = decls(120);
+    let mut body = format!(
+        r#"<presence xmlns="urn:ietf:params:xml:ns:pidf"{decls} entity="e"><tuple id="t"><status/>"#
+    );
+    let mut i = 0;
+    while body.len() < 16 * 1024 - 200 {
+        body.push_str(&format!("<n{}:a/>", i % 120));
+        i += 1;
+    }
+    body.push_str("</tuple></presence>");
+    let started = Instant::now();
+    let doc = Presence::parse(body.as_bytes()).expect("parses");
+    assert!(doc.tuples[0].extensions.len() > 1000);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -8,11 +8,11 @@
 //! size and nesting depth are bounded, and the document must be UTF-8. Elements it does
 //! not interpret are kept as [`XmlFragment`]s in the element that held them.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{PrefixDeclaration, QName, ResolveResult};
+use quick_xml::name::{NamespaceError, QName, ResolveResult};
 use quick_xml::reader::NsReader;
 
 use super::error::{PidfError, excerpt};
@@ -111,8 +111,6 @@ struct Start {
     pos: usize,
     /// Byte offset just past it (for an empty element, its end).
     end: usize,
-    /// Namespace bindings in scope at this element, its own included.
-    scope: Vec<(Option<String>, String)>,
 }
 
 impl Start {
@@ -172,7 +170,12 @@ impl<'i> Parser<'i> {
         let mut text: Option<String> = None;
         loop {
             let pos = self.position();
-            let (res, event) = self.reader.read_resolved_event().map_err(malformed)?;
+            let (res, event) = self.reader.read_resolved_event().map_err(|e| match e {
+                quick_xml::Error::Namespace(NamespaceError::TooManyBindings(n)) => {
+                    PidfError::Malformed(format!("more than {n} namespace declarations"))
+                }
+                e => malformed(e),
+            })?;
             let ev = match event {
                 Event::Text(t) => {
                     let t = t.xml10_content();
@@ -281,18 +284,6 @@ impl<'i> Parser<'i> {
             legal(&value)?;
             attrs.push((a.key.0.to_string(), value.into_owned()));
         }
-        let scope = self
-            .reader
-            .resolver()
-            .bindings()
-            .map(|(p, n)| {
-                let p = match p {
-                    PrefixDeclaration::Default => None,
-                    PrefixDeclaration::Named(p) => Some(p.to_string()),
-                };
-                (p, n.0.to_string())
-            })
-            .collect();
         let qname = s.name().0.to_string();
         Ok(Start {
             ns,
@@ -302,7 +293,6 @@ impl<'i> Parser<'i> {
             empty,
             pos,
             end: self.position(),
-            scope,
         })
     }
 
@@ -379,44 +369,30 @@ impl<'i> Parser<'i> {
         })
     }
 
-    /// The element and everything in it as a standalone fragment.
+    /// The element and everything in it as a standalone fragment. Called right after
+    /// `root` was read, while the reader's namespace scope is still root's.
     fn fragment(&mut self, root: Start) -> Result<XmlFragment, PidfError> {
-        let mut used: BTreeSet<Option<String>> = BTreeSet::new();
-        // Prefixes the fragment uses and does not declare where it uses them (a
-        // declaration on an element between the two only makes the copy redundant).
-        let note_prefixes = |s: &Start, used: &mut BTreeSet<Option<String>>| {
-            let declares = |p: &Option<String>| match p {
-                None => s.attr("xmlns").is_some(),
-                Some(p) => s.attr(&format!("xmlns:{p}")).is_some(),
-            };
-            let mut note = |p: Option<String>| {
-                if !declares(&p) {
-                    used.insert(p);
-                }
-            };
-            note(prefix(&s.qname));
-            for (k, _) in &s.attrs {
-                if k != "xmlns" && !k.starts_with("xmlns:") && k.contains(':') {
-                    note(prefix(k));
-                }
-            }
-        };
-        note_prefixes(&root, &mut used);
+        // Prefix -> namespace (None: no namespace) for the prefixes the fragment uses
+        // but does not declare itself; their declarations are copied onto the root.
+        let mut needed: BTreeMap<Option<String>, Option<String>> = BTreeMap::new();
+        // Prefixes declared by the open elements of the fragment.
+        let mut open: Vec<Vec<Option<String>>> = Vec::new();
+        self.needs(&root, &open, &mut needed);
         let end = if root.empty {
             root.end
         } else {
-            let mut depth = 1usize;
+            open.push(declared(&root));
             loop {
                 match self.next()? {
                     Ev::Start(s) => {
-                        note_prefixes(&s, &mut used);
+                        self.needs(&s, &open, &mut needed);
                         if !s.empty {
-                            depth += 1;
+                            open.push(declared(&s));
                         }
                     }
                     Ev::End(at) => {
-                        depth -= 1;
-                        if depth == 0 {
+                        open.pop();
+                        if open.is_empty() {
                             break at;
                         }
                     }
@@ -434,22 +410,13 @@ impl<'i> Parser<'i> {
             .input
             .get(root.pos..end)
             .ok_or_else(|| PidfError::Malformed("fragment bounds".into()))?;
-        // Declarations the fragment relies on from its ancestors go onto its root tag.
         let mut decls = String::new();
-        for p in used {
-            let on_root = match &p {
-                None => root.attr("xmlns").is_some(),
-                Some(p) => root.attr(&format!("xmlns:{p}")).is_some(),
-            };
-            if on_root || p.as_deref() == Some("xml") {
-                continue;
-            }
-            let bound = root.scope.iter().rev().find(|(sp, _)| *sp == p);
-            match (&p, bound) {
-                (None, Some((_, ns))) => decls.push_str(&format!(" xmlns=\"{ns}\"")),
+        for (p, ns) in needed {
+            match (p, ns) {
+                (None, Some(ns)) => decls.push_str(&format!(" xmlns=\"{ns}\"")),
                 // Unprefixed names with no default namespace must stay that way.
                 (None, None) => decls.push_str(" xmlns=\"\""),
-                (Some(p), Some((_, ns))) => decls.push_str(&format!(" xmlns:{p}=\"{ns}\"")),
+                (Some(p), Some(ns)) => decls.push_str(&format!(" xmlns:{p}=\"{ns}\"")),
                 (Some(_), None) => {}
             }
         }
@@ -464,6 +431,45 @@ impl<'i> Parser<'i> {
             local_name: root.local.clone(),
             xml: format!("{head}{decls}{tail}"),
         })
+    }
+
+    /// Records the prefixes element `s` of a fragment takes from outside it. Resolving
+    /// now is right: a prefix not declared inside the fragment has the binding it had
+    /// at the root. (The values are namespace names as written, still escaped.)
+    fn needs(
+        &self,
+        s: &Start,
+        open: &[Vec<Option<String>>],
+        needed: &mut BTreeMap<Option<String>, Option<String>>,
+    ) {
+        let own = declared(s);
+        let resolver = self.reader.resolver();
+        let mut want = |qname: &str, element: bool| {
+            let p = prefix(qname);
+            if p.as_deref() == Some("xml")
+                || own.contains(&p)
+                || open.iter().any(|d| d.contains(&p))
+                || needed.contains_key(&p)
+            {
+                return;
+            }
+            let (res, _) = if element {
+                resolver.resolve_element(QName(qname))
+            } else {
+                resolver.resolve_attribute(QName(qname))
+            };
+            let ns = match res {
+                ResolveResult::Bound(ns) => Some(ns.0.to_string()),
+                _ => None,
+            };
+            needed.insert(p, ns);
+        };
+        want(&s.qname, true);
+        for (k, _) in &s.attrs {
+            if k != "xmlns" && !k.starts_with("xmlns:") && k.contains(':') {
+                want(k, false);
+            }
+        }
     }
 
     fn presence(&mut self, el: Start) -> Result<Presence, PidfError> {
@@ -717,6 +723,18 @@ fn legal(s: &str) -> Result<(), PidfError> {
     }
 }
 
+/// The prefixes an element declares (None: the default namespace).
+fn declared(s: &Start) -> Vec<Option<String>> {
+    s.attrs
+        .iter()
+        .filter_map(|(k, _)| match k.strip_prefix("xmlns") {
+            Some("") => Some(None),
+            Some(rest) => rest.strip_prefix(':').map(|p| Some(p.to_string())),
+            None => None,
+        })
+        .collect()
+}
+
 fn prefix(qname: &str) -> Option<String> {
     QName(qname).prefix().map(|p| p.as_ref().to_string())
 }
@@ -770,6 +788,19 @@ mod tests {
         assert_eq!(
             status_extensions(r#"<y:a xmlns:y="urn:y"><y:b x:k="v"/></y:a>"#),
             [r#"<y:a xmlns:x="urn:x" xmlns:y="urn:y"><y:b x:k="v"/></y:a>"#]
+        );
+    }
+
+    #[test]
+    fn inner_redeclaration_does_not_leak_to_the_root() {
+        // `x` is redeclared inside for one child; the other child uses the outer `x`.
+        assert_eq!(
+            status_extensions(
+                r#"<y:a xmlns:y="urn:y"><q xmlns:x="urn:other"><x:b/></q><x:c/></y:a>"#
+            ),
+            [
+                r#"<y:a xmlns="urn:ietf:params:xml:ns:pidf" xmlns:x="urn:x" xmlns:y="urn:y"><q xmlns:x="urn:other"><x:b/></q><x:c/></y:a>"#
+            ]
         );
     }
 
