@@ -1,7 +1,8 @@
-//! Presence documents (issue 5, "PIDF composition"): the PIDF model ([`model`]), parsing
-//! ([`pidf`]) and printing ([`print`]) with RPID and the RFC 4479 data model, the errors
-//! a body is refused with ([`error`]), and the one composed document a watcher of an
-//! AOR sees ([`compose`]). No SIP here: PUBLISH and NOTIFY build on these.
+//! Presence documents (issue 5, "PIDF composition"): the PIDF model ([`model`]),
+//! parsing ([`pidf`]) and printing ([`mod@print`]) with RPID and the RFC 4479 data
+//! model, the errors a body is refused with ([`error`]), and the one composed document a
+//! watcher of an AOR sees ([`mod@compose`], stamped by [`time`]). No SIP here: PUBLISH
+//! and NOTIFY build on these.
 
 pub mod compose;
 pub mod error;
