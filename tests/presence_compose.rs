@@ -399,3 +399,48 @@ fn registered_device_from_a_binding() {
     );
     assert_eq!(tuple_ids(&p), ["m"]);
 }
+
+/// The issue's `multi_device_presence` example: available, busy and away devices, then
+/// the busy one goes away.
+#[test]
+fn three_devices_available_busy_away() {
+    let desk = publication(
+        "desk",
+        DESKTOP_UUID,
+        "sip:alice@192.0.2.10",
+        &[],
+        "",
+        "active",
+        NOW - 30,
+    );
+    let mob = publication(
+        "mob",
+        MOBILE_UUID,
+        "sip:alice@198.51.100.7",
+        &["busy"],
+        "in a call",
+        "",
+        NOW - 20,
+    );
+    let third = publication(
+        "tab",
+        "",
+        "sip:alice@203.0.113.3",
+        &["away"],
+        "",
+        "idle",
+        NOW - 10,
+    );
+    let p = compose(AOR, &[desk.clone(), mob, third.clone()], &[], NOW);
+    assert_eq!(activities(&p), [Activity::Known("busy")]);
+    assert_eq!(p.persons[0].notes[0].text, "in a call");
+    let xml = p.to_xml();
+    assert_eq!(xml.matches("<dm:person ").count(), 1, "{xml}");
+    assert_eq!(xml.matches("<tuple ").count(), 3);
+    assert!(xml.contains("<rpid:activities><rpid:busy/></rpid:activities>"));
+    // The mobile's publication is gone: away remains.
+    let p = compose(AOR, &[desk, third], &[], NOW);
+    assert_eq!(activities(&p), [Activity::Known("away")]);
+    assert!(p.persons[0].notes.is_empty());
+    check_prints(&p);
+}
