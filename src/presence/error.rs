@@ -43,6 +43,17 @@ pub enum PidfError {
     Unexpected(String),
 }
 
+impl PidfError {
+    /// The SIP status a PUBLISH carrying the body is answered with (issue 5): 413 for a
+    /// body over the limit, 400 for everything else.
+    pub fn sip_status(&self) -> u16 {
+        match self {
+            PidfError::TooLarge { .. } => 413,
+            _ => 400,
+        }
+    }
+}
+
 /// `s` made safe for a reason phrase: control characters become spaces and it is cut
 /// to a short excerpt.
 pub(crate) fn excerpt(s: &str) -> String {
