@@ -6,7 +6,9 @@
 //! before anything in it is read (so no entity can ever be defined, let alone expanded),
 //! only the five predefined entities and character references are accepted, the body
 //! size and nesting depth are bounded, and the document must be UTF-8. Elements it does
-//! not interpret are kept as [`XmlFragment`]s in the element that held them.
+//! not interpret are kept as [`XmlFragment`]s in the element that held them. Notes keep
+//! their text exactly; the white space around values (`contact`, `timestamp`,
+//! `deviceID`, `basic`, `user-input`) is dropped.
 
 use std::collections::BTreeMap;
 
