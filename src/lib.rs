@@ -13,10 +13,12 @@
 //! - [`users`]: the embedded users store, passwords, tokens, API keys and the admin CLI.
 //! - [`auth`]: signing keys, JWKS, and the token validator shared by SIP and HTTP.
 //! - [`http`]: the admin HTTP API.
+//! - [`presence`]: PIDF documents and their composition across a user's devices.
 
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod presence;
 pub mod registrar;
 pub mod server;
 pub mod sip;
