@@ -9,8 +9,9 @@
 #      (process start until it answers an OPTIONS).
 # Prints a table and appends it to BENCHMARKS.md under "## Registrar (issue 4)".
 #
-# Usage: bench/registrar.sh [--quick] [--no-append]
-#   --quick      CI mode (well under 2 minutes): lower rate, shorter run, 100,000 bindings.
+# Usage: bench/registrar.sh [--quick] [--append | --no-append]
+#   --quick      CI mode (well under 2 minutes): lower rate, shorter run, 100,000 bindings;
+#                prints the table without appending it unless --append is given.
 #   --no-append  print the table only.
 # Environment overrides: RATE (REGISTER/s), DURATION (s), USERS, BINDINGS.
 # Needs: cargo, sipp (sip-tester), kamailio, sqlite3; the Debian packages are installed with
@@ -19,10 +20,11 @@
 set -euo pipefail
 
 QUICK=0
-APPEND=1
+APPEND=""
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
+        --append) APPEND=1 ;;
         --no-append) APPEND=0 ;;
         -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
@@ -35,6 +37,7 @@ else
     RATE=${RATE:-5000}; DURATION=${DURATION:-10}; USERS=${USERS:-2000}; BINDINGS=${BINDINGS:-1000000}
 fi
 CALLS=$((RATE * DURATION))
+APPEND=${APPEND:-$((1 - QUICK))}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sipreg-bench.XXXXXX")
@@ -43,11 +46,16 @@ OPTIONS_SF="$ROOT/bench/sipp/options_ping.xml"
 KAM_CFG="$ROOT/bench/kamailio/kamailio.cfg"
 CLK_TCK=$(getconf CLK_TCK)
 STARTED=()   # pids of the servers started here
+SIPP_PID=""  # the load generator while it runs
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 cleanup() {
     local pid child
+    if [ -n "$SIPP_PID" ]; then
+        kill -TERM "$SIPP_PID" 2>/dev/null || true   # timeout passes it on to sipp
+        wait "$SIPP_PID" 2>/dev/null || true
+    fi
     for pid in "${STARTED[@]:-}"; do
         [ -n "$pid" ] || continue
         if kill -0 "$pid" 2>/dev/null; then
@@ -134,11 +142,16 @@ wait_ready() {   # wait_ready PORT PID SECONDS
 }
 
 # run_sipp PORT CALLS RATE OUTFILE: the load scenario, returns nothing; output in OUTFILE.
+# sipp runs in the background and is waited for, so that a signal reaches the trap at once
+# and the trap can stop it (SIPP_PID).
 run_sipp() {
     local limit=$(( $3 * 2 > 100 ? $3 * 2 : 100 ))
     timeout $(( $2 / $3 + 60 )) sipp -sf "$SCENARIO" -inf "$WORK/users.csv" -m "$2" -r "$3" -rp 1000 \
         -l "$limit" -i 127.0.0.1 -p "$(free_udp_port)" -nostdin -timeout $(( $2 / $3 + 30 ))s \
-        "127.0.0.1:$1" >"$4" 2>&1 || true
+        "127.0.0.1:$1" >"$4" 2>&1 &
+    SIPP_PID=$!
+    wait "$SIPP_PID" || true
+    SIPP_PID=""
 }
 
 sipp_count() {   # sipp_count FILE "Successful call"
@@ -199,7 +212,8 @@ RUST_LOG=warn "$BIN" --config "$WORK/s/sipreg.toml" serve --sip-listen "127.0.0.
 SIPREG_PID=$!
 STARTED+=("$SIPREG_PID")
 wait_ready "$SIPREG_PORT" "$SIPREG_PID" 30
-read -r S_OK S_TICKS S_MS < <(measure sipreg "$SIPREG_PORT" "$SIPREG_PID")
+measure sipreg "$SIPREG_PORT" "$SIPREG_PID" >"$WORK/sipreg.result"
+read -r S_OK S_TICKS S_MS <"$WORK/sipreg.result"
 S_RSS_KB=$(awk '/^VmRSS/ {print $2}' "/proc/$SIPREG_PID/status")
 kill -TERM "$SIPREG_PID"; wait "$SIPREG_PID" 2>/dev/null || true
 
@@ -214,7 +228,8 @@ wait_ready "$KAM_PORT" "$KAM_PID" 30
 KAM_VERSION=$(kamailio -v 2>/dev/null | awk '/^version:/ {print $3; exit}')
 # shellcheck disable=SC2046
 KAM_PIDS=("$KAM_PID" $(children_of "$KAM_PID"))
-read -r K_OK K_TICKS K_MS < <(measure kamailio "$KAM_PORT" "${KAM_PIDS[@]}")
+measure kamailio "$KAM_PORT" "${KAM_PIDS[@]}" >"$WORK/kamailio.result"
+read -r K_OK K_TICKS K_MS <"$WORK/kamailio.result"
 kill -TERM "$KAM_PID"; wait "$KAM_PID" 2>/dev/null || true
 
 # --- 3. N bindings: RSS and reload time -------------------------------------------------
@@ -269,7 +284,7 @@ us_per() {   # us_per TICKS COUNT
 rate_of() { awk -v n="$1" -v ms="$2" 'BEGIN { if (ms > 0) printf "%.0f", n * 1000 / ms; else print "n/a" }'; }
 S_US=$(us_per "$S_TICKS" "$S_OK")
 K_US=$(us_per "$K_TICKS" "$K_OK")
-RATIO=$(awk -v s="$S_US" -v k="$K_US" 'BEGIN { if (s > 0) printf "%.1f", k / s; else print "n/a" }')
+RATIO=$(awk -v s="$S_US" -v k="$K_US" 'BEGIN { if (k > 0) printf "%.2f", s / k; else print "n/a" }')
 S_RATE=$(rate_of "$S_OK" "$S_MS")
 K_RATE=$(rate_of "$K_OK" "$K_MS")
 RSS_MB=$(awk -v k="$B_RSS_KB" 'BEGIN { printf "%.0f", k / 1024 }')
@@ -289,7 +304,7 @@ TABLE=$(cat <<EOF
 |---|---|---|---|
 | Server CPU per REGISTER (µs), offered $RATE/s for ${DURATION} s over UDP | $S_US | $K_US | sipreg ≤ 10: $(target "$S_US" 10) |
 | 200 OK received / achieved rate (per s) | $S_OK / $S_RATE | $K_OK / $K_RATE | |
-| Kamailio ÷ sipreg CPU per REGISTER | $RATIO× | | |
+| Ratio sipreg ÷ Kamailio, CPU per REGISTER (below 1: sipreg cheaper) | $RATIO | | |
 | RSS holding $B_COUNT bindings (MB), peak during load in brackets | $RSS_MB [$HWM_MB] | | ≤ 300 MB: $RSS_T |
 | Start-up reload of $B_COUNT bindings until an OPTIONS is answered (s) | $RELOAD_S (${LOADED:-?} loaded) | | ≤ 5 s: $RELOAD_T |
 EOF
@@ -305,7 +320,7 @@ if [ "$APPEND" = 1 ]; then
     grep -q '^## Registrar (issue 4)' "$BM" 2>/dev/null \
         || printf '\n## Registrar (issue 4)\n\nRuns of `bench/registrar.sh`, newest last.\n' >>"$BM"
     # Insert at the end of that section (before the next "## " heading, or at the end).
-    printf '\n### Run: %s\n\n%s\n' "$HEADER" "$TABLE" >"$WORK/entry.md"
+    printf '\n#### Run: %s\n\n%s\n' "$HEADER" "$TABLE" >"$WORK/entry.md"
     awk -v entry="$WORK/entry.md" '
         function put() { while ((getline l < entry) > 0) print l; done = 1 }
         /^## / && insec && !done { put(); print "" }
