@@ -8,9 +8,10 @@ use std::fmt;
 use crate::sip::SipUri;
 use crate::sip::text::{is_unreserved_byte, unescape};
 
-/// A canonical address-of-record.
+/// A canonical address-of-record. Shared text: the binding table's key, the expiry
+/// queue, persistence and events all hold the same allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Aor(Box<str>);
+pub struct Aor(std::sync::Arc<str>);
 
 fn user_byte_ok(b: u8) -> bool {
     is_unreserved_byte(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
@@ -32,7 +33,7 @@ impl Aor {
             s.push('@');
         }
         s.push_str(&uri.host.to_ascii_lowercase());
-        Aor(s.into_boxed_str())
+        Aor(s.into())
     }
 
     /// Parses a canonical AOR string back (as stored or given on the admin API).

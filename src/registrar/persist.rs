@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -47,20 +47,95 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Writes a batch in one transaction.
-pub async fn write(pool: &AnyPool, ops: &[Op]) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    for op in ops {
+/// Rows per multi-row INSERT, largest first; a batch is cut greedily into statements of
+/// these sizes, so only a few statements are ever prepared (and all stay cached). Kept
+/// small because the SQLite driver looks every parameter up by name, which costs time
+/// proportional to the number of parameters in the statement (14 per row).
+const UPSERT_ROWS: [usize; 3] = [16, 4, 1];
+
+/// Splits `n` rows into statement sizes from [`UPSERT_ROWS`].
+fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let size = UPSERT_ROWS.into_iter().find(|s| *s <= n)?;
+        n -= size;
+        Some(size)
+    })
+}
+
+/// A batch reduced to one upsert or delete per binding.
+type Coalesced<'a> = (Vec<(&'a Aor, &'a Binding)>, Vec<(&'a Aor, u64)>);
+
+/// Keeps the last operation of each binding, in batch order. Every operation carries a
+/// binding's whole state (or its removal), so an earlier one for the same `(aor, id)`
+/// is superseded; what is left touches each row once.
+fn coalesce(ops: &[Op]) -> Coalesced<'_> {
+    let mut seen = std::collections::HashSet::with_capacity(ops.len());
+    let mut upserts = Vec::new();
+    let mut deletes = Vec::new();
+    for op in ops.iter().rev() {
         match op {
             Op::Upsert(aor, b) => {
-                let path = serde_json::to_string(&b.path.iter().map(|p| &**p).collect::<Vec<_>>())
-                    .unwrap_or_else(|_| "[]".into());
-                sqlx::query(
-                    "INSERT INTO bindings (aor, id, uri, instance, reg_id, q, expires_at, call_id, cseq, path, transport, source, user_agent, registered_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                     ON CONFLICT (aor, id) DO UPDATE SET uri = $3, instance = $4, reg_id = $5, q = $6, expires_at = $7, \
-                     call_id = $8, cseq = $9, path = $10, transport = $11, source = $12, user_agent = $13",
-                )
+                if seen.insert((aor, b.id)) {
+                    upserts.push((aor, b));
+                }
+            }
+            Op::Delete(aor, id) => {
+                if seen.insert((aor, *id)) {
+                    deletes.push((aor, *id));
+                }
+            }
+        }
+    }
+    upserts.reverse();
+    deletes.reverse();
+    (upserts, deletes)
+}
+
+/// `INSERT ... VALUES (...), (...) ON CONFLICT ... DO UPDATE` for `rows` bindings.
+fn upsert_sql(rows: usize) -> String {
+    use std::fmt::Write as _;
+    const COLUMNS: usize = 14;
+    let mut sql = String::with_capacity(200 + rows * 80);
+    sql.push_str(
+        "INSERT INTO bindings (aor, id, uri, instance, reg_id, q, expires_at, call_id, cseq, path, transport, source, user_agent, registered_at) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..COLUMNS {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "${}", r * COLUMNS + c + 1);
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        " ON CONFLICT (aor, id) DO UPDATE SET uri = excluded.uri, instance = excluded.instance, \
+         reg_id = excluded.reg_id, q = excluded.q, expires_at = excluded.expires_at, \
+         call_id = excluded.call_id, cseq = excluded.cseq, path = excluded.path, \
+         transport = excluded.transport, source = excluded.source, user_agent = excluded.user_agent",
+    );
+    sql
+}
+
+/// Writes a batch in one transaction: repeated changes of a binding collapse to the last
+/// one, upserts go in multi-row statements (one database round trip for up to 16
+/// bindings instead of one per binding).
+pub async fn write(pool: &AnyPool, ops: &[Op]) -> Result<(), sqlx::Error> {
+    let (upserts, deletes) = coalesce(ops);
+    let mut tx = pool.begin().await?;
+    let mut rest = &upserts[..];
+    for size in chunk_sizes(upserts.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let mut q = sqlx::query(AssertSqlSafe(upsert_sql(size)));
+        for (aor, b) in chunk {
+            let path = serde_json::to_string(&b.path.iter().map(|p| &**p).collect::<Vec<_>>())
+                .unwrap_or_else(|_| "[]".into());
+            q = q
                 .bind(aor.as_str())
                 .bind(i64_of(b.id))
                 .bind(&*b.uri)
@@ -77,18 +152,16 @@ pub async fn write(pool: &AnyPool, ops: &[Op]) -> Result<(), sqlx::Error> {
                 })
                 .bind(b.source.addr.to_string())
                 .bind(b.user_agent.as_deref())
-                .bind(i64_of(b.registered_at))
-                .execute(&mut *tx)
-                .await?;
-            }
-            Op::Delete(aor, id) => {
-                sqlx::query("DELETE FROM bindings WHERE aor = $1 AND id = $2")
-                    .bind(aor.as_str())
-                    .bind(i64_of(*id))
-                    .execute(&mut *tx)
-                    .await?;
-            }
+                .bind(i64_of(b.registered_at));
         }
+        q.execute(&mut *tx).await?;
+    }
+    for (aor, id) in deletes {
+        sqlx::query("DELETE FROM bindings WHERE aor = $1 AND id = $2")
+            .bind(aor.as_str())
+            .bind(i64_of(id))
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await
 }
@@ -112,75 +185,134 @@ async fn save(pool: &AnyPool, batch: &[Op]) {
     }
 }
 
+/// Rows read per query at start-up: the rows of a page are converted and dropped before
+/// the next page is read, so a million stored bindings never sit in memory twice.
+const LOAD_PAGE: i64 = 10_000;
+
 /// Loads the bindings still alive at `now`, and deletes the expired ones.
 pub async fn load(pool: &AnyPool, now: u64) -> Result<Vec<(Aor, Binding)>, sqlx::Error> {
+    let mut out = Vec::new();
+    load_into(pool, now, |aor, b| out.push((aor, b))).await?;
+    Ok(out)
+}
+
+/// Deletes the expired bindings and hands each live one to `each`, page by page;
+/// returns how many were handed over.
+pub async fn load_into(
+    pool: &AnyPool,
+    now: u64,
+    each: impl FnMut(Aor, Binding),
+) -> Result<usize, sqlx::Error> {
     sqlx::query("DELETE FROM bindings WHERE expires_at <= $1")
         .bind(i64_of(now))
         .execute(pool)
         .await?;
-    list(pool, now).await
+    for_each(pool, now, each).await
 }
 
 /// Reads the bindings alive at `now` without changing anything (the CLI's view).
 pub async fn list(pool: &AnyPool, now: u64) -> Result<Vec<(Aor, Binding)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT aor, id, uri, instance, reg_id, q, expires_at, call_id, cseq, path, transport, source, user_agent, registered_at \
-         FROM bindings WHERE expires_at > $1 ORDER BY aor, id",
-    )
-    .bind(i64_of(now))
-    .fetch_all(pool)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let aor_text: String = r.try_get("aor")?;
-        let Some(aor) = Aor::parse(&aor_text) else {
-            tracing::warn!(aor = %aor_text, "skipping a stored binding with an invalid AOR");
-            continue;
-        };
-        let source_text: String = r.try_get("source")?;
-        let transport: String = r.try_get("transport")?;
-        let Ok(addr) = source_text.parse() else {
-            tracing::warn!(%aor, "skipping a stored binding with an invalid source");
-            continue;
-        };
-        let path_text: String = r.try_get("path")?;
-        let path: Vec<String> = serde_json::from_str(&path_text).unwrap_or_default();
-        let u = |v: i64| u64::try_from(v).unwrap_or(0);
-        out.push((
-            aor,
-            Binding {
-                id: u(r.try_get("id")?),
-                uri: r.try_get::<String, _>("uri")?.into_boxed_str(),
-                instance: r
-                    .try_get::<Option<String>, _>("instance")?
-                    .map(String::into_boxed_str),
-                reg_id: r
-                    .try_get::<Option<i64>, _>("reg_id")?
-                    .and_then(|v| u32::try_from(v).ok()),
-                q: r.try_get::<Option<i64>, _>("q")?
-                    .and_then(|v| u16::try_from(v).ok()),
-                expires_at: u(r.try_get("expires_at")?),
-                call_id: r.try_get::<String, _>("call_id")?.into_boxed_str(),
-                cseq: u32::try_from(r.try_get::<i64, _>("cseq")?).unwrap_or(0),
-                path: path.into_iter().map(String::into_boxed_str).collect(),
-                source: Source {
-                    transport: if transport == "tcp" {
-                        Transport::Tcp
-                    } else {
-                        Transport::Udp
-                    },
-                    addr,
-                    // Connections do not survive a restart.
-                    connection: None,
-                },
-                user_agent: r
-                    .try_get::<Option<String>, _>("user_agent")?
-                    .map(String::into_boxed_str),
-                registered_at: u(r.try_get("registered_at")?),
-            },
-        ));
-    }
+    let mut out = Vec::new();
+    for_each(pool, now, |aor, b| out.push((aor, b))).await?;
     Ok(out)
+}
+
+/// Hands every binding alive at `now` to `each`, in (aor, id) order, reading
+/// [`LOAD_PAGE`] rows at a time (keyset pagination on the primary key).
+async fn for_each(
+    pool: &AnyPool,
+    now: u64,
+    mut each: impl FnMut(Aor, Binding),
+) -> Result<usize, sqlx::Error> {
+    const COLUMNS: &str = "SELECT aor, id, uri, instance, reg_id, q, expires_at, call_id, cseq, path, transport, source, user_agent, registered_at FROM bindings";
+    let mut after: Option<(String, i64)> = None;
+    let mut count = 0;
+    loop {
+        let rows = match &after {
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "{COLUMNS} WHERE expires_at > $1 ORDER BY aor, id LIMIT $2"
+                )))
+                .bind(i64_of(now))
+                .bind(LOAD_PAGE)
+                .fetch_all(pool)
+                .await?
+            }
+            Some((aor, id)) => sqlx::query(AssertSqlSafe(format!(
+                "{COLUMNS} WHERE expires_at > $1 AND (aor, id) > ($2, $3) ORDER BY aor, id LIMIT $4"
+            )))
+            .bind(i64_of(now))
+            .bind(aor.as_str())
+            .bind(*id)
+            .bind(LOAD_PAGE)
+            .fetch_all(pool)
+            .await?,
+        };
+        let full = rows.len() as i64 == LOAD_PAGE;
+        if let Some(last) = rows.last() {
+            after = Some((last.try_get("aor")?, last.try_get("id")?));
+        }
+        for r in &rows {
+            if let Some((aor, b)) = binding_of(r)? {
+                each(aor, b);
+                count += 1;
+            }
+        }
+        if !full {
+            return Ok(count);
+        }
+    }
+}
+
+/// One stored row as a binding; `None` (with a warning) for a row that cannot be used.
+fn binding_of(r: &sqlx::any::AnyRow) -> Result<Option<(Aor, Binding)>, sqlx::Error> {
+    let aor_text: String = r.try_get("aor")?;
+    let Some(aor) = Aor::parse(&aor_text) else {
+        tracing::warn!(aor = %aor_text, "skipping a stored binding with an invalid AOR");
+        return Ok(None);
+    };
+    let source_text: String = r.try_get("source")?;
+    let transport: String = r.try_get("transport")?;
+    let Ok(addr) = source_text.parse() else {
+        tracing::warn!(%aor, "skipping a stored binding with an invalid source");
+        return Ok(None);
+    };
+    let path_text: String = r.try_get("path")?;
+    let path: Vec<String> = serde_json::from_str(&path_text).unwrap_or_default();
+    let u = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(Some((
+        aor,
+        Binding {
+            id: u(r.try_get("id")?),
+            uri: r.try_get::<String, _>("uri")?.into_boxed_str(),
+            instance: r
+                .try_get::<Option<String>, _>("instance")?
+                .map(String::into_boxed_str),
+            reg_id: r
+                .try_get::<Option<i64>, _>("reg_id")?
+                .and_then(|v| u32::try_from(v).ok()),
+            q: r.try_get::<Option<i64>, _>("q")?
+                .and_then(|v| u16::try_from(v).ok()),
+            expires_at: u(r.try_get("expires_at")?),
+            call_id: r.try_get::<String, _>("call_id")?.into_boxed_str(),
+            cseq: u32::try_from(r.try_get::<i64, _>("cseq")?).unwrap_or(0),
+            path: path.into_iter().map(String::into_boxed_str).collect(),
+            source: Source {
+                transport: if transport == "tcp" {
+                    Transport::Tcp
+                } else {
+                    Transport::Udp
+                },
+                addr,
+                // Connections do not survive a restart.
+                connection: None,
+            },
+            user_agent: r
+                .try_get::<Option<String>, _>("user_agent")?
+                .map(String::into_boxed_str),
+            registered_at: u(r.try_get("registered_at")?),
+        },
+    )))
 }
 
 impl Persister {
@@ -251,5 +383,110 @@ impl Persister {
         if let Some(t) = task {
             let _ = t.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(id: u64, cseq: u32) -> Binding {
+        Binding {
+            id,
+            uri: format!("sip:a@192.0.2.1:{}", 5000 + id).into(),
+            instance: None,
+            reg_id: None,
+            q: None,
+            expires_at: 100,
+            call_id: "c".into(),
+            cseq,
+            path: Vec::new(),
+            source: Source {
+                transport: Transport::Udp,
+                addr: "127.0.0.1:5060".parse().unwrap(),
+                connection: None,
+            },
+            user_agent: None,
+            registered_at: 0,
+        }
+    }
+
+    #[test]
+    fn coalesce_keeps_the_last_change_of_each_binding() {
+        let a = Aor::parse("sip:a@example.com").unwrap();
+        let b = Aor::parse("sip:b@example.com").unwrap();
+        let ops = vec![
+            Op::Upsert(a.clone(), binding(1, 1)),
+            Op::Upsert(b.clone(), binding(1, 1)),
+            Op::Upsert(a.clone(), binding(1, 2)),
+            Op::Upsert(a.clone(), binding(2, 1)),
+            Op::Delete(a.clone(), 2),
+            Op::Delete(b.clone(), 7),
+            Op::Upsert(b.clone(), binding(7, 3)),
+        ];
+        let (upserts, deletes) = coalesce(&ops);
+        let up: Vec<(&str, u64, u32)> = upserts
+            .iter()
+            .map(|(aor, b)| (aor.as_str(), b.id, b.cseq))
+            .collect();
+        assert_eq!(
+            up,
+            [
+                ("sip:b@example.com", 1, 1),
+                ("sip:a@example.com", 1, 2),
+                ("sip:b@example.com", 7, 3)
+            ]
+        );
+        let del: Vec<(&str, u64)> = deletes
+            .iter()
+            .map(|(aor, id)| (aor.as_str(), *id))
+            .collect();
+        assert_eq!(del, [("sip:a@example.com", 2)]);
+    }
+
+    #[test]
+    fn chunk_sizes_cover_every_row() {
+        assert_eq!(chunk_sizes(0).count(), 0);
+        assert_eq!(chunk_sizes(39).collect::<Vec<_>>(), [16, 16, 4, 1, 1, 1]);
+        assert_eq!(chunk_sizes(600).sum::<usize>(), 600);
+    }
+
+    #[test]
+    fn upsert_sql_numbers_every_parameter() {
+        let sql = upsert_sql(2);
+        assert!(
+            sql.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14), ($15,")
+        );
+        assert!(sql.contains("$28)"));
+        assert!(!sql.contains("$29"));
+    }
+
+    #[tokio::test]
+    async fn batched_write_round_trips_and_applies_the_last_change() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/b.db?mode=rwc", dir.path().display());
+        let pool = AnyPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(include_str!("../../migrations/20261201000002_bindings.sql"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let a = Aor::parse("sip:a@example.com").unwrap();
+        // More rows than one statement holds, each written twice.
+        let mut ops: Vec<Op> = (1..=600)
+            .map(|i| Op::Upsert(a.clone(), binding(i, 1)))
+            .collect();
+        ops.extend((1..=600).map(|i| Op::Upsert(a.clone(), binding(i, 2))));
+        ops.push(Op::Delete(a.clone(), 600));
+        write(&pool, &ops).await.unwrap();
+        // A later batch updates an existing row.
+        write(&pool, &[Op::Upsert(a.clone(), binding(1, 9))])
+            .await
+            .unwrap();
+        let rows = list(&pool, 0).await.unwrap();
+        assert_eq!(rows.len(), 599);
+        assert_eq!(rows[0].1.cseq, 9);
+        assert!(rows[1..].iter().all(|(_, b)| b.cseq == 2));
+        assert!(rows.iter().all(|(_, b)| b.id != 600));
     }
 }

@@ -79,9 +79,14 @@ impl Registrar {
     /// Puts loaded bindings into the table and schedules their expiry.
     pub fn restore(&self, loaded: Vec<(Aor, Binding)>) {
         for (aor, b) in loaded {
-            self.expiry.schedule(b.expires_at, b.id, aor.clone());
-            self.table.restore(aor, b);
+            self.restore_one(aor, b);
         }
+    }
+
+    /// Puts one loaded binding into the table and schedules its expiry.
+    pub fn restore_one(&self, aor: Aor, b: Binding) {
+        self.expiry.schedule(b.expires_at, b.id, aor.clone());
+        self.table.restore(aor, b);
     }
 
     /// Runs the expiry loop until the returned task is aborted.

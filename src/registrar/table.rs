@@ -131,7 +131,11 @@ impl BindingTable {
     /// Puts back a binding loaded from storage (keeps its id unique from then on).
     pub fn restore(&self, aor: Aor, binding: Binding) {
         self.next_id.fetch_max(binding.id, Ordering::Relaxed);
-        self.map.entry(aor).or_default().push(binding);
+        let mut list = self.map.entry(aor).or_default();
+        // Exactly one more slot: a plain push would reserve four bindings per AOR, and
+        // start-up restores a whole store this way.
+        list.reserve_exact(1);
+        list.push(binding);
     }
 
     /// A fresh binding id (for bindings loaded without one).

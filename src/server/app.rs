@@ -57,12 +57,8 @@ impl App {
             None
         };
         let pool = users.store().pool().clone();
-        let loaded = persist::load(&pool, unix_now())
-            .await
-            .map_err(|e| format!("cannot load bindings: {e}"))?;
-        let count = loaded.len();
         let persister = Persister::start(
-            pool,
+            pool.clone(),
             Duration::from_millis(config.registrar.batch_max_ms.max(1)),
             config.registrar.batch_max_changes,
         );
@@ -73,7 +69,11 @@ impl App {
             Some(users.clone()),
             Some(persister),
         );
-        registrar.restore(loaded);
+        // Straight from the store's pages into the table: the rows are never all in
+        // memory at once.
+        let count = persist::load_into(&pool, unix_now(), |aor, b| registrar.restore_one(aor, b))
+            .await
+            .map_err(|e| format!("cannot load bindings: {e}"))?;
         tracing::info!(bindings = count, "bindings loaded");
         let http = tokio::net::TcpListener::bind(config.http.listen)
             .await
