@@ -189,7 +189,10 @@ need python3 python3
 
 log "building sipreg (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin sipreg)
-BIN="$ROOT/target/release/sipreg"
+# Where cargo put it: CARGO_TARGET_DIR when set (relative to the repository), else target/.
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+BIN="$TARGET_DIR/release/sipreg"
 
 # --- 1. sipreg CPU per REGISTER ---------------------------------------------------------
 mkdir -p "$WORK/s"
