@@ -251,8 +251,10 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
     let headers = Headers(fields);
     let mut first = head.into_bytes();
     first.truncate(first_end);
-    let first_line =
-        ByteString::try_from(first).expect("cut before an ASCII CR of a valid UTF-8 section");
+    // Cut before an ASCII CR of a valid UTF-8 section, so this cannot fail; no panic anyway.
+    let Ok(first_line) = ByteString::try_from(first) else {
+        return Err(ParseError::new("Malformed start line"));
+    };
     match error {
         Some(reason) => Err(ParseError::new(reason).with_partial(first_line, headers)),
         None => Ok((first_line, headers)),

@@ -52,7 +52,9 @@ fn is_token68(s: &str) -> bool {
     let b = &b[..body];
     let mut chunks = b.chunks_exact(16);
     for c in &mut chunks {
-        if !token68_16(c.try_into().unwrap()) {
+        // `chunks_exact(16)` yields 16-octet slices only.
+        let Ok(c) = c.try_into() else { return false };
+        if !token68_16(c) {
             return false;
         }
     }
