@@ -3,9 +3,22 @@
 
 use std::fmt;
 
-/// A header name. Unknown names are kept as written by the message's `Header::raw_name`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HeaderName {
+/// Declares [`HeaderName`] and [`ALL`] from one list, so the two cannot drift apart.
+macro_rules! header_names {
+    ($($v:ident),* $(,)?) => {
+        /// A header name. Unknown names are kept as written by the message's
+        /// `Header::raw_name`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum HeaderName {
+            $($v),*
+        }
+
+        /// Every name, in declaration order (so `ALL[h as usize] == h`).
+        const ALL: &[HeaderName] = &[$(HeaderName::$v),*];
+    };
+}
+
+header_names!(
     Via,
     From,
     To,
@@ -41,7 +54,7 @@ pub enum HeaderName {
     ProxyAuthenticate,
     Subject,
     Other,
-}
+);
 
 impl HeaderName {
     /// Classifies a header name (case-insensitive, compact forms included).
@@ -175,48 +188,6 @@ impl HeaderName {
     }
 }
 
-/// Every name, in declaration order (so `ALL[h as usize] == h`).
-const ALL: [HeaderName; 35] = {
-    use HeaderName::*;
-    [
-        Via,
-        From,
-        To,
-        CallId,
-        CSeq,
-        MaxForwards,
-        Contact,
-        Expires,
-        MinExpires,
-        ContentLength,
-        ContentType,
-        ContentEncoding,
-        Require,
-        ProxyRequire,
-        Supported,
-        Unsupported,
-        Path,
-        Route,
-        RecordRoute,
-        Allow,
-        AllowEvents,
-        Event,
-        SubscriptionState,
-        SipETag,
-        SipIfMatch,
-        Date,
-        UserAgent,
-        Server,
-        Accept,
-        Authorization,
-        ProxyAuthorization,
-        WwwAuthenticate,
-        ProxyAuthenticate,
-        Subject,
-        Other,
-    ]
-};
-
 /// A canonical name lower-cased and zero-padded to 24 octets, with the case bit (0x20) set
 /// in `fold` wherever the name has a letter; as little-endian words.
 struct NameKey {
@@ -224,13 +195,13 @@ struct NameKey {
     fold: [u64; 3],
 }
 
-static KEYS: [NameKey; 35] = {
+static KEYS: [NameKey; ALL.len()] = {
     let mut keys = [const {
         NameKey {
             lower: [0; 3],
             fold: [0; 3],
         }
-    }; 35];
+    }; ALL.len()];
     let mut h = 0;
     while h < ALL.len() {
         let name = ALL[h].as_str().as_bytes();
