@@ -108,6 +108,15 @@ impl Core {
         }
     }
 
+    /// Where the answer to `msg` goes: over TCP back on the connection (its peer), over
+    /// UDP as [`Core::udp_destination`] decides.
+    fn destination(&self, msg: &Message, ctx: Context) -> SocketAddr {
+        match ctx.transport {
+            Transport::Udp => self.udp_destination(msg, ctx.source),
+            Transport::Tcp => ctx.source,
+        }
+    }
+
     /// Processes one message from either transport.
     pub fn on_message(
         self: &Arc<Self>,
@@ -117,11 +126,7 @@ impl Core {
     ) {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let send = |msg: &Message, bytes: Bytes| {
-            let dest = match ctx.transport {
-                Transport::Udp => self.udp_destination(msg, ctx.source),
-                Transport::Tcp => ctx.source,
-            };
-            out.send(bytes, dest);
+            out.send(bytes, self.destination(msg, ctx));
         };
         match dispatch::decide(parsed, &*self.handler) {
             Decision::Drop(why) => {
@@ -177,11 +182,7 @@ impl Core {
                                 bytes.clone(),
                                 ctx.transport == Transport::Tcp,
                             );
-                            let dest = match ctx.transport {
-                                Transport::Udp => core.udp_destination(&msg, ctx.source),
-                                Transport::Tcp => ctx.source,
-                            };
-                            out.send(bytes, dest);
+                            out.send(bytes, core.destination(&msg, ctx));
                         });
                     }
                 }

@@ -251,42 +251,8 @@ mod tests {
     #[test]
     fn every_long_name_round_trips() {
         use HeaderName::*;
-        for h in [
-            Via,
-            From,
-            To,
-            CallId,
-            CSeq,
-            MaxForwards,
-            Contact,
-            Expires,
-            MinExpires,
-            ContentLength,
-            ContentType,
-            ContentEncoding,
-            Require,
-            ProxyRequire,
-            Supported,
-            Unsupported,
-            Path,
-            Route,
-            RecordRoute,
-            Allow,
-            AllowEvents,
-            Event,
-            SubscriptionState,
-            SipETag,
-            SipIfMatch,
-            Date,
-            UserAgent,
-            Server,
-            Accept,
-            Authorization,
-            ProxyAuthorization,
-            WwwAuthenticate,
-            ProxyAuthenticate,
-            Subject,
-        ] {
+        // ALL comes from the same list as the enum, so it names every variant.
+        for &h in ALL.iter().filter(|h| **h != Other) {
             assert_eq!(HeaderName::from_name(h.as_str()), h);
             assert_eq!(HeaderName::from_name(&h.as_str().to_ascii_lowercase()), h);
             assert_eq!(HeaderName::from_name(&h.as_str().to_ascii_uppercase()), h);
