@@ -14,10 +14,12 @@
 //! - [`auth`]: signing keys, JWKS, and the token validator shared by SIP and HTTP.
 //! - [`http`]: the admin HTTP API.
 //! - [`presence`]: PIDF documents and their composition across a user's devices.
+//! - [`loadgen`]: `sipreg bench`, the load generator of the benchmarks.
 
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod loadgen;
 pub mod presence;
 pub mod registrar;
 pub mod server;

@@ -29,6 +29,8 @@ enum Command {
     Admin(sipreg::users::cli::AdminCommand),
     #[command(flatten)]
     Registrar(sipreg::registrar::cli::RegistrarCommand),
+    /// Load generator for loopback benchmarks (see the README, "Benchmarks").
+    Bench(sipreg::loadgen::cli::BenchArgs),
 }
 
 #[derive(Args)]
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Admin(cmd) => sipreg::users::cli::run(cmd, &config),
         Command::Registrar(cmd) => sipreg::registrar::cli::run(cmd, &config),
+        Command::Bench(args) => sipreg::loadgen::cli::run(args),
         Command::Serve(args) => {
             if let Some(a) = args.sip_listen {
                 config.sip.listen = a;

@@ -1,0 +1,152 @@
+//! The `sipreg bench` command line: options → [`Plan`], a runtime with the requested
+//! number of threads, the table and (with `--json`) the JSON line.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::plan::{Load, Plan, Proto, Scenario};
+use super::users;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The server to load (loopback only), e.g. 127.0.0.1:5060.
+    pub target: SocketAddr,
+    #[arg(long, value_enum, default_value = "register")]
+    pub scenario: Scenario,
+    #[arg(long, value_enum, default_value = "udp")]
+    pub transport: Proto,
+    /// Users and tokens: the file `sipreg sipp-users` writes.
+    #[arg(long, conflicts_with = "no_auth")]
+    pub users_csv: Option<PathBuf>,
+    /// Send no credentials; users are generated (`--users` of them, `--prefix`N).
+    #[arg(long)]
+    pub no_auth: bool,
+    /// How many users to generate with --no-auth.
+    #[arg(long, default_value_t = 1000)]
+    pub users: usize,
+    #[arg(long, default_value = "bench")]
+    pub prefix: String,
+    /// Open loop: start this many calls per second.
+    #[arg(long, conflicts_with = "concurrency")]
+    pub rate: Option<f64>,
+    /// Closed loop: keep this many calls in flight (the default, 64, without --rate).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of load before measuring (fills caches, primes users).
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Stop after this many measured calls (even before --duration ends).
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// UDP sockets or TCP connections.
+    #[arg(long, alias = "connections", default_value_t = 16)]
+    pub sockets: usize,
+    /// Runtime worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Timer E's first interval (RFC 3261 T1), ms.
+    #[arg(long, default_value_t = 500)]
+    pub t1_ms: u64,
+    /// Timer E's cap (T2), ms.
+    #[arg(long, default_value_t = 4000)]
+    pub t2_ms: u64,
+    /// A transaction without a final answer after this long is a timeout, ms.
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
+    /// A 2xx within this many ms counts as in time (for "sustained").
+    #[arg(long, default_value_t = 100.0)]
+    pub sla_ms: f64,
+    #[arg(long, default_value_t = 3600)]
+    pub expires: u32,
+    /// Domain of the AORs (default: the target's address).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl BenchArgs {
+    pub fn plan(&self) -> Result<Plan, String> {
+        let list = match (&self.users_csv, self.no_auth) {
+            (Some(p), _) => users::read_csv(p)?,
+            (None, true) => users::generated(&self.prefix, self.users),
+            (None, false) => {
+                return Err("give --users-csv FILE (from `sipreg sipp-users`) or --no-auth".into());
+            }
+        };
+        let load = match (self.rate, self.concurrency) {
+            (Some(r), _) => Load::Rate(r),
+            (None, c) => Load::Concurrency(c.unwrap_or(64)),
+        };
+        let secs = |s: f64, what: &str| {
+            Duration::try_from_secs_f64(s)
+                .map_err(|_| format!("{what} must be a number of seconds ≥ 0"))
+        };
+        Ok(Plan {
+            target: self.target,
+            scenario: self.scenario,
+            proto: self.transport,
+            users: Arc::from(list),
+            auth: !self.no_auth,
+            load,
+            duration: secs(self.duration, "--duration")?,
+            warmup: secs(self.warmup, "--warmup")?,
+            max_calls: self.requests,
+            lanes: self.sockets,
+            t1: Duration::from_millis(self.t1_ms),
+            t2: Duration::from_millis(self.t2_ms.max(self.t1_ms)),
+            timeout: Duration::from_millis(self.timeout_ms),
+            sla: secs(self.sla_ms / 1000.0, "--sla-ms")?,
+            expires: self.expires,
+            domain: self.domain.clone().unwrap_or_else(|| match self.target {
+                SocketAddr::V4(a) => a.ip().to_string(),
+                SocketAddr::V6(a) => format!("[{}]", a.ip()),
+            }),
+            progress: std::io::stdout().is_terminal(),
+        })
+    }
+}
+
+pub fn run(args: BenchArgs) -> ExitCode {
+    let plan = match args.plan() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("sipreg bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sipreg bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(super::run(plan)) {
+        Ok(report) => {
+            print!("{}", report.table());
+            if args.json {
+                println!("{}", report.json());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sipreg bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! One lane: a UDP socket or a TCP connection, the users assigned to it, its calls in
+//! flight and their timers, driven by one task. Lanes share nothing on the hot path;
+//! each returns its own [`Stats`] at the end.
+//!
+//! A transaction is identified by its Via branch (run, lane, slot, generation), so an
+//! answer finds its slot without a map lookup, and a late answer to an earlier use of
+//! the slot is recognised by the generation.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::UdpSocket;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::Instant;
+
+use super::flow::{self, After, Step, UserState};
+use super::inbox::Inbox;
+use super::message::{Branch, Req, Templates, write_ok};
+use super::plan::{Load, Plan, Proto, Scenario};
+use super::progress::Progress;
+use super::scan::{Start, scan};
+use super::stats::Stats;
+use super::{tcp, udp};
+
+/// The run's clock: when measuring starts and when sending stops.
+#[derive(Debug, Clone, Copy)]
+pub struct Phases {
+    pub measure_from: Instant,
+    pub stop_at: Instant,
+}
+
+enum Io {
+    Udp {
+        sock: UdpSocket,
+        buf: Vec<u8>,
+    },
+    Tcp {
+        read: OwnedReadHalf,
+        write: OwnedWriteHalf,
+        pending: Vec<u8>,
+    },
+}
+
+impl Io {
+    async fn send(&mut self, msg: &[u8]) -> std::io::Result<()> {
+        match self {
+            Io::Udp { sock, .. } => sock.send(msg).await.map(|_| ()),
+            Io::Tcp { write, .. } => write.write_all(msg).await,
+        }
+    }
+
+    async fn recv(&mut self, inbox: &mut Inbox) -> std::io::Result<()> {
+        match self {
+            Io::Udp { sock, buf } => udp::recv(sock, buf, inbox).await,
+            Io::Tcp { read, pending, .. } => tcp::recv(read, pending, inbox).await,
+        }
+    }
+}
+
+struct Slot {
+    generation: u32,
+    active: bool,
+    /// Index into the lane's users.
+    user: u32,
+    step: Step,
+    /// When the first copy of the current request left.
+    sent_at: Instant,
+    /// The next Timer E interval.
+    interval: Duration,
+    deadline: Instant,
+    measured: bool,
+    msg: Vec<u8>,
+}
+
+/// What a lane reports at the end.
+pub struct LaneResult {
+    pub stats: Stats,
+    /// When this lane stopped starting calls.
+    pub stopped_sending: Instant,
+}
+
+pub struct Lane {
+    id: u32,
+    run: u32,
+    plan: Arc<Plan>,
+    phases: Phases,
+    tpl: Templates,
+    io: Io,
+    /// Global user indices served here are `id + k * lanes`.
+    states: Vec<UserState>,
+    next_user: usize,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    active: usize,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    stats: Stats,
+    progress: Arc<Progress>,
+    /// Closed loop: calls kept in flight. Open loop: the gap between calls.
+    concurrency: usize,
+    interval: Option<Duration>,
+    next_send: Instant,
+    /// Measured calls this lane may start.
+    budget: Option<u64>,
+    out: Vec<u8>,
+    auth: String,
+}
+
+impl Lane {
+    /// Opens the lane's socket or connection. `share` is this lane's part of the load
+    /// (rate or concurrency) and `budget` its part of `--requests`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open(
+        id: u32,
+        run: u32,
+        plan: Arc<Plan>,
+        phases: Phases,
+        share: Load,
+        budget: Option<u64>,
+        progress: Arc<Progress>,
+        start: Instant,
+    ) -> std::io::Result<Lane> {
+        let (io, local): (Io, SocketAddr) = match plan.proto {
+            Proto::Udp => {
+                let sock = udp::connect(plan.target).await?;
+                let local = sock.local_addr()?;
+                (
+                    Io::Udp {
+                        sock,
+                        buf: vec![0u8; 65_535],
+                    },
+                    local,
+                )
+            }
+            Proto::Tcp => {
+                let s = tcp::connect(plan.target).await?;
+                let local = s.local_addr()?;
+                let (read, write) = s.into_split();
+                (
+                    Io::Tcp {
+                        read,
+                        write,
+                        pending: Vec::with_capacity(64 * 1024),
+                    },
+                    local,
+                )
+            }
+        };
+        let tpl = Templates::new(
+            plan.proto,
+            &local.to_string(),
+            &plan.target_hostport(),
+            &plan.domain,
+            run,
+            plan.expires,
+        );
+        let lanes = plan.lanes;
+        let users = plan.users.len();
+        let mine = users / lanes + usize::from((id as usize) < users % lanes);
+        let (concurrency, interval) = match share {
+            Load::Concurrency(c) => (c, None),
+            Load::Rate(r) => (usize::MAX, Some(Duration::from_secs_f64(1.0 / r))),
+        };
+        Ok(Lane {
+            id,
+            run,
+            phases,
+            tpl,
+            io,
+            states: (0..mine).map(|_| UserState::default()).collect(),
+            next_user: 0,
+            slots: Vec::new(),
+            free: Vec::new(),
+            active: 0,
+            timers: BinaryHeap::new(),
+            stats: Stats::default(),
+            progress,
+            concurrency,
+            interval,
+            // Lanes start a little apart so their sends interleave instead of bursting.
+            next_send: start
+                + interval.map_or(Duration::ZERO, |i| i.mul_f64(f64::from(id) / lanes as f64)),
+            budget,
+            out: Vec::with_capacity(2048),
+            auth: String::new(),
+            plan,
+        })
+    }
+
+    fn global(&self, k: usize) -> usize {
+        self.id as usize + k * self.plan.lanes
+    }
+
+    fn sending(&self, now: Instant) -> bool {
+        now < self.phases.stop_at && self.budget != Some(0)
+    }
+
+    pub async fn run(mut self) -> LaneResult {
+        let mut inbox = Inbox::default();
+        let mut stopped_sending = None;
+        loop {
+            let now = Instant::now();
+            let sending = self.sending(now);
+            if sending {
+                self.send_due(now).await;
+            } else if stopped_sending.is_none() {
+                stopped_sending = Some(now);
+            }
+            self.fire_timers(now).await;
+            if !self.sending(now) && self.active == 0 {
+                break;
+            }
+            let mut wake = self.timers.peek().map(|t| t.0.0);
+            if self.sending(now) {
+                let next = match self.interval {
+                    Some(_) => self.next_send.min(self.phases.stop_at),
+                    None => self.phases.stop_at,
+                };
+                wake = Some(wake.map_or(next, |w| w.min(next)));
+            }
+            let Some(wake) = wake else { break };
+            tokio::select! {
+                r = self.io.recv(&mut inbox) => {
+                    if let Err(e) = r {
+                        if self.plan.proto == Proto::Tcp {
+                            tracing::warn!(lane = self.id, error = %e, "connection lost");
+                            break;
+                        }
+                        // UDP: an ICMP error (nothing listening) surfaces here; keep going.
+                    }
+                    let now = Instant::now();
+                    for i in 0..inbox.len() {
+                        self.on_message(inbox.get(i), now).await;
+                    }
+                    inbox.clear();
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+        // Whatever is still in flight (a lost connection) never got an answer.
+        let left = self.slots.iter().filter(|s| s.active && s.measured).count() as u64;
+        self.stats.timeouts += left;
+        LaneResult {
+            stats: self.stats,
+            stopped_sending: stopped_sending.unwrap_or_else(Instant::now),
+        }
+    }
+
+    async fn send_due(&mut self, now: Instant) {
+        match self.interval {
+            None => {
+                while self.active < self.concurrency && self.sending(now) {
+                    if !self.start_call(now).await {
+                        break;
+                    }
+                }
+            }
+            Some(gap) => {
+                while self.next_send <= now && self.sending(now) {
+                    if !self.start_call(now).await && now >= self.phases.measure_from {
+                        self.stats.skipped += 1;
+                    }
+                    self.next_send += gap;
+                }
+            }
+        }
+    }
+
+    /// Starts a call for the next idle user; false when every user is busy.
+    async fn start_call(&mut self, now: Instant) -> bool {
+        let n = self.states.len();
+        let Some(k) = (0..n)
+            .map(|i| (self.next_user + i) % n)
+            .find(|&k| !self.states[k].busy)
+        else {
+            return false;
+        };
+        self.next_user = (k + 1) % n;
+        let measured = now >= self.phases.measure_from;
+        if measured && let Some(b) = self.budget.as_mut() {
+            *b = b.saturating_sub(1);
+        }
+        self.states[k].busy = true;
+        let step = flow::first_step(self.plan.scenario, &self.states[k]);
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    active: false,
+                    user: 0,
+                    step,
+                    sent_at: now,
+                    interval: self.plan.t1,
+                    deadline: now,
+                    measured,
+                    msg: Vec::with_capacity(1024),
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[slot as usize];
+        s.active = true;
+        s.user = k as u32;
+        s.measured = measured;
+        self.active += 1;
+        self.send_step(slot, step, now).await;
+        true
+    }
+
+    /// Writes and sends the request of `step` as a new transaction on `slot`.
+    async fn send_step(&mut self, slot: u32, step: Step, now: Instant) {
+        let plan = Arc::clone(&self.plan);
+        let s = &mut self.slots[slot as usize];
+        s.generation = s.generation.wrapping_add(1);
+        s.step = step;
+        let k = s.user as usize;
+        let g = self.id as usize + k * plan.lanes;
+        let user = &plan.users[g];
+        let to_user = match plan.scenario {
+            Scenario::Subscribe => &plan.users[(g + 1) % plan.users.len()].name,
+            _ => &user.name,
+        };
+        let st = &mut self.states[k];
+        st.cseq = st.cseq.wrapping_add(1);
+        // Only Digest needs a client nonce; other scenarios skip the allocation.
+        let cnonce = if plan.scenario == Scenario::RegisterDigest {
+            format!("{:x}{:x}", self.run, st.cseq)
+        } else {
+            String::new()
+        };
+        let auth = flow::auth(
+            plan.scenario,
+            step,
+            plan.auth,
+            user,
+            st,
+            self.tpl.register_uri(),
+            &cnonce,
+            &mut self.auth,
+        );
+        let req = Req {
+            kind: flow::kind(plan.scenario),
+            branch: Branch {
+                run: self.run,
+                lane: self.id,
+                slot,
+                generation: s.generation,
+            },
+            user: &user.name,
+            user_id: g as u64,
+            to_user,
+            to_tag: st.to_tag.as_deref(),
+            cseq: st.cseq,
+            auth,
+            etag: st.etag.as_deref(),
+        };
+        self.tpl.write(&mut s.msg, &req);
+        s.sent_at = now;
+        s.interval = plan.t1;
+        s.deadline = now + plan.timeout;
+        let first = match plan.proto {
+            Proto::Udp => (now + plan.t1).min(s.deadline),
+            Proto::Tcp => s.deadline,
+        };
+        self.timers.push(Reverse((first, slot, s.generation)));
+        if s.measured {
+            self.stats.sent += 1;
+            self.progress.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        let msg = std::mem::take(&mut s.msg);
+        if self.io.send(&msg).await.is_err() {
+            self.stats.send_errors += 1;
+        }
+        self.slots[slot as usize].msg = msg;
+    }
+
+    async fn fire_timers(&mut self, now: Instant) {
+        while let Some(&Reverse((at, slot, generation))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(s) = self.slots.get_mut(slot as usize) else {
+                continue;
+            };
+            if !s.active || s.generation != generation {
+                continue;
+            }
+            if now >= s.deadline {
+                if s.measured {
+                    self.stats.timeouts += 1;
+                    self.progress.timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                self.finish(slot);
+                continue;
+            }
+            // Timer E (RFC 3261 §17.1.2.2): resend, double the interval up to T2.
+            if s.measured {
+                self.stats.retransmissions += 1;
+                self.progress
+                    .retransmissions
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            let next = (now + s.interval).min(s.deadline);
+            s.interval = (s.interval * 2).min(self.plan.t2);
+            self.timers.push(Reverse((next, slot, generation)));
+            let msg = std::mem::take(&mut s.msg);
+            if self.io.send(&msg).await.is_err() {
+                self.stats.send_errors += 1;
+            }
+            self.slots[slot as usize].msg = msg;
+        }
+    }
+
+    fn finish(&mut self, slot: u32) {
+        let s = &mut self.slots[slot as usize];
+        s.active = false;
+        s.generation = s.generation.wrapping_add(1);
+        self.states[s.user as usize].busy = false;
+        self.free.push(slot);
+        self.active -= 1;
+    }
+
+    async fn on_message(&mut self, data: &[u8], now: Instant) {
+        let counted = now >= self.phases.measure_from;
+        let Some(msg) = scan(data) else {
+            if counted {
+                self.stats.unmatched += 1;
+            }
+            return;
+        };
+        let code = match msg.start {
+            Start::Response(code) => code,
+            Start::Request(method) => {
+                if method == "NOTIFY" {
+                    if counted {
+                        self.stats.notify_received += 1;
+                    }
+                    write_ok(&mut self.out, &msg);
+                    let out = std::mem::take(&mut self.out);
+                    let sent = self.io.send(&out).await;
+                    self.out = out;
+                    if sent.is_ok() && counted {
+                        self.stats.notify_answered += 1;
+                    }
+                } else if counted {
+                    self.stats.unmatched += 1;
+                }
+                return;
+            }
+        };
+        let found = msg
+            .branch()
+            .and_then(Branch::parse)
+            .filter(|b| b.run == self.run && b.lane == self.id)
+            .and_then(|b| {
+                let s = self.slots.get(b.slot as usize)?;
+                (s.active && s.generation == b.generation).then_some(b.slot)
+            });
+        let Some(slot) = found else {
+            if counted {
+                self.stats.unmatched += 1;
+            }
+            return;
+        };
+        let s = &mut self.slots[slot as usize];
+        if code < 200 {
+            // A provisional answer: the request arrived, retransmit at T2 from now on.
+            s.interval = self.plan.t2;
+            if s.measured {
+                self.stats.provisional += 1;
+            }
+            return;
+        }
+        if s.measured {
+            self.stats.answered(code, now - s.sent_at, self.plan.sla);
+            self.progress.answered.fetch_add(1, Ordering::Relaxed);
+        }
+        let (k, step) = (s.user as usize, s.step);
+        let g = self.global(k);
+        let plan = Arc::clone(&self.plan);
+        match flow::on_final(
+            plan.scenario,
+            step,
+            code,
+            &msg,
+            &plan.users[g],
+            &mut self.states[k],
+        ) {
+            After::Next(next) => self.send_step(slot, next, now).await,
+            After::Done => self.finish(slot),
+            After::Unusable => {
+                if self.slots[slot as usize].measured {
+                    self.stats.unusable_challenges += 1;
+                }
+                self.finish(slot);
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! What one run does: scenario, transport, load model, limits and timers, fixed before
+//! the first request and shared read-only by every lane.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::users::User;
+
+/// What each call does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// REGISTER (with the user's Bearer token when known) → 200; later calls refresh.
+    Register,
+    /// The first REGISTER of a user carries no credentials → 401, then Bearer → 200;
+    /// later calls send the token straight away, as a phone does.
+    RegisterAuth,
+    /// Like register-auth, answering the 401's Digest challenge (MD5 or SHA-256, qop=auth)
+    /// with the user's password; later calls reuse the nonce with the next nonce-count.
+    RegisterDigest,
+    /// OPTIONS → 200.
+    Options,
+    /// SUBSCRIBE (Event: presence) to another user → 2xx, then NOTIFYs, each answered
+    /// 200; later calls refresh the subscription inside its dialog.
+    Subscribe,
+    /// PUBLISH (Event: presence) of a small PIDF document → 2xx with SIP-ETag; later
+    /// calls refresh it with SIP-If-Match (RFC 3903 §4.2).
+    Publish,
+}
+
+/// How requests travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    pub fn via(self) -> &'static str {
+        match self {
+            Proto::Udp => "UDP",
+            Proto::Tcp => "TCP",
+        }
+    }
+
+    pub fn param(self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+}
+
+/// Open loop (a fixed offered rate) or closed loop (a fixed number of calls in flight).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    Rate(f64),
+    Concurrency(usize),
+}
+
+/// A whole run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: SocketAddr,
+    pub scenario: Scenario,
+    pub proto: Proto,
+    pub users: Arc<[User]>,
+    /// Send the users' tokens (false with `--no-auth`).
+    pub auth: bool,
+    pub load: Load,
+    pub duration: Duration,
+    pub warmup: Duration,
+    /// Stop after this many calls (not counting warm-up ones).
+    pub max_calls: Option<u64>,
+    /// UDP sockets or TCP connections.
+    pub lanes: usize,
+    /// Timer E starts at T1 and doubles up to T2 (RFC 3261 §17.1.2.2).
+    pub t1: Duration,
+    pub t2: Duration,
+    /// A transaction without a final answer after this long is a timeout (Timer F is
+    /// 64×T1 = 32 s; benchmarks use less so a run ends soon after its last request).
+    pub timeout: Duration,
+    /// A 2xx within this long counts as answered in time.
+    pub sla: Duration,
+    /// Expires of REGISTER, SUBSCRIBE and PUBLISH.
+    pub expires: u32,
+    /// The domain in To/From and the REGISTER Request-URI (default: the target's address).
+    pub domain: String,
+    /// Print a progress line.
+    pub progress: bool,
+}
+
+impl Plan {
+    /// `host:port` of the target as it appears in a SIP URI.
+    pub fn target_hostport(&self) -> String {
+        self.target.to_string()
+    }
+
+    /// Checks what the options cannot express. The generator only talks to loopback.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.target.ip().is_loopback() {
+            return Err(format!(
+                "{} is not a loopback address: sipreg bench only talks to 127.0.0.1 or ::1",
+                self.target
+            ));
+        }
+        if self.users.is_empty() {
+            return Err("no users".into());
+        }
+        if self.lanes == 0 {
+            return Err("at least one socket or connection is needed".into());
+        }
+        match self.load {
+            Load::Rate(r) if !(r > 0.0 && r.is_finite()) => {
+                return Err("the rate must be positive".into());
+            }
+            Load::Concurrency(0) => return Err("the concurrency must be at least 1".into()),
+            _ => {}
+        }
+        let needs_token = matches!(
+            self.scenario,
+            Scenario::RegisterAuth | Scenario::RegisterDigest
+        );
+        if needs_token && !self.auth {
+            return Err(format!(
+                "{:?} needs users with credentials (a --users-csv file), not --no-auth",
+                self.scenario
+            ));
+        }
+        if self.t1.is_zero() || self.timeout.is_zero() {
+            return Err("T1 and the timeout must be positive".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! The result of a run: a human table, and one JSON object (`--json`, last line) that
+//! scripts read. Also decides whether the offered load was sustained.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::plan::{Load, Plan, Proto, Scenario};
+use super::stats::Stats;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Latency {
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: Scenario,
+    pub transport: Proto,
+    pub target: String,
+    /// UDP sockets or TCP connections.
+    pub lanes: usize,
+    pub offered_rate: Option<f64>,
+    pub concurrency: Option<usize>,
+    /// The measured window: from the end of the warm-up until the last call started.
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    /// New transactions sent in the measured window (retransmissions not included).
+    pub sent: u64,
+    /// Final answers, all codes.
+    pub answered: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub provisional: u64,
+    pub retransmissions: u64,
+    pub timeouts: u64,
+    pub unmatched: u64,
+    pub skipped: u64,
+    pub send_errors: u64,
+    pub notify_received: u64,
+    pub notify_answered: u64,
+    pub unusable_challenges: u64,
+    /// Final answers per second over the measured window.
+    pub achieved_rate: f64,
+    pub latency: Latency,
+    pub sla_ms: f64,
+    /// 2xx answers within the SLA.
+    pub ok_in_time: u64,
+    /// At least 99.9 % of the requests answered 2xx within the SLA, no retransmission,
+    /// no timeout, and (open loop) at least 95 % of the offered rate actually sent.
+    pub sustained: bool,
+}
+
+impl Report {
+    pub fn new(plan: &Plan, stats: &Stats, window: Duration) -> Report {
+        let secs = window.as_secs_f64();
+        let h = &stats.latency;
+        let q = |x: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(x)
+            }
+        };
+        let (offered_rate, concurrency) = match plan.load {
+            Load::Rate(r) => (Some(r), None),
+            Load::Concurrency(c) => (None, Some(c)),
+        };
+        let answered = stats.answered_total();
+        let achieved_rate = if secs > 0.0 {
+            answered as f64 / secs
+        } else {
+            0.0
+        };
+        let sent_rate = if secs > 0.0 {
+            stats.sent as f64 / secs
+        } else {
+            0.0
+        };
+        let kept_up = offered_rate.is_none_or(|r| sent_rate >= 0.95 * r);
+        let sustained = stats.sent > 0
+            && stats.ok_in_time as f64 >= 0.999 * stats.sent as f64
+            && stats.retransmissions == 0
+            && stats.timeouts == 0
+            && kept_up;
+        Report {
+            scenario: plan.scenario,
+            transport: plan.proto,
+            target: plan.target.to_string(),
+            lanes: plan.lanes,
+            offered_rate,
+            concurrency,
+            duration_s: secs,
+            warmup_s: plan.warmup.as_secs_f64(),
+            sent: stats.sent,
+            answered,
+            statuses: stats.codes().collect(),
+            provisional: stats.provisional,
+            retransmissions: stats.retransmissions,
+            timeouts: stats.timeouts,
+            unmatched: stats.unmatched,
+            skipped: stats.skipped,
+            send_errors: stats.send_errors,
+            notify_received: stats.notify_received,
+            notify_answered: stats.notify_answered,
+            unusable_challenges: stats.unusable_challenges,
+            achieved_rate,
+            latency: Latency {
+                p50_us: q(0.5),
+                p90_us: q(0.9),
+                p99_us: q(0.99),
+                p999_us: q(0.999),
+                max_us: if h.is_empty() { 0 } else { h.max() },
+                mean_us: if h.is_empty() { 0.0 } else { h.mean() },
+            },
+            sla_ms: plan.sla.as_secs_f64() * 1000.0,
+            ok_in_time: stats.ok_in_time,
+            sustained,
+        }
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The human-readable table.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let load = match (self.offered_rate, self.concurrency) {
+            (Some(r), _) => format!("open loop at {r:.0}/s"),
+            (_, Some(c)) => format!("closed loop, {c} in flight"),
+            _ => String::new(),
+        };
+        let lanes = match self.transport {
+            Proto::Udp => "UDP sockets",
+            Proto::Tcp => "TCP connections",
+        };
+        let codes: Vec<String> = self
+            .statuses
+            .iter()
+            .map(|(c, n)| format!("{c}: {n}"))
+            .collect();
+        let pct = |n: u64| {
+            if self.sent > 0 {
+                100.0 * n as f64 / self.sent as f64
+            } else {
+                0.0
+            }
+        };
+        let l = &self.latency;
+        let _ = writeln!(
+            s,
+            "sipreg bench: {:?} to {}, {} {lanes}, {load}, {:.1} s measured after {:.1} s warm-up",
+            self.scenario, self.target, self.lanes, self.duration_s, self.warmup_s
+        );
+        let rows = [
+            ("sent", format!("{}", self.sent)),
+            (
+                "answered",
+                format!("{} ({})", self.answered, codes.join(", ")),
+            ),
+            ("achieved rate", format!("{:.0}/s", self.achieved_rate)),
+            ("retransmissions", format!("{}", self.retransmissions)),
+            ("timeouts", format!("{}", self.timeouts)),
+            (
+                "latency (µs)",
+                format!(
+                    "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {:.0}",
+                    l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.mean_us
+                ),
+            ),
+            (
+                "2xx in time",
+                format!(
+                    "{} ({:.3} %, within {} ms)",
+                    self.ok_in_time,
+                    pct(self.ok_in_time),
+                    self.sla_ms
+                ),
+            ),
+            (
+                "NOTIFY",
+                format!(
+                    "{} received, {} answered",
+                    self.notify_received, self.notify_answered
+                ),
+            ),
+            (
+                "other",
+                format!(
+                    "{} provisional, {} unmatched, {} skipped (all users busy), {} send errors, {} unusable challenges",
+                    self.provisional,
+                    self.unmatched,
+                    self.skipped,
+                    self.send_errors,
+                    self.unusable_challenges
+                ),
+            ),
+            (
+                "sustained",
+                if self.sustained {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            ),
+        ];
+        for (k, v) in rows {
+            let _ = writeln!(s, "  {k:<16} {v}");
+        }
+        s
+    }
+}

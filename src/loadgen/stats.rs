@@ -1,0 +1,140 @@
+//! What a lane counts during the measured part of a run, and the merge of all lanes.
+//! Counters are plain integers owned by one lane (no sharing on the hot path); the
+//! latency histogram is an HdrHistogram in microseconds.
+
+use hdrhistogram::Histogram;
+use std::time::Duration;
+
+/// The largest latency recorded exactly (60 s); anything longer is saturated.
+const MAX_US: u64 = 60_000_000;
+
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// New transactions sent (retransmissions not included).
+    pub sent: u64,
+    /// Final answers matched to a transaction, by status code (index = code - 100).
+    pub statuses: [u64; 600],
+    pub provisional: u64,
+    /// Timer E retransmissions (UDP).
+    pub retransmissions: u64,
+    /// Transactions given up without a final answer.
+    pub timeouts: u64,
+    /// 2xx answers within the SLA.
+    pub ok_in_time: u64,
+    /// Answers that matched no transaction (late, duplicated, foreign) or did not parse.
+    pub unmatched: u64,
+    /// Calls that could not start because every user or slot was busy (open loop).
+    pub skipped: u64,
+    /// Requests that could not be sent (socket error).
+    pub send_errors: u64,
+    pub notify_received: u64,
+    pub notify_answered: u64,
+    /// 401 challenges that offered nothing the generator can answer.
+    pub unusable_challenges: u64,
+    /// Latency from the first copy sent to the final answer, µs.
+    pub latency: Histogram<u64>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            sent: 0,
+            statuses: [0; 600],
+            provisional: 0,
+            retransmissions: 0,
+            timeouts: 0,
+            ok_in_time: 0,
+            unmatched: 0,
+            skipped: 0,
+            send_errors: 0,
+            notify_received: 0,
+            notify_answered: 0,
+            unusable_challenges: 0,
+            latency: new_histogram(),
+        }
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // Bounds and precision are constants that HdrHistogram accepts; the fallback is
+    // only there to keep the hot path free of panics.
+    Histogram::new_with_bounds(1, MAX_US, 3)
+        .or_else(|_| Histogram::new(3))
+        .unwrap_or_else(|_| unreachable!("3 significant digits is valid"))
+}
+
+impl Stats {
+    /// A final answer with status `code` after `latency`.
+    pub fn answered(&mut self, code: u16, latency: Duration, sla: Duration) {
+        if let Some(slot) = code
+            .checked_sub(100)
+            .and_then(|i| self.statuses.get_mut(usize::from(i)))
+        {
+            *slot += 1;
+        }
+        let us = u64::try_from(latency.as_micros())
+            .unwrap_or(MAX_US)
+            .clamp(1, MAX_US);
+        self.latency.saturating_record(us);
+        if (200..300).contains(&code) && latency <= sla {
+            self.ok_in_time += 1;
+        }
+    }
+
+    pub fn answered_total(&self) -> u64 {
+        self.statuses.iter().sum()
+    }
+
+    /// (code, count) for every code seen.
+    pub fn codes(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| (i as u16 + 100, *n))
+    }
+
+    pub fn merge(&mut self, o: &Stats) {
+        self.sent += o.sent;
+        for (a, b) in self.statuses.iter_mut().zip(o.statuses.iter()) {
+            *a += b;
+        }
+        self.provisional += o.provisional;
+        self.retransmissions += o.retransmissions;
+        self.timeouts += o.timeouts;
+        self.ok_in_time += o.ok_in_time;
+        self.unmatched += o.unmatched;
+        self.skipped += o.skipped;
+        self.send_errors += o.send_errors;
+        self.notify_received += o.notify_received;
+        self.notify_answered += o.notify_answered;
+        self.unusable_challenges += o.unusable_challenges;
+        // Both histograms have the same bounds, so adding cannot fail.
+        let _ = self.latency.add(&o.latency);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_merges() {
+        let sla = Duration::from_millis(100);
+        let mut a = Stats::default();
+        a.answered(200, Duration::from_micros(50), sla);
+        a.answered(200, Duration::from_millis(150), sla);
+        a.answered(401, Duration::from_micros(80), sla);
+        a.answered(99, Duration::from_micros(1), sla); // not a final code: only the histogram
+        let mut b = Stats::default();
+        b.answered(200, Duration::from_micros(70), sla);
+        b.timeouts = 2;
+        a.merge(&b);
+        assert_eq!(a.codes().collect::<Vec<_>>(), [(200, 3), (401, 1)]);
+        assert_eq!(a.answered_total(), 4);
+        assert_eq!(a.ok_in_time, 2);
+        assert_eq!(a.timeouts, 2);
+        assert_eq!(a.latency.len(), 5);
+        assert!(a.latency.max() >= 150_000);
+    }
+}
