@@ -406,8 +406,9 @@ impl Lane {
                     .retransmissions
                     .fetch_add(1, Ordering::Relaxed);
             }
-            let next = (now + s.interval).min(s.deadline);
+            // Copies leave at T1, 3·T1, 7·T1, ... (each gap doubled, capped at T2).
             s.interval = (s.interval * 2).min(self.plan.t2);
+            let next = (now + s.interval).min(s.deadline);
             self.timers.push(Reverse((next, slot, generation)));
             let msg = std::mem::take(&mut s.msg);
             if self.io.send(&msg).await.is_err() {
