@@ -63,22 +63,22 @@ pub fn first_step(s: Scenario, st: &UserState) -> Step {
 }
 
 /// The credentials of a request at `step`. For Digest the Authorization value is written
-/// into `scratch` (the next nonce-count of the user's nonce).
+/// into `scratch` (the next nonce-count of the user's nonce); `digest` is the
+/// Request-URI and the client nonce it covers.
 pub fn auth<'a>(
     s: Scenario,
     step: Step,
     send_tokens: bool,
     user: &'a User,
     st: &mut UserState,
-    uri: &str,
-    cnonce: &str,
+    digest: (&str, &str),
     scratch: &'a mut String,
 ) -> Auth<'a> {
     match (s, step) {
         (_, Step::Challenge) => Auth::None,
         (Scenario::RegisterDigest, Step::Answer) => match st.digest.as_mut() {
             Some(c) => {
-                *scratch = c.authorization(&user.name, "REGISTER", uri, cnonce);
+                *scratch = c.authorization(&user.name, "REGISTER", digest.0, digest.1);
                 Auth::Value(scratch)
             }
             None => Auth::None,
@@ -171,8 +171,7 @@ mod tests {
             true,
             &u,
             &mut st,
-            "sip:x",
-            "c",
+            ("sip:x", "c"),
             &mut scratch,
         );
         assert!(matches!(a, Auth::None));
@@ -195,8 +194,7 @@ mod tests {
             true,
             &u,
             &mut st,
-            "sip:x",
-            "c",
+            ("sip:x", "c"),
             &mut scratch,
         );
         assert!(matches!(a, Auth::Bearer("tok")));
@@ -232,8 +230,7 @@ mod tests {
             true,
             &u,
             &mut st,
-            "sip:x",
-            "c",
+            ("sip:x", "c"),
             &mut scratch,
         );
         match a {

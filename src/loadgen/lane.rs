@@ -225,12 +225,10 @@ impl Lane {
             let Some(wake) = wake else { break };
             tokio::select! {
                 r = self.io.recv(&mut inbox) => {
-                    if let Err(e) = r {
-                        if self.plan.proto == Proto::Tcp {
-                            tracing::warn!(lane = self.id, error = %e, "connection lost");
-                            break;
-                        }
-                        // UDP: an ICMP error (nothing listening) surfaces here; keep going.
+                    // UDP: an ICMP error (nothing listening) surfaces here; keep going.
+                    if let Err(e) = r && self.plan.proto == Proto::Tcp {
+                        tracing::warn!(lane = self.id, error = %e, "connection lost");
+                        break;
                     }
                     let now = Instant::now();
                     for i in 0..inbox.len() {
@@ -339,8 +337,7 @@ impl Lane {
             plan.auth,
             user,
             st,
-            self.tpl.register_uri(),
-            &cnonce,
+            (self.tpl.register_uri(), &cnonce),
             &mut self.auth,
         );
         let req = Req {
