@@ -72,7 +72,11 @@ async fn register_without_auth_every_call_gets_200_and_a_binding() {
     assert_eq!(r.sent, 200);
     assert_eq!(codes(&r), [(200, 200)]);
     assert_eq!((r.timeouts, r.unmatched, r.skipped), (0, 0, 0));
-    assert_eq!(r.latency.p50_us > 0, r.answered > 0, "every answer has a latency");
+    assert_eq!(
+        r.latency.p50_us > 0,
+        r.answered > 0,
+        "every answer has a latency"
+    );
     // 50 distinct AORs, each registered then refreshed with the same Contact.
     assert_eq!(app.registrar.table.aors(), 50);
     assert_eq!(app.registrar.table.bindings(), 50);

@@ -80,7 +80,7 @@ struct Slot {
 /// What a lane reports at the end.
 pub struct LaneResult {
     pub stats: Stats,
-    /// When this lane stopped starting calls.
+    /// The end of this lane's measured window.
     pub stopped_sending: Instant,
 }
 
@@ -242,9 +242,17 @@ impl Lane {
         // Whatever is still in flight (a lost connection) never got an answer.
         let left = self.slots.iter().filter(|s| s.active && s.measured).count() as u64;
         self.stats.timeouts += left;
+        // A run cut short by --requests ends when its last answer is in; one ended by
+        // the clock ends when sending stopped.
+        let now = Instant::now();
+        let stopped = match stopped_sending {
+            Some(t) if self.budget == Some(0) => now.max(t),
+            Some(t) => t,
+            None => now,
+        };
         LaneResult {
             stats: self.stats,
-            stopped_sending: stopped_sending.unwrap_or_else(Instant::now),
+            stopped_sending: stopped,
         }
     }
 
@@ -480,6 +488,9 @@ impl Lane {
             self.progress.answered.fetch_add(1, Ordering::Relaxed);
         }
         let (k, step) = (s.user as usize, s.step);
+        if s.measured && step == Step::Challenge && code == 401 {
+            self.stats.challenges += 1;
+        }
         let g = self.global(k);
         let plan = Arc::clone(&self.plan);
         match flow::on_final(

@@ -29,6 +29,8 @@ pub struct Stats {
     pub send_errors: u64,
     pub notify_received: u64,
     pub notify_answered: u64,
+    /// 401s to requests sent without credentials on purpose (register-auth/-digest).
+    pub challenges: u64,
     /// 401 challenges that offered nothing the generator can answer.
     pub unusable_challenges: u64,
     /// Latency from the first copy sent to the final answer, µs.
@@ -49,6 +51,7 @@ impl Default for Stats {
             send_errors: 0,
             notify_received: 0,
             notify_answered: 0,
+            challenges: 0,
             unusable_challenges: 0,
             latency: new_histogram(),
         }
@@ -108,6 +111,7 @@ impl Stats {
         self.send_errors += o.send_errors;
         self.notify_received += o.notify_received;
         self.notify_answered += o.notify_answered;
+        self.challenges += o.challenges;
         self.unusable_challenges += o.unusable_challenges;
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = self.latency.add(&o.latency);
