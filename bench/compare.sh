@@ -160,6 +160,21 @@ wait_ready() {   # wait_ready PORT PID SECONDS
     return 1
 }
 
+# settle "PIDS": waits (at most 60 s) until the server uses under 5 % of a core, so one
+# step's backlog (sipreg's write-behind, queued datagrams) does not weigh on the next.
+settle() {
+    local t0 t1 start=$SECONDS
+    while [ $((SECONDS - start)) -lt 60 ]; do
+        # shellcheck disable=SC2086
+        t0=$(cpu_ticks $1)
+        sleep 0.5
+        # shellcheck disable=SC2086
+        t1=$(cpu_ticks $1)
+        [ $(( (t1 - t0) * 100 )) -lt $(( CLK_TCK * 5 / 2 )) ] && break
+    done
+    [ $((SECONDS - start)) -le 1 ] || log "server busy for $((SECONDS - start)) s after the step"
+}
+
 # step NAME PORT RATE ARGS...: one search step; true when the rate was sustained.
 step() {
     local name=$1 port=$2 rate=$3; shift 3
@@ -167,7 +182,7 @@ step() {
     gen "$out" "$port" --rate "$rate" --duration "$STEP_SECS" --warmup "$WARM_SECS" --timeout-ms 2000 "$@"
     ok=$(jget "$out" sustained)
     log "$name: $rate/s offered -> sustained=$ok, p99 $(jget "$out" latency p99_us) µs, retransmissions $(jget "$out" retransmissions), skipped (users busy) $(jget "$out" skipped), 200 in time $(jget "$out" ok_in_time)/$(jget "$out" sent)"
-    sleep 0.5   # let a server that fell behind empty its queues
+    settle "$SETTLE_PIDS"
     [ "$ok" = true ]
 }
 
@@ -201,12 +216,14 @@ search() {
 # max_rate p50 p90 p99 p999 max cpu_us answered
 measure() {
     local name=$1 port=$2 pids=$3; shift 3
+    SETTLE_PIDS=$pids
     log "$name: searching the highest sustained rate"
     local max
     max=$(search "$name" "$port" "$@")
     local half=$(( max / 2 > 100 ? max / 2 : 100 ))
     log "$name: latency at $half/s (50 % of $max/s)"
     gen "$WORK/$name-lat.out" "$port" --rate "$half" --duration "$LAT_SECS" --warmup "$WARM_SECS" "$@"
+    settle "$pids"
     log "$name: CPU at $CPU_RATE/s for $CPU_SECS s"
     local before after
     # shellcheck disable=SC2086
