@@ -85,8 +85,13 @@ pub struct Req<'a> {
 pub struct Templates {
     /// `Via: SIP/2.0/UDP 127.0.0.1:40000;rport;branch=z9hG4bK-`
     via: String,
-    /// `@127.0.0.1:40000;transport=udp>`
+    /// `@127.0.0.1:40000;transport=udp>`: where NOTIFYs reach this lane.
     contact_tail: String,
+    /// `@127.0.0.1:5060;transport=udp>`: a REGISTER's Contact. It names the phone's own
+    /// (configured) address rather than the lane's port, which changes from run to run,
+    /// so a user keeps one binding across runs, as a phone refreshing its registration
+    /// does; answers still reach the lane through `rport`.
+    register_contact_tail: String,
     /// `@example.com>`
     at_domain: String,
     /// `sip:example.com`
@@ -110,6 +115,11 @@ impl Templates {
         Templates {
             via: format!("Via: SIP/2.0/{} {local};rport;branch={BRANCH}", proto.via()),
             contact_tail: format!("@{local};transport={}>", proto.param()),
+            register_contact_tail: format!(
+                "@{}:5060;transport={}>",
+                local.rsplit_once(':').map_or(local, |(host, _)| host),
+                proto.param()
+            ),
             at_domain: format!("@{domain}>"),
             register_uri: format!("sip:{domain}"),
             target: target.to_string(),
@@ -164,8 +174,18 @@ impl Templates {
             "\r\nCall-ID: {:x}-{:x}-{}@sipreg-bench\r\nCSeq: {} {method}\r\n",
             self.run, req.user_id, method, req.cseq
         );
-        if matches!(req.kind, Kind::Register | Kind::Subscribe) {
-            let _ = write!(buf, "Contact: <sip:{}{}\r\n", req.user, self.contact_tail);
+        match req.kind {
+            Kind::Register => {
+                let _ = write!(
+                    buf,
+                    "Contact: <sip:{}{}\r\n",
+                    req.user, self.register_contact_tail
+                );
+            }
+            Kind::Subscribe => {
+                let _ = write!(buf, "Contact: <sip:{}{}\r\n", req.user, self.contact_tail);
+            }
+            _ => {}
         }
         if req.kind != Kind::Options {
             let _ = write!(buf, "Expires: {}\r\n", self.expires);
@@ -281,7 +301,8 @@ mod tests {
             text.starts_with("REGISTER sip:example.com SIP/2.0\r\n"),
             "{text}"
         );
-        assert!(text.contains("Contact: <sip:alice@127.0.0.1:40000;transport=udp>\r\n"));
+        // The phone's own address, not the lane's port (stable across runs).
+        assert!(text.contains("Contact: <sip:alice@127.0.0.1:5060;transport=udp>\r\n"));
         assert!(text.contains("Authorization: Bearer tok\r\n"));
         assert!(text.contains("Expires: 600\r\n"));
         let p = parsed(buf);
@@ -334,6 +355,8 @@ mod tests {
         assert!(text.starts_with("SUBSCRIBE sip:bob@example.com SIP/2.0\r\n"));
         assert!(text.contains("To: <sip:bob@example.com>;tag=srv\r\n"));
         assert!(text.contains("Accept: application/pidf+xml\r\n"));
+        // NOTIFYs must reach the lane.
+        assert!(text.contains("Contact: <sip:alice@127.0.0.1:40000;transport=udp>\r\n"));
         assert!(!text.contains("Authorization"));
         parsed(buf);
     }
