@@ -46,6 +46,8 @@ pub struct SipConfig {
     pub t1_ms: u64,
     /// Most server transactions remembered at once.
     pub max_transactions: usize,
+    /// Threads receiving UDP; 0 = one per CPU (at most 8).
+    pub udp_threads: usize,
 }
 
 /// The admin HTTP API.
@@ -75,6 +77,7 @@ impl Default for SipConfig {
             tcp_max_connections: 10_000,
             t1_ms: 500,
             max_transactions: 200_000,
+            udp_threads: 0,
         }
     }
 }

@@ -6,10 +6,12 @@
 //! on the database and no change is dropped; [`Persister::close`] drains the queue on
 //! shutdown.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::{AnyPool, AssertSqlSafe, Row};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -35,9 +37,17 @@ impl Op {
     }
 }
 
+/// How full the queue is, so the writer is woken once per batch, not once per change.
+struct Fill {
+    queued: AtomicUsize,
+    full: Notify,
+    max_changes: usize,
+}
+
 /// The write-behind writer.
 pub struct Persister {
     tx: mpsc::UnboundedSender<Op>,
+    fill: Arc<Fill>,
     stop: CancellationToken,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
     pool: AnyPool,
@@ -346,40 +356,51 @@ impl Persister {
     pub fn start(pool: AnyPool, max_age: Duration, max_changes: usize) -> Persister {
         let (tx, mut rx) = mpsc::unbounded_channel::<Op>();
         let stop = CancellationToken::new();
+        let max_changes = max_changes.max(1);
+        let fill = Arc::new(Fill {
+            queued: AtomicUsize::new(0),
+            full: Notify::new(),
+            max_changes,
+        });
         let writer_pool = pool.clone();
         let writer_stop = stop.clone();
+        let writer_fill = Arc::clone(&fill);
         let task = tokio::spawn(async move {
-            let max_changes = max_changes.max(1);
+            let fill = writer_fill;
             loop {
+                // One wake-up per batch: for its first change...
                 let first = tokio::select! {
                     op = rx.recv() => op,
                     _ = writer_stop.cancelled() => rx.try_recv().ok(),
                 };
                 let Some(first) = first else { break };
-                let mut batch = vec![first];
+                // ...then one more when the batch is old enough or full. Waiting on each
+                // change instead would wake this task (and a runtime thread) per REGISTER.
                 let deadline = tokio::time::Instant::now() + max_age;
-                while batch.len() < max_changes {
-                    if writer_stop.is_cancelled() {
-                        // Shutting down: take what is queued without waiting.
-                        match rx.try_recv() {
-                            Ok(op) => batch.push(op),
-                            Err(_) => break,
-                        }
-                        continue;
-                    }
+                // A wake-up left over from an earlier batch is checked and ignored.
+                while !writer_stop.is_cancelled()
+                    && fill.queued.load(Ordering::Acquire) < max_changes
+                {
                     tokio::select! {
-                        op = tokio::time::timeout_at(deadline, rx.recv()) => match op {
-                            Ok(Some(op)) => batch.push(op),
-                            Ok(None) | Err(_) => break,
-                        },
-                        _ = writer_stop.cancelled() => {}
+                        _ = tokio::time::sleep_until(deadline) => break,
+                        _ = fill.full.notified() => {}
+                        _ = writer_stop.cancelled() => break,
                     }
                 }
+                let mut batch = vec![first];
+                while batch.len() < max_changes {
+                    match rx.try_recv() {
+                        Ok(op) => batch.push(op),
+                        Err(_) => break,
+                    }
+                }
+                fill.queued.fetch_sub(batch.len(), Ordering::AcqRel);
                 save(&writer_pool, &batch).await;
             }
         });
         Persister {
             tx,
+            fill,
             stop,
             task: std::sync::Mutex::new(Some(task)),
             pool,
@@ -390,7 +411,11 @@ impl Persister {
     pub fn enqueue(&self, ops: impl IntoIterator<Item = Op>) {
         for op in ops {
             // Fails only once the writer has exited, after shutdown.
-            let _ = self.tx.send(op);
+            if self.tx.send(op).is_ok()
+                && self.fill.queued.fetch_add(1, Ordering::AcqRel) + 1 == self.fill.max_changes
+            {
+                self.fill.full.notify_one();
+            }
         }
     }
 
@@ -523,5 +548,39 @@ mod tests {
         assert_eq!(rows[0].1.cseq, 9);
         assert!(rows[1..].iter().all(|(_, b)| b.cseq == 2));
         assert!(rows.iter().all(|(_, b)| b.id != 600));
+    }
+
+    #[tokio::test]
+    async fn writer_writes_a_full_batch_at_once_and_the_rest_on_close() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/b.db?mode=rwc", dir.path().display());
+        let pool = AnyPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(include_str!("../../migrations/20261201000002_bindings.sql"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let a = Aor::parse("sip:a@example.com").unwrap();
+        // Batches may wait a minute, but hold at most 3 changes.
+        let p = Persister::start(pool.clone(), Duration::from_secs(60), 3);
+        p.enqueue((1..=4).map(|i| Op::Upsert(a.clone(), binding(i, 1))));
+        let mut stored = 0;
+        for _ in 0..100 {
+            stored = list(&pool, 0).await.unwrap().len();
+            if stored > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            stored, 3,
+            "the full batch is written without waiting for its age"
+        );
+        p.close().await;
+        assert_eq!(
+            list(&pool, 0).await.unwrap().len(),
+            4,
+            "close writes the rest"
+        );
     }
 }

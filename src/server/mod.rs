@@ -231,7 +231,7 @@ impl Core {
 /// A bound server, ready to run.
 pub struct Server {
     core: Arc<Core>,
-    udp: Arc<tokio::net::UdpSocket>,
+    udp: Arc<std::net::UdpSocket>,
     tcp: tokio::net::TcpListener,
 }
 
@@ -270,11 +270,12 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let stop = CancellationToken::new();
         let core = self.core;
-        let udp_task = tokio::spawn(udp::serve(
+        let udp_threads = udp::serve(
             Arc::clone(&core),
             Arc::clone(&self.udp),
             stop.clone(),
-        ));
+            udp::thread_count(core.config.sip.udp_threads),
+        )?;
         let tcp_task = tokio::spawn(tcp::serve(Arc::clone(&core), self.tcp, stop.clone()));
         let sweeper = {
             let core = Arc::clone(&core);
@@ -292,7 +293,12 @@ impl Server {
         shutdown.await;
         tracing::info!("shutting down: no new requests, draining");
         stop.cancel();
-        let _ = udp_task.await;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in udp_threads {
+                let _ = t.join();
+            }
+        })
+        .await;
         let _ = tcp_task.await;
         let _ = sweeper.await;
         core.tracker.close();

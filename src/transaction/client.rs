@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use dashmap::DashMap;
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 use tokio::sync::oneshot;
 
 use crate::sip::headers::{CSeq, HeaderName, TypedHeader, Via};
@@ -237,7 +237,7 @@ impl Uac {
                 self.stats.retransmissions.fetch_add(1, Ordering::Relaxed);
             }
             first = false;
-            if let Err(e) = link.udp.send_to(&bytes, dest).await {
+            if let Err(e) = link.udp.send_to(&bytes, dest) {
                 tracing::debug!(%dest, error = %e, "UDP send of a request failed");
             }
             if proceeding.load(Ordering::Relaxed) {
