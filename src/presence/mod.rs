@@ -5,12 +5,15 @@
 //! and NOTIFY build on these.
 
 pub mod compose;
+pub mod config;
 pub mod error;
 pub mod model;
 pub mod pidf;
 pub mod print;
+pub mod publications;
 pub mod time;
 
+pub use config::{Policy, PresenceConfig};
 pub use compose::{Publication, RegisteredDevice, compose};
 pub use error::PidfError;
 pub use model::*;

@@ -22,6 +22,9 @@ pub struct Response {
     pub headers: Vec<(Cow<'static, str>, String)>,
     /// Content-Type and body.
     pub body: Option<(Cow<'static, str>, Bytes)>,
+    /// The To tag to add when the request has none, chosen by a handler that creates a
+    /// dialog (SUBSCRIBE) and must know it; `None` lets the core pick one.
+    pub to_tag: Option<String>,
 }
 
 /// The standard reason phrase of a status code (RFC 3261 §21 and extensions).
@@ -61,7 +64,14 @@ impl Response {
             reason: Cow::Borrowed(default_reason(status)),
             headers: Vec::new(),
             body: None,
+            to_tag: None,
         }
+    }
+
+    /// Sets the To tag the response adds (a dialog-creating handler's local tag).
+    pub fn with_to_tag(mut self, tag: impl Into<String>) -> Response {
+        self.to_tag = Some(tag.into());
+        self
     }
 
     /// A reason phrase of the caller's; CR and LF are replaced so it stays one line.
@@ -97,6 +107,7 @@ impl Response {
     /// missing are simply not copied). `source` is where the request came from; `to_tag`
     /// is added to To when it has none.
     pub fn encode(&self, request: &Message, source: SocketAddr, to_tag: &str) -> Bytes {
+        let to_tag = self.to_tag.as_deref().unwrap_or(to_tag);
         let mut out = BytesMut::with_capacity(512 + self.body.as_ref().map_or(0, |b| b.1.len()));
         let _ = write!(
             Writer(&mut out),
