@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::registrar::binding::unix_now;
 use crate::registrar::persist::{self, Persister};
 use crate::registrar::{Registrar, RegistrarHandler};
+use crate::transaction::client::Uac;
 use crate::users::UsersService;
 
 /// A built, bound sipreg.
@@ -23,6 +24,8 @@ pub struct App {
     pub sip: Server,
     pub registrar: Arc<Registrar>,
     pub users: Arc<UsersService>,
+    /// sipreg's own requests (NOTIFY) go out through this, from the SIP sockets.
+    pub uac: Arc<Uac>,
     http: tokio::net::TcpListener,
 }
 
@@ -78,9 +81,11 @@ impl App {
         let http = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .map_err(|e| format!("cannot bind the HTTP API on {}: {e}", config.http.listen))?;
-        let sip = Server::bind(
+        let uac = Uac::new(Duration::from_millis(config.sip.t1_ms));
+        let sip = Server::bind_with(
             config.clone(),
             Arc::new(RegistrarHandler(registrar.clone())),
+            Arc::clone(&uac),
         )
         .await
         .map_err(|e| format!("cannot bind SIP on {}: {e}", config.sip.listen))?;
@@ -88,6 +93,7 @@ impl App {
             sip,
             registrar,
             users,
+            uac,
             http,
         })
     }
