@@ -7,14 +7,22 @@
 pub mod compose;
 pub mod config;
 pub mod error;
+pub mod handler;
 pub mod model;
+pub mod notifier;
 pub mod pidf;
 pub mod print;
 pub mod publications;
+pub mod publish;
+pub mod service;
+pub mod subscribe;
+pub mod subscriptions;
 pub mod time;
 
 pub use config::{Policy, PresenceConfig};
 pub use compose::{Publication, RegisteredDevice, compose};
 pub use error::PidfError;
+pub use handler::PresenceHandler;
+pub use service::PresenceService;
 pub use model::*;
 pub use pidf::{Limits, parse};
