@@ -19,10 +19,10 @@ pub mod subscribe;
 pub mod subscriptions;
 pub mod time;
 
-pub use config::{Policy, PresenceConfig};
 pub use compose::{Publication, RegisteredDevice, compose};
+pub use config::{Policy, PresenceConfig};
 pub use error::PidfError;
 pub use handler::PresenceHandler;
-pub use service::PresenceService;
 pub use model::*;
 pub use pidf::{Limits, parse};
+pub use service::PresenceService;

@@ -181,7 +181,10 @@ mod tests {
         assert_eq!(p.live(&aor, 1000).len(), 1);
         // Another AOR does not know the tag.
         assert_eq!(p.update(&other, &e1, None, 60, 1001), None);
-        let Some(Updated::Kept { etag: e2, body_changed }) = p.update(&aor, &e1, None, 60, 1001)
+        let Some(Updated::Kept {
+            etag: e2,
+            body_changed,
+        }) = p.update(&aor, &e1, None, 60, 1001)
         else {
             panic!("refresh failed");
         };
@@ -191,7 +194,13 @@ mod tests {
         assert_eq!(p.update(&aor, &e1, None, 60, 1002), None);
         assert_eq!(
             p.update(&aor, &e2, Some(doc("b")), 60, 1002)
-                .map(|u| matches!(u, Updated::Kept { body_changed: true, .. })),
+                .map(|u| matches!(
+                    u,
+                    Updated::Kept {
+                        body_changed: true,
+                        ..
+                    }
+                )),
             Some(true)
         );
         assert_eq!(p.live(&aor, 1002)[0].doc.entity, "b");

@@ -40,10 +40,7 @@ pub(crate) fn check_event(req: &Request) -> Result<Event, Response> {
 }
 
 /// The body's document, or the refusal (415, 413, 400). `Ok(None)`: no body.
-fn body(
-    req: &Request,
-    max: usize,
-) -> Result<Option<crate::presence::Presence>, Response> {
+fn body(req: &Request, max: usize) -> Result<Option<crate::presence::Presence>, Response> {
     if req.msg.body.is_empty() {
         return Ok(None);
     }
@@ -58,9 +55,9 @@ fn body(
         max_body: max,
         ..Limits::default()
     };
-    pidf::parse(&req.msg.body, &limits).map(Some).map_err(|e| {
-        Response::new(e.sip_status()).with_reason(capitalised(&e.to_string()))
-    })
+    pidf::parse(&req.msg.body, &limits)
+        .map(Some)
+        .map_err(|e| Response::new(e.sip_status()).with_reason(capitalised(&e.to_string())))
 }
 
 fn capitalised(s: &str) -> String {

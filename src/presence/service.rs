@@ -138,9 +138,7 @@ impl PresenceService {
         req: Request,
         ctx: Context,
         scope: &'static str,
-        then: impl FnOnce(&Arc<Self>, &Request, Option<&Identity>, Context) -> Response
-        + Send
-        + 'static,
+        then: impl FnOnce(&Arc<Self>, &Request, Option<&Identity>, Context) -> Response + Send + 'static,
     ) -> Reply {
         let Some(auth) = &self.auth else {
             return Reply::Now(then(self, &req, None, ctx));

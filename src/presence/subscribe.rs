@@ -133,7 +133,8 @@ impl PresenceService {
             return self.refresh(req, remote_tag, local_tag, &watcher, expires, ctx);
         }
         if !self.may_watch(req, &aor, id) {
-            return Response::new(403).with_reason("Forbidden: not allowed to watch this presentity");
+            return Response::new(403)
+                .with_reason("Forbidden: not allowed to watch this presentity");
         }
         let target_uri = match remote_target(req) {
             Ok(t) => t,
@@ -160,15 +161,18 @@ impl PresenceService {
             .first(crate::sip::headers::HeaderName::From)
             .map(|v| v.to_string())
             .unwrap_or_default();
-        let contact = format!("<{}>", Uri::Sip(match req.uri.as_sip() {
-            Some(u) => {
-                let mut u = u.clone();
-                u.params = Default::default();
-                u.headers = None;
-                u
-            }
-            None => return Response::new(416),
-        }));
+        let contact = format!(
+            "<{}>",
+            Uri::Sip(match req.uri.as_sip() {
+                Some(u) => {
+                    let mut u = u.clone();
+                    u.params = Default::default();
+                    u.headers = None;
+                    u
+                }
+                None => return Response::new(416),
+            })
+        );
         let sub = Subscription {
             id: self.subscriptions.next_id(),
             presentity: aor.clone(),
@@ -216,7 +220,9 @@ impl PresenceService {
                 Full::Watcher(n) => Response::new(403)
                     .with_reason(format!("Too many subscriptions (at most {n} per watcher)")),
                 Full::Presentity(n) => Response::new(503)
-                    .with_reason(format!("Too many watchers of this presentity (at most {n})"))
+                    .with_reason(format!(
+                        "Too many watchers of this presentity (at most {n})"
+                    ))
                     .header("Retry-After", "60"),
             };
         }

@@ -92,12 +92,20 @@ impl Subscriptions {
     }
 
     /// Stores `sub` unless a limit is reached.
-    pub fn insert(&self, sub: Subscription, per_watcher: usize, per_presentity: usize) -> Result<(), Full> {
+    pub fn insert(
+        &self,
+        sub: Subscription,
+        per_watcher: usize,
+        per_presentity: usize,
+    ) -> Result<(), Full> {
         let mut count = self.per_watcher.entry(sub.watcher.clone()).or_insert(0);
         if *count >= per_watcher {
             return Err(Full::Watcher(per_watcher));
         }
-        let mut list = self.by_presentity.entry(sub.presentity.clone()).or_default();
+        let mut list = self
+            .by_presentity
+            .entry(sub.presentity.clone())
+            .or_default();
         if list.len() >= per_presentity {
             drop(list);
             let empty = *count == 0;

@@ -13,9 +13,9 @@ use super::{Server, Services};
 use crate::auth::digest::Algorithm;
 use crate::auth::sip::{SipAuth, SipAuthSettings};
 use crate::config::Config;
+use crate::presence::{PresenceHandler, PresenceService};
 use crate::registrar::binding::unix_now;
 use crate::registrar::persist::{self, Persister};
-use crate::presence::{PresenceHandler, PresenceService};
 use crate::registrar::{Registrar, RegistrarHandler};
 use crate::transaction::client::Uac;
 use crate::users::UsersService;
@@ -96,8 +96,8 @@ impl App {
             Arc::new(PresenceHandler(presence.clone())),
         ]);
         let sip = Server::bind_with(config.clone(), Arc::new(services), Arc::clone(&uac))
-        .await
-        .map_err(|e| format!("cannot bind SIP on {}: {e}", config.sip.listen))?;
+            .await
+            .map_err(|e| format!("cannot bind SIP on {}: {e}", config.sip.listen))?;
         Ok(App {
             sip,
             registrar,
@@ -121,11 +121,10 @@ impl App {
         let expiry = self.registrar.spawn_expiry();
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let presence_tasks = self.presence.spawn();
-        let extra = crate::http::registrations::routes(self.users.clone(), self.registrar.clone())
-            .merge(crate::http::presence::routes(
-                self.users.clone(),
-                self.presence.clone(),
-            ));
+        let extra =
+            crate::http::registrations::routes(self.users.clone(), self.registrar.clone()).merge(
+                crate::http::presence::routes(self.users.clone(), self.presence.clone()),
+            );
         let http = tokio::spawn(crate::http::serve_with(
             self.http,
             self.users.clone(),
