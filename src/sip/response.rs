@@ -24,7 +24,8 @@ pub struct Response {
     pub body: Option<(Cow<'static, str>, Bytes)>,
     /// The To tag to add when the request has none, chosen by a handler that creates a
     /// dialog (SUBSCRIBE) and must know it; `None` lets the core pick one.
-    pub to_tag: Option<String>,
+    // Boxed String: a thin pointer keeps `Response` small enough to be an `Err`.
+    pub to_tag: Option<Box<String>>,
 }
 
 /// The standard reason phrase of a status code (RFC 3261 §21 and extensions).
@@ -70,7 +71,7 @@ impl Response {
 
     /// Sets the To tag the response adds (a dialog-creating handler's local tag).
     pub fn with_to_tag(mut self, tag: impl Into<String>) -> Response {
-        self.to_tag = Some(tag.into());
+        self.to_tag = Some(Box::new(tag.into()));
         self
     }
 
@@ -107,7 +108,7 @@ impl Response {
     /// missing are simply not copied). `source` is where the request came from; `to_tag`
     /// is added to To when it has none.
     pub fn encode(&self, request: &Message, source: SocketAddr, to_tag: &str) -> Bytes {
-        let to_tag = self.to_tag.as_deref().unwrap_or(to_tag);
+        let to_tag = self.to_tag.as_deref().map_or(to_tag, String::as_str);
         let mut out = BytesMut::with_capacity(512 + self.body.as_ref().map_or(0, |b| b.1.len()));
         let _ = write!(
             Writer(&mut out),
