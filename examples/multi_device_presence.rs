@@ -33,7 +33,6 @@ async fn register(ua: &mut Ua, instance: &str, expires: u32) -> Res<()> {
         "REGISTER",
         "sip:example.com",
         &call_id,
-        "r1",
         "<sip:alice@example.com>",
         &format!("Contact: {contact}\r\nExpires: {expires}\r\n"),
         "",
@@ -82,15 +81,7 @@ async fn publish(
         extra.push_str("Content-Type: application/pidf+xml\r\n");
     }
     let call_id = format!("pub-{}", ua.local.port());
-    let req = ua.request(
-        "PUBLISH",
-        AOR,
-        &call_id,
-        "p1",
-        &format!("<{AOR}>"),
-        &extra,
-        &body,
-    );
+    let req = ua.request("PUBLISH", AOR, &call_id, &format!("<{AOR}>"), &extra, &body);
     let m = ua.send(&req).await?;
     check(
         status(&m) == 200,
@@ -149,7 +140,6 @@ async fn run() -> Result<(), String> {
         "SUBSCRIBE",
         AOR,
         "watch-1",
-        "w1",
         &format!("<{AOR}>"),
         &format!(
             "Event: presence\r\nAccept: application/pidf+xml\r\nExpires: 600\r\nContact: {}\r\n",
@@ -164,8 +154,8 @@ async fn run() -> Result<(), String> {
         &ok,
     )?;
     println!("bob's NOTIFYs:");
-    bob.notify_until(WAIT, true, |b| {
-        b.matches("<basic>open</basic>").count() == 3
+    bob.notify_until(WAIT, true, |n| {
+        body(n).matches("<basic>open</basic>").count() == 3
     })
     .await?;
     println!("ok: three registered devices, three open tuples");
@@ -173,7 +163,8 @@ async fn run() -> Result<(), String> {
     let _desk_tag = publish(&mut desktop, "desktop", DESKTOP, "", "", 600).await?;
     let mobile_tag = publish(&mut mobile, "mobile", MOBILE, "busy", "", 600).await?;
     let _tablet_tag = publish(&mut tablet, "tablet", TABLET, "away", "", 600).await?;
-    bob.notify_until(WAIT, true, |b| {
+    bob.notify_until(WAIT, true, |n| {
+        let b = body(n);
         b.contains("tuple id=\"desktop\"")
             && b.contains("tuple id=\"mobile\"")
             && b.contains("tuple id=\"tablet\"")
@@ -186,7 +177,8 @@ async fn run() -> Result<(), String> {
 
     register(&mut mobile, MOBILE, 0).await?;
     publish(&mut mobile, "mobile", MOBILE, "", &mobile_tag, 0).await?;
-    bob.notify_until(WAIT, true, |b| {
+    bob.notify_until(WAIT, true, |n| {
+        let b = body(n);
         !b.contains("tuple id=\"mobile\"")
             && b.contains("tuple id=\"desktop\"")
             && b.contains("rpid:away")

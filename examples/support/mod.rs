@@ -117,13 +117,13 @@ impl Ua {
         self.cseq
     }
 
-    /// A request line plus the headers every request of this UA carries.
+    /// A request line plus the headers every request of this UA carries (the From tag
+    /// follows from the Call-ID, so one call keeps one tag).
     pub fn request(
         &mut self,
         method: &str,
         uri: &str,
         call_id: &str,
-        from_tag: &str,
         to: &str,
         extra: &str,
         body: &str,
@@ -138,7 +138,7 @@ impl Ua {
             "{method} {uri} SIP/2.0\r\n\
              Via: SIP/2.0/{} {};branch=z9hG4bK{call_id}-{cseq};rport\r\n\
              Max-Forwards: 70\r\n\
-             From: <sip:{}@example.com>;tag={from_tag}\r\n\
+             From: <sip:{}@example.com>;tag=f{call_id}\r\n\
              To: {to}\r\n\
              Call-ID: {call_id}\r\n\
              CSeq: {cseq} {method}\r\n\
@@ -254,7 +254,7 @@ impl Ua {
         &mut self,
         wait: Duration,
         show: bool,
-        want: impl Fn(&str) -> bool,
+        want: impl Fn(&Message) -> bool,
     ) -> Res<Message> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -271,7 +271,7 @@ impl Ua {
                     body(&n)
                 );
             }
-            if want(&body(&n)) {
+            if want(&n) {
                 return Ok(n);
             }
         }
