@@ -217,3 +217,62 @@ impl PresenceService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registrar::Aor;
+    use crate::transaction::client::Target;
+
+    #[test]
+    fn notify_follows_the_dialog() {
+        let sub = Subscription {
+            id: 1,
+            presentity: Aor::parse("sip:alice@example.com").unwrap(),
+            watcher: "bob".into(),
+            call_id: "c1".into(),
+            local_tag: "l1".into(),
+            remote_tag: "r1".into(),
+            local: "<sip:alice@example.com>;tag=l1".into(),
+            remote: "\"Bob\" <sip:bob@example.com>;tag=r1".into(),
+            remote_target: "sip:bob@192.0.2.7:5070".into(),
+            route_set: vec![
+                "<sip:p1.example.com;lr>".into(),
+                "<sip:p2.example.com;lr>".into(),
+            ],
+            contact: "<sip:alice@example.com>".into(),
+            event_id: Some("7".into()),
+            target: Target::Udp("127.0.0.1:5070".parse().unwrap()),
+            local_cseq: 3,
+            remote_cseq: 1,
+            expires_at: 1600,
+            last_sent: None,
+            scheduled: false,
+        };
+        let req = build(&sub, SubState::Active, Bytes::from_static(b"<x/>"), 1000);
+        assert_eq!(req.method, Method::Notify);
+        assert_eq!(req.uri, "sip:bob@192.0.2.7:5070");
+        let h = |n: &str| -> Vec<&str> {
+            req.headers
+                .iter()
+                .filter(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        assert_eq!(
+            h("Route"),
+            ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]
+        );
+        assert_eq!(h("From"), ["<sip:alice@example.com>;tag=l1"]);
+        assert_eq!(h("To"), ["\"Bob\" <sip:bob@example.com>;tag=r1"]);
+        assert_eq!(h("CSeq"), ["3 NOTIFY"]);
+        assert_eq!(h("Event"), ["presence;id=7"]);
+        assert_eq!(h("Subscription-State"), ["active;expires=600"]);
+        assert_eq!(req.body.as_ref().map(|b| b.0.as_str()), Some(CONTENT_TYPE));
+        let end = build(&sub, SubState::Terminated("timeout"), Bytes::new(), 1000);
+        assert!(end.headers.contains(&(
+            "Subscription-State".into(),
+            "terminated;reason=timeout".into()
+        )));
+    }
+}

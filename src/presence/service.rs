@@ -9,6 +9,7 @@
 //! tell the watchers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -38,9 +39,12 @@ pub struct PresenceService {
     pub(crate) registrar: Arc<Registrar>,
     pub(crate) auth: Option<Arc<SipAuth>>,
     domains: Vec<String>,
-    /// Printed documents of watched AORs: (version, body). A change bumps the version
-    /// and drops the body; a body computed before a change is not stored.
+    /// Printed documents of watched AORs: (version, body). A change gives the entry a
+    /// new version and drops the body; a body computed before a change is not stored.
     docs: DashMap<Aor, (u64, Option<Bytes>)>,
+    /// Versions are drawn from one counter, so an entry dropped and made again never
+    /// repeats a version a composition in flight could have read.
+    doc_versions: AtomicU64,
 }
 
 impl PresenceService {
@@ -64,6 +68,7 @@ impl PresenceService {
                 .map(|d| d.to_ascii_lowercase())
                 .collect(),
             docs: DashMap::new(),
+            doc_versions: AtomicU64::new(0),
         })
     }
 
@@ -192,9 +197,15 @@ impl PresenceService {
         body
     }
 
+    fn next_version(&self) -> u64 {
+        self.doc_versions.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// Starts caching `aor`'s document (it has a watcher).
     pub(crate) fn watch(&self, aor: &Aor) {
-        self.docs.entry(aor.clone()).or_insert((0, None));
+        self.docs
+            .entry(aor.clone())
+            .or_insert_with(|| (self.next_version(), None));
     }
 
     /// Stops caching `aor`'s document (its last watcher left).
@@ -204,18 +215,18 @@ impl PresenceService {
         }
     }
 
-    /// Something `aor`'s document is made of changed: recompose and tell its watchers.
+    /// Something `aor`'s document is made of changed: drop the cached document and tell
+    /// the watchers. The fan-out runs as a task of its own, so the request that caused
+    /// the change is answered first and does not wait for a thousand NOTIFYs to be built.
     pub fn changed(self: &Arc<Self>, aor: &Aor) {
-        let watched = match self.docs.get_mut(aor) {
-            Some(mut e) => {
-                e.0 += 1;
-                e.1 = None;
-                true
-            }
-            None => false,
-        };
-        if watched {
-            self.notify_watchers(aor);
+        if let Some(mut e) = self.docs.get_mut(aor) {
+            e.0 = self.next_version();
+            e.1 = None;
+        }
+        if self.subscriptions.watched(aor) {
+            let me = Arc::clone(self);
+            let aor = aor.clone();
+            tokio::spawn(async move { me.notify_watchers(&aor) });
         }
     }
 }

@@ -211,3 +211,93 @@ impl Subscriptions {
         self.expiry.wait().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(s: &Subscriptions, watcher: &str, presentity: &str) -> Subscription {
+        let id = s.next_id();
+        Subscription {
+            id,
+            presentity: Aor::parse(presentity).unwrap(),
+            watcher: watcher.into(),
+            call_id: format!("c{id}").into(),
+            local_tag: "l".into(),
+            remote_tag: "r".into(),
+            local: "<sip:a@example.com>;tag=l".into(),
+            remote: "<sip:w@example.com>;tag=r".into(),
+            remote_target: "sip:w@192.0.2.1".into(),
+            route_set: Vec::new(),
+            contact: "<sip:a@example.com>".into(),
+            event_id: None,
+            target: Target::Udp("127.0.0.1:5060".parse().unwrap()),
+            local_cseq: 0,
+            remote_cseq: 1,
+            expires_at: 1000,
+            last_sent: None,
+            scheduled: false,
+        }
+    }
+
+    #[test]
+    fn limits_per_watcher_and_per_presentity() {
+        let s = Subscriptions::default();
+        assert_eq!(
+            s.insert(sub(&s, "bob", "sip:alice@example.com"), 2, 2),
+            Ok(())
+        );
+        assert_eq!(
+            s.insert(sub(&s, "bob", "sip:carol@example.com"), 2, 2),
+            Ok(())
+        );
+        assert_eq!(
+            s.insert(sub(&s, "bob", "sip:dave@example.com"), 2, 2),
+            Err(Full::Watcher(2))
+        );
+        assert_eq!(
+            s.insert(sub(&s, "eve", "sip:alice@example.com"), 2, 2),
+            Ok(())
+        );
+        assert_eq!(
+            s.insert(sub(&s, "mallory", "sip:alice@example.com"), 2, 2),
+            Err(Full::Presentity(2))
+        );
+        // Refusals leave no trace behind.
+        assert_eq!(s.len(), 3);
+        assert!(!s.per_watcher.contains_key("mallory"));
+        assert!(!s.watched(&Aor::parse("sip:dave@example.com").unwrap()));
+    }
+
+    #[test]
+    fn removal_frees_every_index() {
+        let s = Subscriptions::default();
+        let a = sub(&s, "bob", "sip:alice@example.com");
+        let (id, dialog) = (a.id, a.dialog());
+        s.insert(a, 1, 1).unwrap();
+        assert_eq!(s.find(&dialog), Some(id));
+        assert!(s.remove(id).is_some());
+        assert!(s.remove(id).is_none());
+        assert_eq!(s.find(&dialog), None);
+        assert!(s.is_empty() && s.per_watcher.is_empty() && s.by_presentity.is_empty());
+        // The watcher may subscribe again.
+        assert_eq!(
+            s.insert(sub(&s, "bob", "sip:alice@example.com"), 1, 1),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn only_due_and_unrefreshed_subscriptions_expire() {
+        let s = Subscriptions::default();
+        let a = sub(&s, "bob", "sip:alice@example.com");
+        let b = sub(&s, "eve", "sip:alice@example.com");
+        let (ia, ib) = (a.id, b.id);
+        s.insert(a, 9, 9).unwrap();
+        s.insert(b, 9, 9).unwrap();
+        s.reschedule(ib, 2000);
+        assert!(s.due(999).is_empty());
+        assert_eq!(s.due(1000), vec![ia]);
+        assert_eq!(s.due(2000), vec![ib]);
+    }
+}
