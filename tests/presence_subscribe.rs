@@ -174,6 +174,23 @@ async fn subscribe_refusals() {
         )
         .await;
     assert_eq!(status(&m), 400);
+    // 406 when Accept leaves PIDF out; */* is fine.
+    let m = w
+        .request(
+            app.sip,
+            &sub(
+                "s4c",
+                "example.com",
+                &format!("{auth}{ev}Accept: application/xpidf+xml\r\n"),
+                None,
+            ),
+        )
+        .await;
+    assert_eq!(status(&m), 406);
+    assert_eq!(
+        header(&m, HeaderName::Accept).as_deref(),
+        Some("application/pidf+xml")
+    );
     // 481 for a dialog that does not exist.
     let m = w
         .request(

@@ -2,7 +2,8 @@
 //! ending subscriptions, each a dialog with sipreg as the UAS.
 //!
 //! Order: Request-URI domain (404) → authentication (401/403, scope `presence.read`) →
-//! `Event` (489 + Allow-Events) → `Expires` (400, 423 + Min-Expires) → then
+//! `Event` (489 + Allow-Events) → `Accept` without PIDF (406 + Accept) → `Expires` (400,
+//! 423 + Min-Expires) → then
 //!
 //! - **in a dialog** (To has a tag): unknown dialog → 481; another watcher → 403; a CSeq
 //!   not above the last → 500 (RFC 3261 §12.2.2); `Expires: 0` → 200 and a final NOTIFY
@@ -34,7 +35,7 @@ use crate::auth::sip::Identity;
 use crate::registrar::Aor;
 use crate::registrar::binding::unix_now;
 use crate::server::{Context, Reply, Transport};
-use crate::sip::headers::{ContactValue, RecordRoute};
+use crate::sip::headers::{ContactValue, HeaderName, RecordRoute};
 use crate::sip::{Request, Response, Uri};
 use crate::transaction::client::Target;
 
@@ -59,6 +60,23 @@ fn remote_target(req: &Request) -> Result<String, Response> {
         [_] => Err(Response::new(400).with_reason("Contact must be a SIP or SIPS URI")),
         _ => Err(Response::new(400).with_reason("SUBSCRIBE with more than one Contact")),
     }
+}
+
+/// Whether the SUBSCRIBE's `Accept` (absent: PIDF, RFC 3856 §6.7) allows
+/// `application/pidf+xml`; `*/*` and `application/*` do.
+fn accepts_pidf(req: &Request) -> bool {
+    let mut fields = req.msg.headers.all(HeaderName::Accept).peekable();
+    if fields.peek().is_none() {
+        return true;
+    }
+    fields.any(|h| {
+        crate::sip::text::split_commas(&h.value).any(|range| {
+            let media = range.split(';').next().unwrap_or("").trim();
+            ["application/pidf+xml", "application/*", "*/*"]
+                .iter()
+                .any(|ok| media.eq_ignore_ascii_case(ok))
+        })
+    })
 }
 
 impl PresenceService {
@@ -98,8 +116,12 @@ impl PresenceService {
         id: Option<&Identity>,
         ctx: Context,
     ) -> Response {
-        if let Err(r) = super::publish::check_event(req) {
-            return r;
+        let event_id: Option<Box<str>> = match super::publish::check_event(req) {
+            Ok(e) => e.id().map(Into::into),
+            Err(r) => return r,
+        };
+        if !accepts_pidf(req) {
+            return Response::new(406).header("Accept", super::model::CONTENT_TYPE);
         }
         let asked = match req.expires() {
             None => None,
@@ -152,13 +174,13 @@ impl PresenceService {
         let to_value = req
             .msg
             .headers
-            .first(crate::sip::headers::HeaderName::To)
+            .first(HeaderName::To)
             .map(|v| v.to_string())
             .unwrap_or_default();
         let from_value = req
             .msg
             .headers
-            .first(crate::sip::headers::HeaderName::From)
+            .first(HeaderName::From)
             .map(|v| v.to_string())
             .unwrap_or_default();
         let contact = format!(
@@ -185,9 +207,7 @@ impl PresenceService {
             remote_target: target_uri.into(),
             route_set,
             contact: contact.as_str().into(),
-            event_id: super::publish::check_event(req)
-                .ok()
-                .and_then(|e| e.id().map(Into::into)),
+            event_id,
             target,
             local_cseq: 0,
             remote_cseq: req.cseq.seq,

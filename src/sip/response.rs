@@ -39,6 +39,7 @@ pub fn default_reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         408 => "Request Timeout",
         412 => "Conditional Request Failed",
         413 => "Request Entity Too Large",
