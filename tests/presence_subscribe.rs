@@ -450,6 +450,9 @@ async fn subscribe_notify_refresh_unsubscribe_over_udp() {
 async fn fetch_with_expires_zero_gets_one_terminated_notify() {
     let (app, _ta, tb) = setup(|_| {}).await;
     let w = Peer::new().await;
+    // Two proxies recorded the route: the NOTIFY carries them as its Route set, in order
+    // (sipreg still sends to the SUBSCRIBE's source address, never to a proxy's name).
+    let rr = "Record-Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n";
     let m = w
         .request(
             app.sip,
@@ -462,13 +465,27 @@ async fn fetch_with_expires_zero_gets_one_terminated_notify() {
                 None,
                 "UDP",
                 w.addr,
-                &format!("{}Event: presence\r\nExpires: 0\r\n", bearer(&tb)),
+                &format!("{}Event: presence;id=42\r\nExpires: 0\r\n{rr}", bearer(&tb)),
             ),
         )
         .await;
     assert_eq!(status(&m), 200);
+    assert_eq!(header(&m, HeaderName::Expires).as_deref(), Some("0"));
     let n = w.notify(WAIT, 200).await.expect("one NOTIFY");
     assert_eq!(sub_state(&n), "terminated;reason=timeout");
+    let routes: Vec<String> = n
+        .headers
+        .all(HeaderName::Route)
+        .map(|h| h.value.to_string())
+        .collect();
+    assert_eq!(
+        routes,
+        ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]
+    );
+    assert_eq!(
+        header(&n, HeaderName::Event).as_deref(),
+        Some("presence;id=42")
+    );
     assert!(body(&n).contains("entity=\"sip:alice@example.com\""));
     assert_eq!(app.presence.subscriptions.len(), 0);
 }

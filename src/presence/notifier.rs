@@ -9,6 +9,9 @@
 //!   within the interval schedules one NOTIFY at its end, which carries the state of the
 //!   moment it is sent. The first NOTIFY of a subscription and the one after a refresh
 //!   go at once (RFC 6665 §4.2.1.2).
+//! - **Routing**: the route set is sent as loose routing (RFC 3261 §16.12), the remote
+//!   target staying the Request-URI; a strict router (a first route without `lr`) is
+//!   not rewritten for, as sipreg does not talk to RFC 2543 proxies.
 //! - **Failure**: a 481, a 408, Timer F or a closed TCP connection removes the
 //!   subscription (RFC 6665 §4.2.2); other failures are logged.
 //!
