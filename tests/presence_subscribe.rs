@@ -611,9 +611,10 @@ async fn notify_goes_over_the_watchers_tcp_connection() {
 
 #[tokio::test]
 async fn changes_within_the_interval_are_coalesced() {
-    let (app, ta, tb) = setup(|c| c.presence.notify_interval_ms = 600).await;
+    let (app, ta, tb) = setup(|c| c.presence.notify_interval_ms = 1000).await;
     let w = Peer::new().await;
     subscribed(&app, &w, &tb, "c1").await;
+    let first = std::time::Instant::now();
     let p = Peer::new().await;
     let mut etag = publish_ok(&app, &p, &ta, "c2", 1, &pidf(AOR, "t1", "", "busy", "v0")).await;
     for i in 1..=5 {
@@ -632,9 +633,21 @@ async fn changes_within_the_interval_are_coalesced() {
         assert_eq!(status(&m), 200);
         etag = header(&m, HeaderName::SipETag).unwrap();
     }
-    // Six changes within the interval after the first NOTIFY: one NOTIFY, the latest state.
+    assert!(
+        first.elapsed() < Duration::from_millis(900),
+        "publishing took too long"
+    );
+    // Six changes within the interval after the first NOTIFY: one NOTIFY, the latest
+    // state, not before the interval has passed.
     let mut got = Vec::new();
-    while let Some(n) = w.notify(Duration::from_millis(1200), 200).await {
+    while let Some(n) = w.notify(Duration::from_millis(1500), 200).await {
+        if got.is_empty() {
+            assert!(
+                first.elapsed() >= Duration::from_millis(900),
+                "{:?}",
+                first.elapsed()
+            );
+        }
         got.push(n);
     }
     assert_eq!(
