@@ -487,3 +487,28 @@ async fn http_presence_document_pidf_and_json() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn publications_per_presentity_are_bounded() {
+    let app = AppServer::start(|c| c.presence.max_publications_per_aor = 2).await;
+    let alice = add_user(&app.users, "alice", &[]).await;
+    let auth = bearer(&token(&app, &alice, None).await);
+    let p = Peer::new().await;
+    let doc = pidf(AOR, "t1", "", "", "");
+    for (i, want) in [(1, 200), (2, 200), (3, 403)] {
+        let m = p
+            .request(
+                app.sip,
+                &publish(
+                    "alice",
+                    &format!("cap{i}"),
+                    1,
+                    &format!("{auth}{PIDF_HEADERS}"),
+                    &doc,
+                ),
+            )
+            .await;
+        assert_eq!(status(&m), want, "{}", m.first_line);
+    }
+    assert_eq!(app.presence.publications.len(), 2);
+}

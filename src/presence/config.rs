@@ -28,6 +28,8 @@ pub struct PresenceConfig {
     pub subscribe_max_expires: u32,
     /// Largest PIDF body accepted, in octets (413 beyond).
     pub max_body_size: usize,
+    /// Most live publications one AOR may have (a new one beyond: 403).
+    pub max_publications_per_aor: usize,
     /// A watcher gets at most one NOTIFY per this many milliseconds (the latest state).
     pub notify_interval_ms: u64,
     /// Most live subscriptions one authenticated user may hold (403 beyond).
@@ -47,6 +49,7 @@ impl Default for PresenceConfig {
             subscribe_min_expires: 60,
             subscribe_max_expires: 86_400,
             max_body_size: 16_384,
+            max_publications_per_aor: 32,
             notify_interval_ms: 1000,
             max_subscriptions_per_watcher: 100,
             max_subscriptions_per_presentity: 10_000,

@@ -54,12 +54,25 @@ impl Publications {
         Publications::default()
     }
 
-    /// Stores a new publication (PUBLISH without `SIP-If-Match`); returns its entity-tag.
-    pub fn create(&self, aor: &Aor, doc: Presence, expires: u32, now: u64) -> String {
+    /// Stores a new publication (PUBLISH without `SIP-If-Match`); returns its entity-tag,
+    /// or `None` when `aor` already has `max` live publications.
+    pub fn create(
+        &self,
+        aor: &Aor,
+        doc: Presence,
+        expires: u32,
+        now: u64,
+        max: usize,
+    ) -> Option<String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let etag = new_etag();
         let expires_at = now + u64::from(expires);
-        self.by_aor.entry(aor.clone()).or_default().push(Stored {
+        let mut list = self.by_aor.entry(aor.clone()).or_default();
+        // Expired ones not yet swept do not count.
+        if list.iter().filter(|s| s.expires_at > now).count() >= max {
+            return None;
+        }
+        list.push(Stored {
             id,
             etag: etag.clone(),
             publication: Publication {
@@ -68,8 +81,9 @@ impl Publications {
             },
             expires_at,
         });
+        drop(list);
         self.expiry.schedule(expires_at, id, aor.clone());
-        etag
+        Some(etag)
     }
 
     /// Refreshes (`doc: None`), replaces or removes (`expires == 0`) the publication of
@@ -177,7 +191,7 @@ mod tests {
         let p = Publications::new();
         let aor = Aor::parse("sip:alice@example.com").unwrap();
         let other = Aor::parse("sip:bob@example.com").unwrap();
-        let e1 = p.create(&aor, doc("a"), 60, 1000);
+        let e1 = p.create(&aor, doc("a"), 60, 1000, 8).unwrap();
         assert_eq!(p.live(&aor, 1000).len(), 1);
         // Another AOR does not know the tag.
         assert_eq!(p.update(&other, &e1, None, 60, 1001), None);
@@ -211,8 +225,8 @@ mod tests {
     fn removal_and_expiry() {
         let p = Publications::new();
         let aor = Aor::parse("sip:alice@example.com").unwrap();
-        let e1 = p.create(&aor, doc("a"), 60, 1000);
-        let e2 = p.create(&aor, doc("b"), 30, 1000);
+        let e1 = p.create(&aor, doc("a"), 60, 1000, 8).unwrap();
+        let e2 = p.create(&aor, doc("b"), 30, 1000, 8).unwrap();
         assert_eq!(p.update(&aor, &e1, None, 0, 1001), Some(Updated::Removed));
         assert_eq!(p.len(), 1);
         assert!(p.expire_due(1029).is_empty());
@@ -222,10 +236,21 @@ mod tests {
     }
 
     #[test]
+    fn publications_per_aor_are_bounded() {
+        let p = Publications::new();
+        let aor = Aor::parse("sip:alice@example.com").unwrap();
+        assert!(p.create(&aor, doc("a"), 60, 1000, 2).is_some());
+        assert!(p.create(&aor, doc("b"), 10, 1000, 2).is_some());
+        assert!(p.create(&aor, doc("c"), 60, 1000, 2).is_none());
+        // Once one has expired there is room again, swept or not.
+        assert!(p.create(&aor, doc("c"), 60, 1010, 2).is_some());
+    }
+
+    #[test]
     fn a_refresh_outlives_its_old_deadline() {
         let p = Publications::new();
         let aor = Aor::parse("sip:alice@example.com").unwrap();
-        let e1 = p.create(&aor, doc("a"), 10, 1000);
+        let e1 = p.create(&aor, doc("a"), 10, 1000, 8).unwrap();
         assert!(p.update(&aor, &e1, None, 60, 1005).is_some());
         assert!(p.expire_due(1010).is_empty());
         assert_eq!(p.len(), 1);

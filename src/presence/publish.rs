@@ -5,7 +5,8 @@
 //! the owner or `admin` (403) → `Event` (489 + Allow-Events) → `SIP-If-Match` (more than
 //! one: 400) → `Expires` (malformed: 400; too brief: 423 + Min-Expires) → the body
 //! (other type: 415 + Accept; too large: 413; not PIDF: 400 naming the problem) → the
-//! publication (unknown or expired tag: 412). A 200 carries `SIP-ETag` and `Expires`;
+//! publication (unknown or expired tag: 412; a new one beyond `max_publications_per_aor`:
+//! 403, so one user cannot grow the store without bound). A 200 carries `SIP-ETag` and `Expires`;
 //! removing (`Expires: 0`) answers `Expires: 0` without a tag.
 
 use std::sync::Arc;
@@ -130,7 +131,12 @@ impl PresenceService {
             if expires == 0 {
                 return Response::new(400).with_reason("Expires 0 needs SIP-If-Match");
             }
-            let etag = self.publications.create(aor, doc, expires, now);
+            let max = self.config.max_publications_per_aor;
+            let Some(etag) = self.publications.create(aor, doc, expires, now, max) else {
+                return Response::new(403).with_reason(format!(
+                    "Too many publications (at most {max} per presentity)"
+                ));
+            };
             self.changed(aor);
             return ok(&etag, expires);
         };
