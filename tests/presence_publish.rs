@@ -1,5 +1,6 @@
-//! PUBLISH end to end (RFC 3903, issue 5): every status code, the entity-tag lifecycle,
-//! expiry, OPTIONS advertising presence, and `GET /presence/{aor}`.
+//! PUBLISH end to end (RFC 3903, issue 5): every status code (Bearer and Digest), the
+//! entity-tag lifecycle, expiry, the per-AOR cap, OPTIONS advertising presence, and
+//! `GET /presence/{aor}`.
 
 mod common;
 
@@ -511,4 +512,51 @@ async fn publications_per_presentity_are_bounded() {
         assert_eq!(status(&m), want, "{}", m.first_line);
     }
     assert_eq!(app.presence.publications.len(), 2);
+}
+
+/// An `Authorization: Digest` (SHA-256, qop=auth) answering challenge `ch`.
+fn digest(ch: &str, method: &str, uri: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use sipreg::sip::headers::{TypedHeader, WwwAuthenticate};
+    let hex = |s: &str| -> String {
+        Sha256::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let a = WwwAuthenticate::parse_str(ch).unwrap().0;
+    let (realm, nonce) = (a.param("realm").unwrap(), a.param("nonce").unwrap());
+    let ha1 = hex(&format!("alice:{realm}:{PASSWORD}"));
+    let ha2 = hex(&format!("{method}:{uri}"));
+    let response = hex(&format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
+    format!(
+        "Authorization: Digest username=\"alice\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"c0ffee\"\r\n"
+    )
+}
+
+#[tokio::test]
+async fn digest_publish_is_accepted_like_a_digest_register() {
+    let app = AppServer::start(|_| {}).await;
+    add_user(&app.users, "alice", &[]).await;
+    let p = Peer::new().await;
+    let doc = pidf(AOR, "t1", "", "busy", "");
+    let m = p
+        .request(app.sip, &publish("alice", "dg1", 1, PIDF_HEADERS, &doc))
+        .await;
+    assert_eq!(status(&m), 401);
+    let ch = m
+        .headers
+        .all(HeaderName::WwwAuthenticate)
+        .map(|h| h.value.to_string())
+        .find(|c| c.starts_with("Digest ") && c.contains("SHA-256"))
+        .expect("a SHA-256 Digest challenge");
+    let auth = digest(&ch, "PUBLISH", AOR);
+    let m = p
+        .request(
+            app.sip,
+            &publish("alice", "dg1", 2, &format!("{auth}{PIDF_HEADERS}"), &doc),
+        )
+        .await;
+    assert_eq!(status(&m), 200, "{}", m.first_line);
+    assert!(header(&m, HeaderName::SipETag).is_some());
 }

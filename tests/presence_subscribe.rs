@@ -808,3 +808,29 @@ async fn composition_as_watchers_see_it() {
         "{b5}"
     );
 }
+
+#[tokio::test]
+async fn subscribe_expiry_is_capped_at_the_maximum() {
+    let app = AppServer::start(|c| c.presence.subscribe_max_expires = 7200).await;
+    let bob = add_user(&app.users, "bob", &[]).await;
+    let auth = bearer(&token(&app, &bob, None).await);
+    let w = Peer::new().await;
+    let m = w
+        .request(
+            app.sip,
+            &subscribe(
+                "bob",
+                "example.com",
+                "alice",
+                "cap1",
+                1,
+                None,
+                "UDP",
+                w.addr,
+                &format!("{auth}Event: presence\r\nExpires: 999999\r\n"),
+            ),
+        )
+        .await;
+    assert_eq!(status(&m), 200);
+    assert_eq!(header(&m, HeaderName::Expires).as_deref(), Some("7200"));
+}
