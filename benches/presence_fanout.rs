@@ -11,7 +11,8 @@
 //!    from 20 sockets; measured: the server's RSS before and after, and again after
 //!    Timer J so the SUBSCRIBE server transactions are forgotten.
 //!
-//! Run: `cargo bench --bench presence_fanout [-- --watchers N --rounds R --held M]`.
+//! Run: `cargo bench --bench presence_fanout [-- --watchers N --rounds R --held M
+//! --settle SECS]`; CI runs a small smoke version (`.ci/run`).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -200,6 +201,8 @@ async fn run() -> Res<()> {
     let watchers = arg("--watchers", 1000);
     let rounds = arg("--rounds", 10);
     let held = arg("--held", 10_000);
+    // Seconds to wait for Timer J before the last RSS reading (0 in CI's smoke run).
+    let settle = arg("--settle", 34) as u64;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let port = free_port()?;
     let sip: SocketAddr = format!("127.0.0.1:{port}")
@@ -350,7 +353,7 @@ async fn run() -> Res<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss_kib(pid)?;
     // Timer J (64·T1 = 32 s) forgets the SUBSCRIBE transactions.
-    tokio::time::sleep(Duration::from_secs(34)).await;
+    tokio::time::sleep(Duration::from_secs(settle)).await;
     let rss_settled = rss_kib(pid)?;
 
     println!(
