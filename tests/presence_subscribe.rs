@@ -526,9 +526,11 @@ async fn unanswered_notify_is_retransmitted_then_the_subscription_removed() {
             .all(|c| header(c, HeaderName::Via).unwrap() == via)
     );
     assert!(copies.iter().all(|c| cseq(c) == cseq(&copies[0])));
-    // Timer F (64·T1 = 1.28 s) has passed: the subscription is gone.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.presence.subscriptions.len(), 0);
+    // Timer F (64·T1 = 1.28 s after the first copy) removes the subscription.
+    eventually("removal after Timer F", Duration::from_secs(2), || {
+        app.presence.subscriptions.is_empty()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -541,13 +543,15 @@ async fn a_481_from_the_watcher_removes_the_subscription() {
     publish_ok(&app, &p, &ta, "g2", 1, &pidf(AOR, "t1", "", "away", "")).await;
     let n = w.notify(WAIT, 481).await.expect("NOTIFY");
     assert!(body(&n).contains("rpid:away"));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(app.presence.subscriptions.len(), 0);
+    eventually("removal after 481", Duration::from_secs(2), || {
+        app.presence.subscriptions.is_empty()
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn notify_goes_over_the_watchers_tcp_connection() {
-    let (app, ta, tb) = setup(|_| {}).await;
+    let (app, ta, tb) = setup(|c| c.sip.t1_ms = 50).await;
     let mut s = TcpStream::connect(app.sip).await.unwrap();
     let local: SocketAddr = s.local_addr().unwrap();
     let text = subscribe(
@@ -601,12 +605,17 @@ async fn notify_goes_over_the_watchers_tcp_connection() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(app.presence.subscriptions.len(), 1);
 
-    // The connection closes: the next NOTIFY cannot go, the subscription goes.
+    // The connection closes: the next NOTIFY cannot go (the connection is gone, or at
+    // worst Timer F of 64·T1 = 3.2 s runs out), and the subscription goes.
     drop(s);
     tokio::time::sleep(Duration::from_millis(100)).await;
     publish_ok(&app, &p, &ta, "tc3", 1, &pidf(AOR, "t2", "", "away", "")).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.presence.subscriptions.len(), 0);
+    eventually(
+        "removal after the connection closed",
+        Duration::from_secs(5),
+        || app.presence.subscriptions.is_empty(),
+    )
+    .await;
 }
 
 #[tokio::test]

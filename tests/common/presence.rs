@@ -209,3 +209,15 @@ pub fn to_tag(m: &Message) -> String {
     let to = header(m, HeaderName::To).unwrap_or_default();
     to.split(";tag=").nth(1).unwrap_or("").to_string()
 }
+
+/// Waits until `cond` holds, checking every 20 ms; panics naming `what` after `wait`.
+pub async fn eventually(what: &str, wait: Duration, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + wait;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {wait:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
