@@ -22,8 +22,10 @@
 //! and no dialog is created for it. Subscribing to a user that does not exist is not
 //! refused (the document then says `closed`), so SUBSCRIBE does not reveal who exists.
 //!
-//! `reason=timeout` for an unsubscription follows RFC 6665 §4.2.1.4: an `Expires: 0`
-//! SUBSCRIBE ends the subscription the way an expiry does.
+//! An unsubscription's final NOTIFY says `reason=timeout`, as an expiry's does: an
+//! `Expires: 0` SUBSCRIBE is a subscription whose expiry is now (the reading of RFC 6665
+//! §4.2.1.4 the issue asks for; `deactivated`, `probation`, `rejected`, `noresource` and
+//! `giveup` all mean something else to the watcher).
 
 use std::sync::Arc;
 use std::time::Duration;
