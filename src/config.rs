@@ -19,6 +19,7 @@ pub struct Config {
     pub tokens: crate::auth::TokensConfig,
     pub auth: crate::auth::AuthConfig,
     pub registrar: crate::registrar::RegistrarConfig,
+    pub presence: crate::presence::PresenceConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.
