@@ -19,6 +19,7 @@ pub struct Config {
     pub tokens: crate::auth::TokensConfig,
     pub auth: crate::auth::AuthConfig,
     pub registrar: crate::registrar::RegistrarConfig,
+    pub presence: crate::presence::PresenceConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.
@@ -46,6 +47,8 @@ pub struct SipConfig {
     pub t1_ms: u64,
     /// Most server transactions remembered at once.
     pub max_transactions: usize,
+    /// Threads receiving UDP; 0 = one per CPU (at most 8).
+    pub udp_threads: usize,
 }
 
 /// The admin HTTP API.
@@ -75,6 +78,7 @@ impl Default for SipConfig {
             tcp_max_connections: 10_000,
             t1_ms: 500,
             max_transactions: 200_000,
+            udp_threads: 0,
         }
     }
 }

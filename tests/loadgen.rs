@@ -143,9 +143,43 @@ async fn options_against_the_sip_core() {
 }
 
 #[tokio::test]
-async fn presence_scenarios_count_what_the_server_answers() {
-    // Until the presence service is wired, sipreg answers 501; the generator must count
-    // that and leave no dialog or entity-tag behind.
+async fn subscribe_against_sipreg_presence() {
+    let app = AppServer::start(|_| {}).await;
+    let users = users_with_tokens(&app, 4).await;
+    let mut p = plan(app.sip, Scenario::Subscribe, users, 8);
+    p.load = Load::Concurrency(4);
+    let r = run(p).await;
+    // Each watcher subscribes, then refreshes inside the dialog; every SUBSCRIBE is
+    // followed by a NOTIFY, which the generator answers.
+    assert_eq!(r.answered, 8);
+    assert_eq!(
+        r.statuses
+            .iter()
+            .filter(|(c, _)| (200..300).contains(*c))
+            .map(|(_, n)| n)
+            .sum::<u64>(),
+        8,
+        "{:?}",
+        r.statuses
+    );
+    assert_eq!(r.notify_received, 8);
+    assert_eq!(r.notify_answered, 8);
+    assert_eq!(r.unmatched, 0);
+}
+
+#[tokio::test]
+async fn publish_against_sipreg_presence() {
+    let app = AppServer::start(|_| {}).await;
+    let users = users_with_tokens(&app, 4).await;
+    // An initial PUBLISH per user, then refreshes by entity-tag: all 200.
+    let r = run(plan(app.sip, Scenario::Publish, users, 12)).await;
+    assert_eq!(codes(&r), [(200, 12)]);
+}
+
+#[tokio::test]
+async fn presence_scenarios_against_a_core_without_presence() {
+    // A core with no presence service answers 501; the generator must count that and
+    // leave no dialog or entity-tag behind.
     let server = TestServer::start().await;
     let r = run(plan(server.addr, Scenario::Subscribe, generated("w", 4), 8)).await;
     assert_eq!(codes(&r), [(501, 8)]);

@@ -4,6 +4,7 @@
 mod auth_routes;
 pub mod error;
 pub mod extract;
+pub mod presence;
 pub mod registrations;
 mod users_routes;
 

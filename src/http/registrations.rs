@@ -68,6 +68,11 @@ fn view(b: &Binding, now: u64) -> BindingView {
 }
 
 async fn require_admin(st: &RegState, headers: &HeaderMap) -> Result<(), ApiError> {
+    admin_only(&st.users, headers).await
+}
+
+/// Admin routes' check: a Bearer credential sipreg issued, with the `admin` scope.
+pub(crate) async fn admin_only(users: &UsersService, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -75,8 +80,8 @@ async fn require_admin(st: &RegState, headers: &HeaderMap) -> Result<(), ApiErro
         .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim())
         .ok_or_else(ApiError::unauthenticated)?;
-    let claims = st.users.validate(token).await?;
-    if claims.has_scope("admin") && claims.iss == st.users.config().tokens.issuer {
+    let claims = users.validate(token).await?;
+    if claims.has_scope("admin") && claims.iss == users.config().tokens.issuer {
         Ok(())
     } else {
         Err(ApiError::forbidden("the admin scope is required"))

@@ -27,6 +27,9 @@ use super::scan::{Start, scan};
 use super::stats::Stats;
 use super::{tcp, udp};
 
+/// How long a subscribe run keeps listening after its last answer.
+const NOTIFY_GRACE: Duration = Duration::from_millis(300);
+
 /// The run's clock: when measuring starts and when sending stops.
 #[derive(Debug, Clone, Copy)]
 pub struct Phases {
@@ -202,6 +205,7 @@ impl Lane {
     pub async fn run(mut self) -> LaneResult {
         let mut inbox = Inbox::default();
         let mut stopped_sending = None;
+        let mut linger: Option<Instant> = None;
         loop {
             let now = Instant::now();
             let sending = self.sending(now);
@@ -212,9 +216,20 @@ impl Lane {
             }
             self.fire_timers(now).await;
             if !self.sending(now) && self.active == 0 {
-                break;
+                // A subscription's NOTIFY follows its 2xx: listen a little longer for the
+                // last ones so they are counted and answered.
+                match linger {
+                    None if self.plan.scenario == Scenario::Subscribe => {
+                        linger = Some(now + NOTIFY_GRACE);
+                    }
+                    Some(until) if now < until => {}
+                    _ => break,
+                }
             }
             let mut wake = self.timers.peek().map(|t| t.0.0);
+            if let Some(until) = linger {
+                wake = Some(wake.map_or(until, |w| w.min(until)));
+            }
             if self.sending(now) {
                 let next = match self.interval {
                     Some(_) => self.next_send.min(self.phases.stop_at),

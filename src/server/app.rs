@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::Server;
+use super::{Server, Services};
 use crate::auth::digest::Algorithm;
 use crate::auth::sip::{SipAuth, SipAuthSettings};
 use crate::config::Config;
+use crate::presence::{PresenceHandler, PresenceService};
 use crate::registrar::binding::unix_now;
 use crate::registrar::persist::{self, Persister};
 use crate::registrar::{Registrar, RegistrarHandler};
+use crate::transaction::client::Uac;
 use crate::users::UsersService;
 
 /// A built, bound sipreg.
@@ -23,6 +25,9 @@ pub struct App {
     pub sip: Server,
     pub registrar: Arc<Registrar>,
     pub users: Arc<UsersService>,
+    pub presence: Arc<PresenceService>,
+    /// sipreg's own requests (NOTIFY) go out through this, from the SIP sockets.
+    pub uac: Arc<Uac>,
     http: tokio::net::TcpListener,
 }
 
@@ -65,7 +70,7 @@ impl App {
         let registrar = Registrar::new(
             config.registrar.clone(),
             config.sip.domains.clone(),
-            auth,
+            auth.clone(),
             Some(users.clone()),
             Some(persister),
         );
@@ -78,16 +83,27 @@ impl App {
         let http = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .map_err(|e| format!("cannot bind the HTTP API on {}: {e}", config.http.listen))?;
-        let sip = Server::bind(
-            config.clone(),
+        let uac = Uac::new(Duration::from_millis(config.sip.t1_ms));
+        let presence = PresenceService::new(
+            config.presence.clone(),
+            config.sip.domains.clone(),
+            auth,
+            registrar.clone(),
+            Arc::clone(&uac),
+        );
+        let services = Services::new(vec![
             Arc::new(RegistrarHandler(registrar.clone())),
-        )
-        .await
-        .map_err(|e| format!("cannot bind SIP on {}: {e}", config.sip.listen))?;
+            Arc::new(PresenceHandler(presence.clone())),
+        ]);
+        let sip = Server::bind_with(config.clone(), Arc::new(services), Arc::clone(&uac))
+            .await
+            .map_err(|e| format!("cannot bind SIP on {}: {e}", config.sip.listen))?;
         Ok(App {
             sip,
             registrar,
             users,
+            presence,
+            uac,
             http,
         })
     }
@@ -104,7 +120,11 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let expiry = self.registrar.spawn_expiry();
         let (stop_tx, mut stop_rx) = watch::channel(false);
-        let extra = crate::http::registrations::routes(self.users.clone(), self.registrar.clone());
+        let presence_tasks = self.presence.spawn();
+        let extra =
+            crate::http::registrations::routes(self.users.clone(), self.registrar.clone()).merge(
+                crate::http::presence::routes(self.users.clone(), self.presence.clone()),
+            );
         let http = tokio::spawn(crate::http::serve_with(
             self.http,
             self.users.clone(),
@@ -115,6 +135,9 @@ impl App {
         ));
         let result = self.sip.run(shutdown).await;
         expiry.abort();
+        for t in presence_tasks {
+            t.abort();
+        }
         self.registrar.flush().await;
         tracing::info!("bindings saved");
         let _ = stop_tx.send(true);

@@ -24,11 +24,12 @@ use crate::config::Config;
 use crate::sip::headers::{HeaderName, TypedHeader, Via};
 use crate::sip::text::split_commas;
 use crate::sip::{Limits, Message, ParseError};
+use crate::transaction::client::Uac;
 use crate::transaction::{Lookup, Transactions, TxKey};
 use crate::transport::{Connections, Outbound, tcp, udp};
 
 pub use dispatch::Decision;
-pub use handler::{Context, Handler, NoServices, Reply, Transport};
+pub use handler::{Context, Handler, NoServices, Reply, Services, Transport};
 
 /// Counters an operator (and the tests) can read.
 #[derive(Debug, Default)]
@@ -51,7 +52,9 @@ pub struct Core {
     pub limits: Limits,
     pub handler: Arc<dyn Handler>,
     pub transactions: Transactions,
-    pub connections: Connections,
+    /// Client transactions: sipreg's own requests (NOTIFY) and their answers.
+    pub uac: Arc<Uac>,
+    pub connections: Arc<Connections>,
     pub stats: Stats,
     tags: std::collections::hash_map::RandomState,
     pub(crate) tracker: TaskTracker,
@@ -59,6 +62,13 @@ pub struct Core {
 
 impl Core {
     pub fn new(config: Config, handler: Arc<dyn Handler>) -> Arc<Core> {
+        let uac = Uac::new(Duration::from_millis(config.sip.t1_ms));
+        Core::with_uac(config, handler, uac)
+    }
+
+    /// A core whose client transactions are `uac` (shared with the services that send
+    /// requests).
+    pub fn with_uac(config: Config, handler: Arc<dyn Handler>, uac: Arc<Uac>) -> Arc<Core> {
         let limits = Limits {
             max_message_size: config.sip.max_message_size,
             max_headers: config.sip.max_headers,
@@ -69,7 +79,8 @@ impl Core {
             limits,
             handler,
             transactions: Transactions::new(timer_j, config.sip.max_transactions),
-            connections: Connections::default(),
+            uac,
+            connections: Arc::new(Connections::default()),
             stats: Stats::default(),
             tags: std::collections::hash_map::RandomState::new(),
             tracker: TaskTracker::new(),
@@ -127,6 +138,16 @@ impl Core {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let send = |msg: &Message, bytes: Bytes| {
             out.send(bytes, self.destination(msg, ctx));
+        };
+        let parsed = match parsed {
+            Ok(msg) if msg.is_response() => {
+                if !self.uac.on_response(msg) {
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(source = %ctx.source, "dropped a response matching no client transaction");
+                }
+                return;
+            }
+            other => other,
         };
         match dispatch::decide(parsed, &*self.handler) {
             Decision::Drop(why) => {
@@ -210,19 +231,29 @@ impl Core {
 /// A bound server, ready to run.
 pub struct Server {
     core: Arc<Core>,
-    udp: Arc<tokio::net::UdpSocket>,
+    udp: Arc<std::net::UdpSocket>,
     tcp: tokio::net::TcpListener,
 }
 
 impl Server {
     /// Binds UDP and TCP on `config.sip.listen` (with port 0, both get the same free port).
     pub async fn bind(config: Config, handler: Arc<dyn Handler>) -> std::io::Result<Server> {
+        let uac = Uac::new(Duration::from_millis(config.sip.t1_ms));
+        Server::bind_with(config, handler, uac).await
+    }
+
+    /// Binds, and lends the sockets to `uac` so services can send requests from them.
+    pub async fn bind_with(
+        config: Config,
+        handler: Arc<dyn Handler>,
+        uac: Arc<Uac>,
+    ) -> std::io::Result<Server> {
         let (udp, tcp) = crate::transport::bind_pair(config.sip.listen)?;
-        Ok(Server {
-            core: Core::new(config, handler),
-            udp: Arc::new(udp),
-            tcp,
-        })
+        let udp = Arc::new(udp);
+        let core = Core::with_uac(config, handler, uac);
+        core.uac
+            .attach(Arc::clone(&udp), Arc::clone(&core.connections));
+        Ok(Server { core, udp, tcp })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -239,11 +270,12 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let stop = CancellationToken::new();
         let core = self.core;
-        let udp_task = tokio::spawn(udp::serve(
+        let udp_threads = udp::serve(
             Arc::clone(&core),
             Arc::clone(&self.udp),
             stop.clone(),
-        ));
+            udp::thread_count(core.config.sip.udp_threads),
+        )?;
         let tcp_task = tokio::spawn(tcp::serve(Arc::clone(&core), self.tcp, stop.clone()));
         let sweeper = {
             let core = Arc::clone(&core);
@@ -261,7 +293,12 @@ impl Server {
         shutdown.await;
         tracing::info!("shutting down: no new requests, draining");
         stop.cancel();
-        let _ = udp_task.await;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in udp_threads {
+                let _ = t.join();
+            }
+        })
+        .await;
         let _ = tcp_task.await;
         let _ = sweeper.await;
         core.tracker.close();

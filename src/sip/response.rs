@@ -22,6 +22,10 @@ pub struct Response {
     pub headers: Vec<(Cow<'static, str>, String)>,
     /// Content-Type and body.
     pub body: Option<(Cow<'static, str>, Bytes)>,
+    /// The To tag to add when the request has none, chosen by a handler that creates a
+    /// dialog (SUBSCRIBE) and must know it; `None` lets the core pick one.
+    // Boxed String: a thin pointer keeps `Response` small enough to be an `Err`.
+    pub to_tag: Option<Box<String>>,
 }
 
 /// The standard reason phrase of a status code (RFC 3261 §21 and extensions).
@@ -35,6 +39,7 @@ pub fn default_reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         408 => "Request Timeout",
         412 => "Conditional Request Failed",
         413 => "Request Entity Too Large",
@@ -61,7 +66,14 @@ impl Response {
             reason: Cow::Borrowed(default_reason(status)),
             headers: Vec::new(),
             body: None,
+            to_tag: None,
         }
+    }
+
+    /// Sets the To tag the response adds (a dialog-creating handler's local tag).
+    pub fn with_to_tag(mut self, tag: impl Into<String>) -> Response {
+        self.to_tag = Some(Box::new(tag.into()));
+        self
     }
 
     /// A reason phrase of the caller's; CR and LF are replaced so it stays one line.
@@ -97,6 +109,7 @@ impl Response {
     /// missing are simply not copied). `source` is where the request came from; `to_tag`
     /// is added to To when it has none.
     pub fn encode(&self, request: &Message, source: SocketAddr, to_tag: &str) -> Bytes {
+        let to_tag = self.to_tag.as_deref().map_or(to_tag, String::as_str);
         let mut out = BytesMut::with_capacity(512 + self.body.as_ref().map_or(0, |b| b.1.len()));
         let _ = write!(
             Writer(&mut out),

@@ -7,6 +7,11 @@
 //!
 //! Deadlines are pushed in time order (every entry lives the same 64·T1), so expiry is a
 //! queue pop rather than a scan of the table.
+//!
+//! [`client`] holds the other side: sipreg's own requests (NOTIFY) as non-INVITE client
+//! transactions.
+
+pub mod client;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

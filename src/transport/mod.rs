@@ -1,6 +1,6 @@
 //! UDP and TCP transports on one address.
 //!
-//! - [`udp`]: one socket, a 65,535-octet receive buffer, each datagram parsed in place.
+//! - [`udp`]: one socket read by a few blocking threads, each datagram parsed in place.
 //! - [`tcp`]: a task per connection, Content-Length framing with a bounded buffer,
 //!   CRLF keep-alives (RFC 5626 §4.4.1), an idle timeout and a connection cap.
 //! - [`Connections`]: the open TCP connections by id, so later requests (NOTIFY) can go
@@ -20,7 +20,9 @@ use tokio::sync::mpsc;
 /// How to send octets back.
 #[derive(Clone)]
 pub enum Outbound {
-    Udp(Arc<tokio::net::UdpSocket>),
+    /// The shared UDP socket (blocking, so usable from any thread; with a 4 MiB send
+    /// buffer a datagram send does not wait in practice).
+    Udp(Arc<std::net::UdpSocket>),
     /// The writer of one TCP connection.
     Tcp(mpsc::Sender<Bytes>),
 }
@@ -31,7 +33,7 @@ impl Outbound {
     pub fn send(&self, bytes: Bytes, dest: SocketAddr) {
         match self {
             Outbound::Udp(sock) => {
-                if let Err(e) = sock.try_send_to(&bytes, dest) {
+                if let Err(e) = sock.send_to(&bytes, dest) {
                     tracing::debug!(%dest, error = %e, "UDP send failed");
                 }
             }
@@ -95,7 +97,7 @@ impl Connections {
 /// the UDP socket got (retrying a few times if another program holds it).
 pub fn bind_pair(
     addr: SocketAddr,
-) -> std::io::Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
+) -> std::io::Result<(std::net::UdpSocket, tokio::net::TcpListener)> {
     let mut last_err = None;
     for _ in 0..16 {
         let udp = udp::bind(addr)?;

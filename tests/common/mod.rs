@@ -1,6 +1,7 @@
 //! Shared test helpers: an in-process server on loopback and small SIP clients.
 #![allow(dead_code)]
 
+pub mod presence;
 mod users;
 #[allow(unused_imports)]
 pub use users::*;
@@ -197,6 +198,7 @@ pub struct AppServer {
     pub http: SocketAddr,
     pub registrar: Arc<sipreg::registrar::Registrar>,
     pub users: Arc<sipreg::users::UsersService>,
+    pub presence: Arc<sipreg::presence::PresenceService>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -228,6 +230,7 @@ impl AppServer {
         let http = app.http_addr().unwrap();
         let registrar = app.registrar.clone();
         let users = app.users.clone();
+        let presence = app.presence.clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app.run(async {
             let _ = rx.await;
@@ -237,6 +240,7 @@ impl AppServer {
             http,
             registrar,
             users,
+            presence,
             dir,
             stop: Some(tx),
             task: Some(task),

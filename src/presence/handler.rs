@@ -1,0 +1,35 @@
+//! The SIP-facing side of presence: PUBLISH and SUBSCRIBE go to the
+//! [`PresenceService`]; OPTIONS advertises `Allow-Events: presence` and
+//! `Accept: application/pidf+xml` through [`Handler::allow_events`] and
+//! [`Handler::accept`].
+
+use std::sync::Arc;
+
+use super::model::CONTENT_TYPE;
+use super::service::{EVENT, PresenceService};
+use crate::server::{Context, Handler, Reply};
+use crate::sip::{Method, Request, Response};
+
+pub struct PresenceHandler(pub Arc<PresenceService>);
+
+impl Handler for PresenceHandler {
+    fn methods(&self) -> &[Method] {
+        &[Method::Publish, Method::Subscribe]
+    }
+
+    fn accept(&self) -> &[&'static str] {
+        &[CONTENT_TYPE]
+    }
+
+    fn allow_events(&self) -> &[&'static str] {
+        &[EVENT]
+    }
+
+    fn handle(&self, req: Request, ctx: Context) -> Reply {
+        match req.method {
+            Method::Publish => self.0.publish(req, ctx),
+            Method::Subscribe => self.0.subscribe(req, ctx),
+            _ => Reply::Now(Response::new(501)),
+        }
+    }
+}
