@@ -222,3 +222,86 @@ impl Report {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loadgen::users::generated;
+    use std::sync::Arc;
+
+    fn plan(load: Load) -> Plan {
+        Plan {
+            target: "127.0.0.1:5060".parse().expect("addr"),
+            scenario: Scenario::RegisterAuth,
+            proto: Proto::Udp,
+            users: Arc::from(generated("u", 1)),
+            auth: true,
+            load,
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            max_calls: None,
+            lanes: 1,
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            timeout: Duration::from_secs(5),
+            sla: Duration::from_millis(100),
+            expires: 60,
+            domain: "x".into(),
+            progress: false,
+        }
+    }
+
+    /// 1,000 requests: 500 challenged on purpose (401), 500 answered 200 in time.
+    fn stats() -> Stats {
+        let mut s = Stats::default();
+        let sla = Duration::from_millis(100);
+        for _ in 0..500 {
+            s.answered(401, Duration::from_micros(300), sla);
+            s.answered(200, Duration::from_micros(500), sla);
+        }
+        s.sent = 1000;
+        s.challenges = 500;
+        s
+    }
+
+    #[test]
+    fn challenges_do_not_count_against_sustained() {
+        let r = Report::new(&plan(Load::Rate(1000.0)), &stats(), Duration::from_secs(1));
+        assert!(r.sustained);
+        assert_eq!(r.statuses.get(&401), Some(&500));
+        assert_eq!(r.achieved_rate, 1000.0);
+        let json: serde_json::Value = serde_json::from_str(&r.json()).expect("JSON");
+        assert_eq!(json["statuses"]["200"], 500);
+        assert_eq!(json["sustained"], true);
+        assert!(r.table().contains("sustained        yes"));
+    }
+
+    #[test]
+    fn what_breaks_sustained() {
+        let p = plan(Load::Rate(1000.0));
+        let mut s = stats();
+        s.retransmissions = 1;
+        assert!(
+            !Report::new(&p, &s, Duration::from_secs(1)).sustained,
+            "a retransmission"
+        );
+        let mut s = stats();
+        s.sent += 2; // two without an answer in time: 99.8 %
+        assert!(
+            !Report::new(&p, &s, Duration::from_secs(1)).sustained,
+            "answers in time"
+        );
+        // The generator sent 1,000 in 2 s against 1,000/s offered: it did not keep up.
+        assert!(
+            !Report::new(&p, &stats(), Duration::from_secs(2)).sustained,
+            "rate kept"
+        );
+        // Closed loop has no offered rate to keep.
+        let closed = plan(Load::Concurrency(4));
+        assert!(Report::new(&closed, &stats(), Duration::from_secs(2)).sustained);
+        assert!(
+            !Report::new(&p, &Stats::default(), Duration::from_secs(1)).sustained,
+            "nothing sent"
+        );
+    }
+}
