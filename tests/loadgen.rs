@@ -351,3 +351,17 @@ async fn refuses_targets_off_loopback() {
     let err = sipreg::loadgen::run(p).await.expect_err("refused");
     assert!(err.contains("loopback"), "{err}");
 }
+
+#[tokio::test]
+async fn closed_loop_replaces_a_timed_out_call_at_once() {
+    let server = scripted(|_, _, _| vec![]).await;
+    let mut p = plan(server, Scenario::Options, generated("t", 1), 3);
+    p.lanes = 1;
+    p.load = Load::Concurrency(1);
+    p.t1 = Duration::from_millis(100);
+    p.timeout = Duration::from_millis(200);
+    // The run may last 30 s; three calls one after the other must not wait for its end.
+    let r = run(p).await;
+    assert_eq!((r.sent, r.timeouts, r.answered), (3, 3, 0));
+    assert!(r.duration_s < 10.0, "the run ended with its last call");
+}

@@ -208,13 +208,14 @@ impl Lane {
         let mut linger: Option<Instant> = None;
         loop {
             let now = Instant::now();
+            // Timers first: a timeout frees a call that the closed loop replaces at once.
+            self.fire_timers(now).await;
             let sending = self.sending(now);
             if sending {
                 self.send_due(now).await;
             } else if stopped_sending.is_none() {
                 stopped_sending = Some(now);
             }
-            self.fire_timers(now).await;
             if !self.sending(now) && self.active == 0 {
                 // A subscription's NOTIFY follows its 2xx: listen a little longer for the
                 // last ones so they are counted and answered.
@@ -388,9 +389,9 @@ impl Lane {
             Proto::Tcp => s.deadline,
         };
         self.timers.push(Reverse((first, slot, s.generation)));
+        self.progress.sent.fetch_add(1, Ordering::Relaxed);
         if s.measured {
             self.stats.sent += 1;
-            self.progress.sent.fetch_add(1, Ordering::Relaxed);
         }
         let msg = std::mem::take(&mut s.msg);
         if self.io.send(&msg).await.is_err() {
@@ -412,19 +413,19 @@ impl Lane {
                 continue;
             }
             if now >= s.deadline {
+                self.progress.timeouts.fetch_add(1, Ordering::Relaxed);
                 if s.measured {
                     self.stats.timeouts += 1;
-                    self.progress.timeouts.fetch_add(1, Ordering::Relaxed);
                 }
                 self.finish(slot);
                 continue;
             }
             // Timer E (RFC 3261 §17.1.2.2): resend, double the interval up to T2.
+            self.progress
+                .retransmissions
+                .fetch_add(1, Ordering::Relaxed);
             if s.measured {
                 self.stats.retransmissions += 1;
-                self.progress
-                    .retransmissions
-                    .fetch_add(1, Ordering::Relaxed);
             }
             // Copies leave at T1, 3·T1, 7·T1, ... (each gap doubled, capped at T2).
             s.interval = (s.interval * 2).min(self.plan.t2);
@@ -498,9 +499,9 @@ impl Lane {
             }
             return;
         }
+        self.progress.answered.fetch_add(1, Ordering::Relaxed);
         if s.measured {
             self.stats.answered(code, now - s.sent_at, self.plan.sla);
-            self.progress.answered.fetch_add(1, Ordering::Relaxed);
         }
         let (k, step) = (s.user as usize, s.step);
         if s.measured && step == Step::Challenge && code == 401 {

@@ -1,5 +1,6 @@
 //! The progress line shown while a run goes on, when stdout is a terminal: counters the
-//! lanes bump (relaxed atomics, read twice a second) drawn with indicatif.
+//! lanes bump (relaxed atomics, read twice a second; warm-up included) drawn with
+//! indicatif.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +20,7 @@ pub struct Progress {
 pub async fn show(p: Arc<Progress>, total: Duration, done: tokio::sync::oneshot::Receiver<()>) {
     let bar =
         ProgressBar::with_draw_target(Some(total.as_millis() as u64), ProgressDrawTarget::stdout());
-    if let Ok(style) = ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {msg}") {
+    if let Ok(style) = ProgressStyle::with_template("{elapsed:>4} [{bar:20}] {msg}") {
         bar.set_style(style.progress_chars("=> "));
     }
     let started = tokio::time::Instant::now();
@@ -33,7 +34,7 @@ pub async fn show(p: Arc<Progress>, total: Duration, done: tokio::sync::oneshot:
                 let sent = p.sent.load(Ordering::Relaxed);
                 bar.set_position(started.elapsed().as_millis() as u64);
                 bar.set_message(format!(
-                    "sent {sent} ({}/s), answered {}, retransmitted {}, timed out {}",
+                    "{sent} sent ({}/s) {} answered {} retx {} timeouts",
                     (sent - last) * 2,
                     p.answered.load(Ordering::Relaxed),
                     p.retransmissions.load(Ordering::Relaxed),
