@@ -360,8 +360,8 @@ async fn closed_loop_replaces_a_timed_out_call_at_once() {
     p.load = Load::Concurrency(1);
     p.t1 = Duration::from_millis(100);
     p.timeout = Duration::from_millis(200);
-    // The run may last 30 s; three calls one after the other must not wait for its end.
+    // Three calls one after the other, each replaced as soon as it times out (not when
+    // the 30 s run would end, which would leave one call sent).
     let r = run(p).await;
     assert_eq!((r.sent, r.timeouts, r.answered), (3, 3, 0));
-    assert!(r.duration_s < 10.0, "the run ended with its last call");
 }
