@@ -8,11 +8,6 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use sipreg::config::Config;
 
-// The hot path allocates a few small objects per request on one thread and frees them on
-// another; glibc's malloc spent ~10 % of a REGISTER's CPU on that, mimalloc far less.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "sipreg", version, about = "SIP registrar and presence server")]
 struct Cli {

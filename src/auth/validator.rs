@@ -84,18 +84,20 @@ impl Validator {
     /// The cached verdict, without awaiting: `Some(Ok)` for a cached valid credential,
     /// `Some(Err)` for one refused on sight (oversized, empty), `None` when the caller
     /// must run [`Validator::validate`].
-    pub fn validate_cached(&self, token: &str) -> Option<Result<Claims, AuthError>> {
+    pub fn validate_cached(&self, token: &str) -> Option<Result<Arc<Claims>, AuthError>> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Some(Err(AuthError::Malformed));
         }
         let key = secret::sha256(token.as_bytes());
-        self.cache.get(&key, now()).map(|c| Ok((*c).clone()))
+        // Shared, not cloned: a copy of the claims (a handful of strings) per REGISTER
+        // showed up in profiles.
+        self.cache.get(&key, now()).map(Ok)
     }
 
     /// Full validation: signature, algorithm, kid, iss, aud, exp/nbf, revocation.
     pub async fn validate(&self, token: &str) -> Result<Claims, AuthError> {
         if let Some(verdict) = self.validate_cached(token) {
-            return verdict;
+            return verdict.map(|c| (*c).clone());
         }
         let claims = if token.starts_with(KEY_PREFIX) {
             self.check_api_key(token).await?

@@ -85,32 +85,23 @@ impl PresenceService {
                 }
             }
         });
-        let me = Arc::clone(self);
-        let mut events = self.registrar.subscribe();
-        let bindings = tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(ev) => {
-                        // A refresh changes nothing a watcher sees.
-                        if !matches!(ev.change, Change::Refreshed(_)) {
-                            me.changed(&ev.aor);
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        // Events were lost: every watched AOR may have changed.
-                        tracing::warn!(missed = n, "binding events lagged; recomposing all");
-                        let aors: Vec<Aor> = me.docs.iter().map(|e| e.key().clone()).collect();
-                        for aor in aors {
-                            me.changed(&aor);
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                }
+        // Binding changes arrive inline from the registrar; a refresh changes nothing a
+        // watcher sees, and an AOR nobody watches costs one map lookup.
+        let weak = Arc::downgrade(self);
+        if !self.registrar.set_listener(Box::new(move |ev| {
+            if !matches!(ev.change, Change::Refreshed(_))
+                && let Some(me) = weak.upgrade()
+            {
+                me.changed(&ev.aor);
             }
-        });
+        })) {
+            tracing::warn!(
+                "the registrar already has a listener; presence will not see binding changes"
+            );
+        }
         let me = Arc::clone(self);
         let subs = tokio::spawn(async move { me.run_subscription_expiry().await });
-        vec![expiry, bindings, subs]
+        vec![expiry, subs]
     }
 
     pub(crate) fn serves(&self, host: &str) -> bool {

@@ -45,6 +45,75 @@ impl Aor {
         }
     }
 
+    /// An AOR read back from the store: taken as it is when it is already in canonical
+    /// form (what [`Aor::from_uri`] writes), else parsed. Loading a million bindings
+    /// should not run the SIP URI parser a million times on text sipreg wrote itself.
+    pub fn from_stored(text: String) -> Option<Aor> {
+        if Aor::is_canonical(&text) {
+            return Some(Aor(text.into()));
+        }
+        Aor::parse(&text)
+    }
+
+    /// `sip:` or `sips:`, an optional user part of allowed or %XX-escaped octets and
+    /// `@`, then a lower-case host of name characters (or an IPv6 reference).
+    fn is_canonical(text: &str) -> bool {
+        let Some(rest) = text
+            .strip_prefix("sip:")
+            .or_else(|| text.strip_prefix("sips:"))
+        else {
+            return false;
+        };
+        let (user, host) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        if let Some(user) = user {
+            let b = user.as_bytes();
+            let mut i = 0;
+            if b.is_empty() {
+                return false;
+            }
+            while i < b.len() {
+                if b[i] == b'%' {
+                    // An escape is only kept for an octet that may not appear as itself.
+                    let hex = |c: u8| match c {
+                        b'0'..=b'9' => Some(c - b'0'),
+                        b'A'..=b'F' => Some(c - b'A' + 10),
+                        _ => None,
+                    };
+                    let value = match (
+                        b.get(i + 1).and_then(|c| hex(*c)),
+                        b.get(i + 2).and_then(|c| hex(*c)),
+                    ) {
+                        (Some(h), Some(l)) => h * 16 + l,
+                        _ => return false,
+                    };
+                    if user_byte_ok(value) {
+                        return false;
+                    }
+                    i += 3;
+                } else if user_byte_ok(b[i]) {
+                    i += 1;
+                } else {
+                    return false;
+                }
+            }
+        }
+        if let Some(v6) = host.strip_prefix('[') {
+            return v6.strip_suffix(']').is_some_and(|inner| {
+                !inner.is_empty()
+                    && inner
+                        .bytes()
+                        .all(|c| c.is_ascii_digit() || matches!(c, b'a'..=b'f' | b':' | b'.'))
+            });
+        }
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'-'))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -73,6 +142,37 @@ mod tests {
 
     fn aor(s: &str) -> Aor {
         Aor::parse(s).unwrap()
+    }
+
+    #[test]
+    fn stored_text_is_taken_as_is_only_when_parsing_would_give_it_back() {
+        for text in [
+            "sip:alice@example.com",
+            "sips:Alice@example.com",
+            "sip:example.com",
+            "sip:user%20x@[2001:db8::1]",
+            "sip:%61lice@example.com",
+            "sip:alice@Example.com",
+            "sip:alice@example.com:5060",
+            "sip:alice@example.com;transport=tcp",
+            "sip:a%2@example.com",
+            "tel:+1555",
+            "sip:@example.com",
+        ] {
+            let parsed = Aor::parse(text).map(|a| a.as_str().to_owned());
+            if Aor::is_canonical(text) {
+                assert_eq!(parsed.as_deref(), Some(text), "{text} taken as canonical");
+            }
+            assert_eq!(
+                Aor::from_stored(text.to_owned()).map(|a| a.as_str().to_owned()),
+                parsed,
+                "{text}"
+            );
+        }
+        assert!(Aor::is_canonical("sip:alice@example.com"));
+        assert!(Aor::is_canonical("sip:user%20x@[2001:db8::1]"));
+        assert!(!Aor::is_canonical("sip:%61lice@example.com"));
+        assert!(!Aor::is_canonical("sip:alice@example.com:5060"));
     }
 
     #[test]

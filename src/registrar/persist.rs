@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sqlx::{AnyPool, AssertSqlSafe, Row};
+use sqlx::{AnyPool, AssertSqlSafe};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -253,85 +253,192 @@ pub async fn list(pool: &AnyPool, now: u64) -> Result<Vec<(Aor, Binding)>, sqlx:
     Ok(out)
 }
 
-/// Hands every binding alive at `now` to `each`, in (aor, id) order, reading
-/// [`LOAD_PAGE`] rows at a time (keyset pagination on the primary key).
-async fn for_each(
-    pool: &AnyPool,
-    now: u64,
-    mut each: impl FnMut(Aor, Binding),
-) -> Result<usize, sqlx::Error> {
-    const COLUMNS: &str = "SELECT aor, id, uri, instance, reg_id, q, expires_at, call_id, cseq, path, transport, source, user_agent, registered_at FROM bindings";
-    let mut after: Option<(String, i64)> = None;
-    let mut count = 0;
-    loop {
-        let rows = match &after {
-            None => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "{COLUMNS} WHERE expires_at > $1 ORDER BY aor, id LIMIT $2"
+/// One stored row, columns in [`SELECT`] order. Read by position as a tuple: looking
+/// each column up by name, per row, was a good part of the start-up time.
+type Stored = (
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+);
+
+const SELECT: &str = "SELECT aor, id, uri, instance, reg_id, q, expires_at, call_id, cseq, path, transport, source, user_agent, registered_at FROM bindings";
+
+/// Where pages are read from: SQLite natively (no conversion through `Any` for a
+/// million rows), anything else through the shared pool.
+enum Reader {
+    Sqlite(sqlx::SqlitePool),
+    Any(AnyPool),
+}
+
+impl Reader {
+    async fn open(pool: &AnyPool) -> Reader {
+        let url = pool.connect_options().database_url.clone();
+        if url.scheme() == "sqlite" {
+            let opened = async {
+                let opts: sqlx::sqlite::SqliteConnectOptions = url.as_str().parse()?;
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts)
+                    .await
+            };
+            match opened.await {
+                Ok(p) => return Reader::Sqlite(p),
+                Err(e) => tracing::debug!(error = %e, "reading bindings through the shared pool"),
+            }
+        }
+        Reader::Any(pool.clone())
+    }
+
+    /// The next page after `after` (keyset pagination on the primary key).
+    async fn page(
+        &self,
+        now: u64,
+        after: Option<&(String, i64)>,
+    ) -> Result<Vec<Stored>, sqlx::Error> {
+        match (self, after) {
+            (Reader::Sqlite(p), None) => {
+                sqlx::query_as(AssertSqlSafe(format!(
+                    "{SELECT} WHERE expires_at > ? ORDER BY aor, id LIMIT ?"
                 )))
                 .bind(i64_of(now))
                 .bind(LOAD_PAGE)
-                .fetch_all(pool)
-                .await?
+                .fetch_all(p)
+                .await
             }
-            Some((aor, id)) => sqlx::query(AssertSqlSafe(format!(
-                "{COLUMNS} WHERE expires_at > $1 AND (aor, id) > ($2, $3) ORDER BY aor, id LIMIT $4"
+            (Reader::Sqlite(p), Some((aor, id))) => {
+                sqlx::query_as(AssertSqlSafe(format!(
+                    "{SELECT} WHERE expires_at > ? AND (aor, id) > (?, ?) ORDER BY aor, id LIMIT ?"
+                )))
+                .bind(i64_of(now))
+                .bind(aor.as_str())
+                .bind(*id)
+                .bind(LOAD_PAGE)
+                .fetch_all(p)
+                .await
+            }
+            (Reader::Any(p), None) => {
+                sqlx::query_as(AssertSqlSafe(format!(
+                    "{SELECT} WHERE expires_at > $1 ORDER BY aor, id LIMIT $2"
+                )))
+                .bind(i64_of(now))
+                .bind(LOAD_PAGE)
+                .fetch_all(p)
+                .await
+            }
+            (Reader::Any(p), Some((aor, id))) => sqlx::query_as(AssertSqlSafe(format!(
+                "{SELECT} WHERE expires_at > $1 AND (aor, id) > ($2, $3) ORDER BY aor, id LIMIT $4"
             )))
             .bind(i64_of(now))
             .bind(aor.as_str())
             .bind(*id)
             .bind(LOAD_PAGE)
-            .fetch_all(pool)
-            .await?,
-        };
-        let full = rows.len() as i64 == LOAD_PAGE;
-        if let Some(last) = rows.last() {
-            after = Some((last.try_get("aor")?, last.try_get("id")?));
+            .fetch_all(p)
+            .await,
         }
-        for r in &rows {
-            if let Some((aor, b)) = binding_of(r)? {
-                each(aor, b);
-                count += 1;
-            }
-        }
-        if !full {
-            return Ok(count);
+    }
+
+    async fn close(self) {
+        if let Reader::Sqlite(p) = self {
+            p.close().await;
         }
     }
 }
 
+/// Hands every binding alive at `now` to `each`, in (aor, id) order, [`LOAD_PAGE`] rows
+/// at a time. The next page is read (on the database's thread) while this one is
+/// converted and handed over, so the two halves of a load overlap on two cores.
+async fn for_each(
+    pool: &AnyPool,
+    now: u64,
+    mut each: impl FnMut(Aor, Binding),
+) -> Result<usize, sqlx::Error> {
+    let reader = Reader::open(pool).await;
+    let (tx, mut rx) = mpsc::channel::<Result<Vec<Stored>, sqlx::Error>>(2);
+    let read = tokio::spawn(async move {
+        let mut after: Option<(String, i64)> = None;
+        loop {
+            let page = reader.page(now, after.as_ref()).await;
+            let more = match &page {
+                Ok(rows) => {
+                    after = rows.last().map(|r| (r.0.clone(), r.1));
+                    rows.len() as i64 == LOAD_PAGE
+                }
+                Err(_) => false,
+            };
+            if tx.send(page).await.is_err() || !more {
+                break;
+            }
+        }
+        reader.close().await;
+    });
+    let mut count = 0;
+    while let Some(page) = rx.recv().await {
+        for row in page? {
+            if let Some((aor, b)) = binding_of(row) {
+                each(aor, b);
+                count += 1;
+            }
+        }
+    }
+    let _ = read.await;
+    Ok(count)
+}
+
 /// One stored row as a binding; `None` (with a warning) for a row that cannot be used.
-fn binding_of(r: &sqlx::any::AnyRow) -> Result<Option<(Aor, Binding)>, sqlx::Error> {
-    let aor_text: String = r.try_get("aor")?;
-    let Some(aor) = Aor::parse(&aor_text) else {
-        tracing::warn!(aor = %aor_text, "skipping a stored binding with an invalid AOR");
-        return Ok(None);
+fn binding_of(r: Stored) -> Option<(Aor, Binding)> {
+    let (
+        aor_text,
+        id,
+        uri,
+        instance,
+        reg_id,
+        q,
+        expires_at,
+        call_id,
+        cseq,
+        path_text,
+        transport,
+        source_text,
+        user_agent,
+        registered_at,
+    ) = r;
+    let Some(aor) = Aor::from_stored(aor_text) else {
+        tracing::warn!("skipping a stored binding with an invalid AOR");
+        return None;
     };
-    let source_text: String = r.try_get("source")?;
-    let transport: String = r.try_get("transport")?;
     let Ok(addr) = source_text.parse() else {
         tracing::warn!(%aor, "skipping a stored binding with an invalid source");
-        return Ok(None);
+        return None;
     };
-    let path_text: String = r.try_get("path")?;
-    let path: Vec<String> = serde_json::from_str(&path_text).unwrap_or_default();
+    // Almost every binding has no Path: skip the JSON parser for those.
+    let path: Vec<String> = if path_text == "[]" {
+        Vec::new()
+    } else {
+        serde_json::from_str(&path_text).unwrap_or_default()
+    };
     let u = |v: i64| u64::try_from(v).unwrap_or(0);
-    Ok(Some((
+    Some((
         aor,
         Binding {
-            id: u(r.try_get("id")?),
-            uri: r.try_get::<String, _>("uri")?.into_boxed_str(),
-            instance: r
-                .try_get::<Option<String>, _>("instance")?
-                .map(String::into_boxed_str),
-            reg_id: r
-                .try_get::<Option<i64>, _>("reg_id")?
-                .and_then(|v| u32::try_from(v).ok()),
-            q: r.try_get::<Option<i64>, _>("q")?
-                .and_then(|v| u16::try_from(v).ok()),
-            expires_at: u(r.try_get("expires_at")?),
-            call_id: r.try_get::<String, _>("call_id")?.into_boxed_str(),
-            cseq: u32::try_from(r.try_get::<i64, _>("cseq")?).unwrap_or(0),
+            id: u(id),
+            uri: uri.into_boxed_str(),
+            instance: instance.map(String::into_boxed_str),
+            reg_id: reg_id.and_then(|v| u32::try_from(v).ok()),
+            q: q.and_then(|v| u16::try_from(v).ok()),
+            expires_at: u(expires_at),
+            call_id: call_id.into_boxed_str(),
+            cseq: u32::try_from(cseq).unwrap_or(0),
             path: path.into_iter().map(String::into_boxed_str).collect(),
             source: Source {
                 transport: if transport == "tcp" {
@@ -343,12 +450,10 @@ fn binding_of(r: &sqlx::any::AnyRow) -> Result<Option<(Aor, Binding)>, sqlx::Err
                 // Connections do not survive a restart.
                 connection: None,
             },
-            user_agent: r
-                .try_get::<Option<String>, _>("user_agent")?
-                .map(String::into_boxed_str),
-            registered_at: u(r.try_get("registered_at")?),
+            user_agent: user_agent.map(String::into_boxed_str),
+            registered_at: u(registered_at),
         },
-    )))
+    ))
 }
 
 impl Persister {

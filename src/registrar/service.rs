@@ -5,7 +5,7 @@
 //! With a cached Bearer token (or authentication off) the whole request is handled
 //! synchronously; anything that needs the token validator or the store runs as a task.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::broadcast;
 
@@ -28,11 +28,19 @@ pub struct BindingEvent {
     pub change: Change,
 }
 
+/// A function told of every binding change, on the thread that made it; it must not
+/// block.
+pub type Listener = Box<dyn Fn(&BindingEvent) + Send + Sync>;
+
 /// The registrar service.
 pub struct Registrar {
     pub table: BindingTable,
     expiry: ExpiryQueue,
     events: broadcast::Sender<BindingEvent>,
+    /// Called inline for every change (set once, by presence). Unlike a broadcast
+    /// receiver it costs nothing when it has nothing to do: a receiver task would be
+    /// woken, on another thread, for every REGISTER.
+    listener: OnceLock<Listener>,
     persister: Option<Persister>,
     persistence: Persistence,
     auth: Option<Arc<SipAuth>>,
@@ -59,6 +67,7 @@ impl Registrar {
             table: BindingTable::new(),
             expiry: ExpiryQueue::default(),
             events,
+            listener: OnceLock::new(),
             persister,
             persistence: config.persistence,
             auth,
@@ -74,6 +83,11 @@ impl Registrar {
     /// Binding changes as they happen.
     pub fn subscribe(&self) -> broadcast::Receiver<BindingEvent> {
         self.events.subscribe()
+    }
+
+    /// Sets the function told of every change, inline; `false` if one was set before.
+    pub fn set_listener(&self, listener: Listener) -> bool {
+        self.listener.set(listener).is_ok()
     }
 
     /// Puts loaded bindings into the table and schedules their expiry.
@@ -127,11 +141,15 @@ impl Registrar {
             if let Change::Added(b) | Change::Refreshed(b) = &c {
                 self.expiry.schedule(b.expires_at, b.id, aor.clone());
             }
-            // Nobody listening is fine.
-            let _ = self.events.send(BindingEvent {
+            let event = BindingEvent {
                 aor: aor.clone(),
                 change: c,
-            });
+            };
+            if let Some(listener) = self.listener.get() {
+                listener(&event);
+            }
+            // Nobody subscribed is fine.
+            let _ = self.events.send(event);
         }
     }
 
