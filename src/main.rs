@@ -8,6 +8,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use sipreg::config::Config;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "sipreg", version, about = "SIP registrar and presence server")]
 struct Cli {
