@@ -442,8 +442,19 @@ async fn register_outcome_with_authentication_off() {
     let c = answer("dblreq.dat").await;
     assert_eq!(c.len(), 1);
     assert!(c[0].starts_with("<sip:j.user@host.example.com>;expires="));
-    // regaut01 has no Contact: a query listing j.user's bindings.
-    assert_eq!(answer("regaut01.dat").await, c);
+    // regaut01 has no Contact: a query listing j.user's bindings. The remaining
+    // `expires` may have ticked down a second between the two answers.
+    let without_expires = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|c| c.split(";expires=").next().unwrap_or(c).to_owned())
+            .collect()
+    };
+    let queried = answer("regaut01.dat").await;
+    assert_eq!(without_expires(&queried), without_expires(&c));
+    assert!(
+        queried[0].ends_with(";expires=3600") || queried[0].ends_with(";expires=3599"),
+        "{queried:?}"
+    );
 
     let c = answer("cparam01.dat").await;
     assert!(
