@@ -88,6 +88,9 @@ struct Slot {
     deadline: Instant,
 }
 
+/// A final response later than this after the request restarts Timer J from the answer.
+const SLOW_ANSWER: Duration = Duration::from_secs(1);
+
 /// The server transaction table.
 pub struct Transactions {
     table: DashMap<TxKey, Slot>,
@@ -118,6 +121,14 @@ impl Transactions {
 
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
+    }
+
+    /// Deadlines queued for expiry (one per transaction, plus a second for a slow answer).
+    pub fn queued(&self) -> usize {
+        match self.queue.lock() {
+            Ok(q) => q.len(),
+            Err(p) => p.into_inner().len(),
+        }
     }
 
     /// Looks a request up, creating the transaction when it is new.
@@ -154,13 +165,26 @@ impl Transactions {
         }
         let now = Instant::now();
         let deadline = now + self.lifetime;
-        if let Some(mut e) = self.table.get_mut(key) {
-            e.response = Some(response);
-            e.deadline = deadline;
-        } else {
-            return;
+        let requeue = match self.table.get_mut(key) {
+            Some(mut e) => {
+                e.response = Some(response);
+                // Answered within a second of arriving (nearly always): the queue item
+                // pushed by `begin` stays, and Timer J runs from arrival, a few
+                // milliseconds early at most. One item per transaction keeps the queue
+                // as long as the table; two made it outgrow its bound under load and
+                // the clean-up of a queue four times the bound stalled every receiver.
+                if deadline > e.deadline + SLOW_ANSWER {
+                    e.deadline = deadline;
+                    true
+                } else {
+                    false
+                }
+            }
+            None => return,
+        };
+        if requeue {
+            self.enqueue(deadline, key.clone(), now);
         }
-        self.enqueue(deadline, key.clone(), now);
     }
 
     /// Forgets a transaction whose processing failed without a response.
@@ -250,6 +274,31 @@ mod tests {
             t.complete(&k, Bytes::new(), false);
         }
         assert!(t.len() <= 11, "table grew to {}", t.len());
+    }
+
+    #[test]
+    fn one_queue_item_per_transaction_unless_the_answer_was_slow() {
+        let t = Transactions::new(Duration::from_millis(1500), 10_000);
+        for i in 0..1000 {
+            let k = key(&format!("z9hG4bKq{i}"));
+            t.begin(&k);
+            t.complete(&k, Bytes::new(), false);
+        }
+        assert_eq!((t.len(), t.queued()), (1000, 1000));
+        // Answered 1.1 s after arriving: Timer J restarts from the answer.
+        let slow = key("z9hG4bKslow");
+        t.begin(&slow);
+        std::thread::sleep(Duration::from_millis(1100));
+        t.complete(&slow, Bytes::from_static(b"late"), false);
+        assert_eq!(t.queued(), 1002);
+        // Past the request's own deadline (1.5 s) but not the answer's (2.6 s).
+        std::thread::sleep(Duration::from_millis(500));
+        t.expire(Instant::now());
+        assert_eq!(
+            t.begin(&slow),
+            Lookup::Completed(Bytes::from_static(b"late"))
+        );
+        assert_eq!(t.len(), 1, "the quick ones expired");
     }
 
     #[test]
