@@ -552,6 +552,19 @@ impl Persister {
 mod tests {
     use super::*;
 
+    /// A fresh SQLite store with the bindings table (the folder lives as long as the guard).
+    async fn bindings_pool() -> (tempfile::TempDir, AnyPool) {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/b.db?mode=rwc", dir.path().display());
+        let pool = AnyPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(include_str!("../../migrations/20261201000002_bindings.sql"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        (dir, pool)
+    }
+
     fn binding(id: u64, cseq: u32) -> Binding {
         Binding {
             id,
@@ -634,14 +647,7 @@ mod tests {
 
     #[tokio::test]
     async fn batched_write_round_trips_and_applies_the_last_change() {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/b.db?mode=rwc", dir.path().display());
-        let pool = AnyPool::connect(&url).await.unwrap();
-        sqlx::raw_sql(include_str!("../../migrations/20261201000002_bindings.sql"))
-            .execute(&pool)
-            .await
-            .unwrap();
+        let (_dir, pool) = bindings_pool().await;
         let a = Aor::parse("sip:a@example.com").unwrap();
         // More rows than one statement holds, each written twice.
         let mut ops: Vec<Op> = (1..=600)
@@ -663,14 +669,7 @@ mod tests {
 
     #[tokio::test]
     async fn load_pages_through_every_row_and_keeps_text_exactly() {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/b.db?mode=rwc", dir.path().display());
-        let pool = AnyPool::connect(&url).await.unwrap();
-        sqlx::raw_sql(include_str!("../../migrations/20261201000002_bindings.sql"))
-            .execute(&pool)
-            .await
-            .unwrap();
+        let (_dir, pool) = bindings_pool().await;
         // More than two pages, over many AORs, one binding with awkward text.
         let n = 2 * LOAD_PAGE as u64 + 123;
         let ops: Vec<Op> = (1..=n)
@@ -712,14 +711,7 @@ mod tests {
 
     #[tokio::test]
     async fn writer_writes_a_full_batch_at_once_and_the_rest_on_close() {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/b.db?mode=rwc", dir.path().display());
-        let pool = AnyPool::connect(&url).await.unwrap();
-        sqlx::raw_sql(include_str!("../../migrations/20261201000002_bindings.sql"))
-            .execute(&pool)
-            .await
-            .unwrap();
+        let (_dir, pool) = bindings_pool().await;
         let a = Aor::parse("sip:a@example.com").unwrap();
         // Batches may wait a minute, but hold at most 3 changes.
         let p = Persister::start(pool.clone(), Duration::from_secs(60), 3);
