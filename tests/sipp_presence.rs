@@ -16,30 +16,7 @@ async fn subscribe_presence_scenario_passes_with_real_sipp() {
     }
     let app = AppServer::start(|_| {}).await;
     let dir = app.dir.path().to_path_buf();
-    let cfg = dir.join("cli.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[database]\nurl = \"sqlite://{}/sipreg.db?mode=rwc\"\n[tokens]\nkey_dir = \"{}\"\n[users]\nargon2_memory_kib = 64\nargon2_iterations = 1\n",
-            dir.display(),
-            dir.join("keys").display()
-        ),
-    )
-    .unwrap();
-    let csv = dir.join("users.csv");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["sipp-users", "--count", "3", "--prefix", "watch", "--out"])
-        .arg(&csv)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let csv = sipp_users_csv(&app, 3, "watch").await;
     let sf = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sipp/subscribe_presence.xml");
     let port = std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()

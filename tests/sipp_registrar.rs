@@ -70,31 +70,7 @@ async fn shipped_scenarios_pass_with_real_sipp() {
     // sipp 3.6 answers only the first Digest challenge, with MD5.
     let app =
         AppServer::start(|c| c.auth.digest_algorithms = vec!["MD5".into(), "SHA-256".into()]).await;
-    let dir = app.dir.path().to_path_buf();
-    let cfg = dir.join("cli.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[database]\nurl = \"sqlite://{}/sipreg.db?mode=rwc\"\n[tokens]\nkey_dir = \"{}\"\n[users]\nargon2_memory_kib = 64\nargon2_iterations = 1\n",
-            dir.display(),
-            dir.join("keys").display()
-        ),
-    )
-    .unwrap();
-    let csv = dir.join("users.csv");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["sipp-users", "--count", "5", "--prefix", "sippu", "--out"])
-        .arg(&csv)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let csv = sipp_users_csv(&app, 5, "sippu").await;
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "SEQUENTIAL");

@@ -284,3 +284,41 @@ pub fn tool(name: &str) -> bool {
     }
     found
 }
+
+/// Runs the real `sipreg sipp-users` on the app's store (as an operator would while the
+/// server runs) and returns the CSV it wrote for sipp.
+pub async fn sipp_users_csv(app: &AppServer, count: u32, prefix: &str) -> PathBuf {
+    let dir = app.dir.path().to_path_buf();
+    let cfg = dir.join("cli.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[database]\nurl = \"sqlite://{}/sipreg.db?mode=rwc\"\n[tokens]\nkey_dir = \"{}\"\n[users]\nargon2_memory_kib = 64\nargon2_iterations = 1\n",
+            dir.display(),
+            dir.join("keys").display()
+        ),
+    )
+    .unwrap();
+    let csv = dir.join("users.csv");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "sipp-users",
+            "--count",
+            &count.to_string(),
+            "--prefix",
+            prefix,
+            "--out",
+        ])
+        .arg(&csv)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    csv
+}
