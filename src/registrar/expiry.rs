@@ -1,8 +1,10 @@
 //! Binding expiry: a deadline queue (binary heap) and a task that sleeps until the next
 //! deadline, so bindings disappear on time without scanning the table.
 //!
-//! A refreshed binding pushes a new deadline; the old one finds the binding not yet due
-//! when it comes up and is skipped.
+//! The registrar keeps one entry per AOR (its earliest binding deadline, recorded in the
+//! table too, so a refresh pushes nothing and a superseded entry is recognised and dropped
+//! when it comes up). Presence pushes a deadline per refresh; an entry whose item was
+//! refreshed meanwhile is skipped when it comes up.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -14,26 +16,50 @@ use tokio::sync::Notify;
 use super::aor::Aor;
 use super::binding::unix_now;
 
-/// Pending deadlines: (Unix second, binding id, AOR).
-#[derive(Default)]
-pub struct ExpiryQueue {
-    heap: Mutex<BinaryHeap<Reverse<(u64, u64, Aor)>>>,
+/// Pending deadlines: (Unix second, item). The registrar queues AORs; presence queues
+/// (id, AOR) pairs.
+pub struct ExpiryQueue<T = (u64, Aor)> {
+    heap: Mutex<BinaryHeap<Reverse<(u64, T)>>>,
     wake: Notify,
 }
 
-impl ExpiryQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<(u64, u64, Aor)>>> {
+impl<T: Ord> Default for ExpiryQueue<T> {
+    fn default() -> Self {
+        ExpiryQueue {
+            heap: Mutex::new(BinaryHeap::new()),
+            wake: Notify::new(),
+        }
+    }
+}
+
+impl ExpiryQueue<(u64, Aor)> {
+    /// Schedules item `id` of `aor` to be checked at `at` (Unix seconds).
+    pub fn schedule(&self, at: u64, id: u64, aor: Aor) {
+        self.push(at, (id, aor));
+    }
+
+    /// Takes every (id, AOR) due at `now`.
+    pub fn due(&self, now: u64) -> Vec<(u64, Aor)> {
+        self.take_due(now)
+            .into_iter()
+            .map(|(_, item)| item)
+            .collect()
+    }
+}
+
+impl<T: Ord> ExpiryQueue<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<(u64, T)>>> {
         match self.heap.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
     }
 
-    /// Schedules binding `id` of `aor` to be checked at `at` (Unix seconds).
-    pub fn schedule(&self, at: u64, id: u64, aor: Aor) {
+    /// Schedules `item` to be checked at `at` (Unix seconds).
+    pub fn push(&self, at: u64, item: T) {
         let mut heap = self.lock();
-        let earlier = heap.peek().is_none_or(|Reverse((t, _, _))| at < *t);
-        heap.push(Reverse((at, id, aor)));
+        let earlier = heap.peek().is_none_or(|Reverse((t, _))| at < *t);
+        heap.push(Reverse((at, item)));
         drop(heap);
         if earlier {
             self.wake.notify_one();
@@ -48,13 +74,13 @@ impl ExpiryQueue {
         self.lock().is_empty()
     }
 
-    /// Takes every entry due at `now`.
-    pub fn due(&self, now: u64) -> Vec<(u64, Aor)> {
+    /// Takes every entry due at `now`, with its deadline.
+    pub fn take_due(&self, now: u64) -> Vec<(u64, T)> {
         let mut heap = self.lock();
         let mut out = Vec::new();
-        while heap.peek().is_some_and(|Reverse((t, _, _))| *t <= now) {
-            if let Some(Reverse((_, id, aor))) = heap.pop() {
-                out.push((id, aor));
+        while heap.peek().is_some_and(|Reverse((t, _))| *t <= now) {
+            if let Some(Reverse(entry)) = heap.pop() {
+                out.push(entry);
             }
         }
         out
@@ -62,7 +88,7 @@ impl ExpiryQueue {
 
     /// Waits until the earliest deadline passes (or something earlier is scheduled).
     pub async fn wait(&self) {
-        let next = self.lock().peek().map(|Reverse((t, _, _))| *t);
+        let next = self.lock().peek().map(|Reverse((t, _))| *t);
         let sleep = match next {
             Some(t) => Duration::from_secs(t.saturating_sub(unix_now())),
             // Nothing pending: wake up on the next schedule (or re-check each minute).

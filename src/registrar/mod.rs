@@ -1,6 +1,6 @@
 //! The registrar (RFC 3261 §10.3): canonical AORs ([`aor`]), bindings ([`binding`]), the
 //! in-memory table with atomic per-AOR updates ([`table`]), expiry on a deadline queue
-//! ([`expiry`]), write-behind persistence ([`persist`]), the REGISTER handler
+//! ([`expiry`]), the compact form each AOR is stored in ([`packed`]), write-behind persistence ([`persist`]), the REGISTER handler
 //! ([`service`]) and its settings ([`config`]).
 
 pub mod aor;
@@ -8,6 +8,7 @@ pub mod binding;
 pub mod cli;
 pub mod config;
 pub mod expiry;
+pub mod packed;
 pub mod persist;
 pub mod service;
 pub mod table;
@@ -16,4 +17,6 @@ pub use aor::Aor;
 pub use binding::{Binding, Source};
 pub use config::{Persistence, RegistrarConfig};
 pub use service::{BindingEvent, Registrar, RegistrarHandler};
-pub use table::{BindingTable, Change, Limits, MaxContactsPolicy, Refused, Update};
+pub use table::{
+    Applied, BindingTable, Change, Expired, Limits, MaxContactsPolicy, Refused, Update,
+};

@@ -35,7 +35,7 @@ pub type Listener = Box<dyn Fn(&BindingEvent) + Send + Sync>;
 /// The registrar service.
 pub struct Registrar {
     pub table: BindingTable,
-    expiry: ExpiryQueue,
+    expiry: ExpiryQueue<Aor>,
     events: broadcast::Sender<BindingEvent>,
     /// Called inline for every change (set once, by presence). Unlike a broadcast
     /// receiver it costs nothing when it has nothing to do: a receiver task would be
@@ -99,8 +99,9 @@ impl Registrar {
 
     /// Puts one loaded binding into the table and schedules its expiry.
     pub fn restore_one(&self, aor: Aor, b: Binding) {
-        self.expiry.schedule(b.expires_at, b.id, aor.clone());
-        self.table.restore(aor, b);
+        if let Some(at) = self.table.restore(aor.clone(), b) {
+            self.expiry.push(at, aor);
+        }
     }
 
     /// Runs the expiry loop until the returned task is aborted.
@@ -110,11 +111,18 @@ impl Registrar {
             loop {
                 me.expiry.wait().await;
                 let now = unix_now();
-                for (id, aor) in me.expiry.due(now) {
-                    if let Some(b) = me.table.expire(&aor, id, now) {
-                        tracing::debug!(%aor, uri = %b.uri, "binding expired");
-                        me.record(&aor, vec![Change::Expired(b)]);
+                for (at, aor) in me.expiry.take_due(now) {
+                    let expired = me.table.expire_due(&aor, at, now);
+                    if let Some(next) = expired.next {
+                        me.expiry.push(next, aor.clone());
                     }
+                    for b in &expired.gone {
+                        tracing::debug!(%aor, uri = %b.uri, "binding expired");
+                    }
+                    me.record(
+                        &aor,
+                        expired.gone.into_iter().map(Change::Expired).collect(),
+                    );
                 }
             }
         })
@@ -127,7 +135,7 @@ impl Registrar {
         }
     }
 
-    /// Publishes changes, queues them for storage, schedules expiry.
+    /// Publishes changes and queues them for storage.
     fn record(&self, aor: &Aor, changes: Vec<Change>) {
         if changes.is_empty() {
             return;
@@ -138,9 +146,6 @@ impl Registrar {
             p.enqueue(changes.iter().map(|c| Op::of(aor, c)));
         }
         for c in changes {
-            if let Change::Added(b) | Change::Refreshed(b) = &c {
-                self.expiry.schedule(b.expires_at, b.id, aor.clone());
-            }
             let event = BindingEvent {
                 aor: aor.clone(),
                 change: c,
@@ -216,25 +221,34 @@ impl Registrar {
             },
             user_agent: req.msg.headers.first(HeaderName::UserAgent).map(|v| &**v),
         };
-        let (bindings, changes) = match self.table.apply(aor, &up, &self.config.limits(), now) {
-            Ok(v) => v,
-            Err(Refused::BadRequest(why)) => {
-                return (Response::new(400).with_reason(why), Vec::new());
-            }
-            Err(Refused::IntervalTooBrief(min)) => {
-                return (
-                    Response::new(423).header("Min-Expires", min.to_string()),
-                    Vec::new(),
-                );
-            }
-            Err(Refused::TooManyContacts(max)) => {
-                return (
-                    Response::new(403)
-                        .with_reason(format!("Too many registrations (at most {max})")),
-                    Vec::new(),
-                );
-            }
-        };
+        let (bindings, changes) =
+            match self
+                .table
+                .apply_scheduled(aor, &up, &self.config.limits(), now)
+            {
+                Ok(applied) => {
+                    if let Some(at) = applied.schedule {
+                        self.expiry.push(at, aor.clone());
+                    }
+                    (applied.bindings, applied.changes)
+                }
+                Err(Refused::BadRequest(why)) => {
+                    return (Response::new(400).with_reason(why), Vec::new());
+                }
+                Err(Refused::IntervalTooBrief(min)) => {
+                    return (
+                        Response::new(423).header("Min-Expires", min.to_string()),
+                        Vec::new(),
+                    );
+                }
+                Err(Refused::TooManyContacts(max)) => {
+                    return (
+                        Response::new(403)
+                            .with_reason(format!("Too many registrations (at most {max})")),
+                        Vec::new(),
+                    );
+                }
+            };
         let mut resp = Response::new(200);
         for b in &bindings {
             resp = resp.header("Contact", b.contact_value(now));

@@ -4,6 +4,10 @@
 //! only if every contact was acceptable (RFC 3261 §10.3 steps 6–8: any failure leaves the
 //! AOR untouched). The map's shard lock is held only for that synchronous step, never
 //! across an await.
+//!
+//! Each AOR is stored packed ([`Packed`]) with the deadline of its one entry in the
+//! expiry queue: the earliest of its bindings' expiries, or earlier. A refresh that only
+//! pushes deadlines later queues nothing; the queue holds about one entry per AOR.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,6 +16,7 @@ use dashmap::mapref::entry::Entry;
 
 use super::aor::Aor;
 use super::binding::{Binding, Source};
+use super::packed::Packed;
 use crate::sip::Uri;
 use crate::sip::headers::ContactValue;
 
@@ -76,11 +81,44 @@ impl Change {
     }
 }
 
+/// What one REGISTER did to an AOR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The AOR's bindings afterwards.
+    pub bindings: Vec<Binding>,
+    /// The changes made (empty for a fetch).
+    pub changes: Vec<Change>,
+    /// A deadline to queue for the AOR: its earliest expiry moved before the one queued.
+    pub schedule: Option<u64>,
+}
+
+/// What an expiry check did to an AOR.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Expired {
+    pub gone: Vec<Binding>,
+    /// The AOR's next deadline to queue, when bindings remain.
+    pub next: Option<u64>,
+}
+
 /// All bindings, by AOR.
 #[derive(Default)]
 pub struct BindingTable {
-    map: DashMap<Aor, Vec<Binding>>,
+    map: DashMap<Aor, Packed>,
     next_id: AtomicU64,
+}
+
+/// The earliest expiry of `list`.
+fn earliest(list: &[Binding]) -> Option<u64> {
+    list.iter().map(|b| b.expires_at).min()
+}
+
+/// The bindings of a stored AOR (the table wrote them, so they unpack; if they ever did
+/// not, the AOR reads as empty rather than taking the process down).
+fn unpack(p: &Packed) -> (u64, Vec<Binding>) {
+    p.unpack().unwrap_or_else(|| {
+        tracing::error!("a stored AOR did not unpack; treating it as empty");
+        (0, Vec::new())
+    })
 }
 
 fn same_uri(stored: &Binding, uri: &Uri) -> bool {
@@ -107,10 +145,18 @@ impl BindingTable {
 
     /// The live bindings of an AOR.
     pub fn get(&self, aor: &Aor, now: u64) -> Vec<Binding> {
-        self.map
-            .get(aor)
-            .map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect())
-            .unwrap_or_default()
+        let Some(p) = self.map.get(aor) else {
+            return Vec::new();
+        };
+        let (_, mut list) = unpack(&p);
+        drop(p);
+        list.retain(|b| b.expires_at > now);
+        list
+    }
+
+    /// The deadline queued for an AOR (0: none).
+    pub fn scheduled(&self, aor: &Aor) -> u64 {
+        self.map.get(aor).map_or(0, |p| p.scheduled())
     }
 
     /// A page of AORs in order, for operators.
@@ -129,13 +175,27 @@ impl BindingTable {
     }
 
     /// Puts back a binding loaded from storage (keeps its id unique from then on).
-    pub fn restore(&self, aor: Aor, binding: Binding) {
+    /// Returns the deadline to queue for the AOR, if its earliest expiry moved earlier.
+    pub fn restore(&self, aor: Aor, binding: Binding) -> Option<u64> {
         self.next_id.fetch_max(binding.id, Ordering::Relaxed);
-        let mut list = self.map.entry(aor).or_default();
-        // Exactly one more slot: a plain push would reserve four bindings per AOR, and
-        // start-up restores a whole store this way.
-        list.reserve_exact(1);
-        list.push(binding);
+        let at = binding.expires_at;
+        match self.map.entry(aor) {
+            Entry::Vacant(v) => {
+                v.insert(Packed::pack(at, std::slice::from_ref(&binding)));
+                Some(at)
+            }
+            Entry::Occupied(mut e) => {
+                let (scheduled, mut list) = unpack(e.get());
+                list.push(binding);
+                let (scheduled, push) = if scheduled != 0 && scheduled <= at {
+                    (scheduled, None)
+                } else {
+                    (at, Some(at))
+                };
+                e.insert(Packed::pack(scheduled, &list));
+                push
+            }
+        }
     }
 
     /// A fresh binding id (for bindings loaded without one).
@@ -143,20 +203,29 @@ impl BindingTable {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Removes binding `id` of `aor` if it has expired by `now`.
-    pub fn expire(&self, aor: &Aor, id: u64, now: u64) -> Option<Binding> {
+    /// The expiry check of `aor` queued for `at`: removes the bindings expired by `now`
+    /// and names the AOR's next deadline. An entry superseded by an earlier one (the AOR
+    /// records which deadline it queued last) does nothing.
+    pub fn expire_due(&self, aor: &Aor, at: u64, now: u64) -> Expired {
         let Entry::Occupied(mut e) = self.map.entry(aor.clone()) else {
-            return None;
+            return Expired::default();
         };
-        let pos = e
-            .get()
-            .iter()
-            .position(|b| b.id == id && b.expires_at <= now)?;
-        let gone = e.get_mut().remove(pos);
-        if e.get().is_empty() {
-            e.remove();
+        if e.get().scheduled() != at {
+            return Expired::default();
         }
-        Some(gone)
+        let (_, list) = unpack(e.get());
+        let (gone, kept): (Vec<Binding>, Vec<Binding>) =
+            list.into_iter().partition(|b| b.expires_at <= now);
+        let next = earliest(&kept);
+        match next {
+            None => {
+                e.remove();
+            }
+            Some(n) => {
+                e.insert(Packed::pack(n, &kept));
+            }
+        }
+        Expired { gone, next }
     }
 
     /// Applies one REGISTER to `aor` atomically. Returns the AOR's bindings afterwards and
@@ -169,22 +238,58 @@ impl BindingTable {
         limits: &Limits,
         now: u64,
     ) -> Result<(Vec<Binding>, Vec<Change>), Refused> {
-        let mut entry = self.map.entry(aor.clone()).or_default();
+        self.apply_scheduled(aor, up, limits, now)
+            .map(|a| (a.bindings, a.changes))
+    }
+
+    /// [`BindingTable::apply`], also naming the deadline to queue for the AOR.
+    pub fn apply_scheduled(
+        &self,
+        aor: &Aor,
+        up: &Update<'_>,
+        limits: &Limits,
+        now: u64,
+    ) -> Result<Applied, Refused> {
+        let entry = self.map.entry(aor.clone());
+        let (scheduled, stored) = match &entry {
+            Entry::Occupied(e) => unpack(e.get()),
+            Entry::Vacant(_) => (0, Vec::new()),
+        };
         let (current, stale): (Vec<Binding>, Vec<Binding>) =
-            entry.iter().cloned().partition(|b| b.expires_at > now);
-        let result = self.compute(current, up, limits, now);
-        if let Ok((next, _)) = &result {
-            *entry = next.clone();
+            stored.into_iter().partition(|b| b.expires_at > now);
+        let (next, mut changes) = self.compute(current, up, limits, now)?;
+        if up.contacts.is_empty() && stale.is_empty() {
+            // A fetch that found nothing to drop writes nothing.
+            return Ok(Applied {
+                bindings: next,
+                changes,
+                schedule: None,
+            });
         }
-        let empty = entry.is_empty();
-        drop(entry);
-        if empty {
-            // Checked again under the lock: a concurrent REGISTER may have added one.
-            self.map.remove_if(aor, |_, v| v.is_empty());
-        }
-        let (next, mut changes) = result?;
+        let schedule = match earliest(&next) {
+            None => {
+                if let Entry::Occupied(e) = entry {
+                    e.remove();
+                }
+                None
+            }
+            Some(first) => {
+                // The queued deadline still comes first: nothing to queue.
+                let (keep, push) = if scheduled != 0 && scheduled <= first {
+                    (scheduled, None)
+                } else {
+                    (first, Some(first))
+                };
+                entry.insert(Packed::pack(keep, &next));
+                push
+            }
+        };
         changes.extend(stale.into_iter().map(Change::Expired));
-        Ok((next, changes))
+        Ok(Applied {
+            bindings: next,
+            changes,
+            schedule,
+        })
     }
 
     fn compute(
@@ -550,8 +655,97 @@ mod tests {
         )
         .unwrap();
         let aor = Aor::parse("sip:alice@example.com").unwrap();
-        assert!(t.expire(&aor, now[0].id, 1_059).is_none());
-        assert!(t.expire(&aor, now[0].id, 1_060).is_some());
+        assert_eq!(t.scheduled(&aor), 1_060);
+        // A stale entry (another deadline than the one recorded) does nothing.
+        assert_eq!(t.expire_due(&aor, 1_000, 1_070), Expired::default());
+        assert_eq!(t.aors(), 1);
+        let e = t.expire_due(&aor, 1_060, 1_060);
+        assert_eq!(e.gone.len(), 1);
+        assert_eq!(e.gone[0].id, now[0].id);
+        assert_eq!(e.next, None);
         assert_eq!(t.aors(), 0);
+    }
+
+    fn up<'a>(c: &'a [ContactValue], call_id: &'a str, cseq: u32) -> Update<'a> {
+        Update {
+            contacts: c,
+            expires: None,
+            call_id,
+            cseq,
+            path: Vec::new(),
+            source: src(5060),
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn one_queued_deadline_per_aor() {
+        let t = BindingTable::new();
+        let aor = Aor::parse("sip:alice@example.com").unwrap();
+        let long = contacts(&["<sip:a@192.0.2.1>;expires=600"]);
+        let a = t
+            .apply_scheduled(&aor, &up(&long, "c", 1), &LIMITS, 1_000)
+            .unwrap();
+        assert_eq!(
+            a.schedule,
+            Some(1_600),
+            "a new AOR queues its first deadline"
+        );
+        // Refreshes that push the deadline later queue nothing more.
+        for (cseq, now) in [(2, 1_100), (3, 1_200)] {
+            let a = t
+                .apply_scheduled(&aor, &up(&long, "c", cseq), &LIMITS, now)
+                .unwrap();
+            assert_eq!(a.schedule, None);
+            assert!(matches!(&a.changes[..], [Change::Refreshed(_)]));
+        }
+        assert_eq!(t.scheduled(&aor), 1_600);
+        // A second phone expiring sooner queues the earlier deadline.
+        let short = contacts(&["<sip:b@192.0.2.2>;expires=120"]);
+        let a = t
+            .apply_scheduled(&aor, &up(&short, "d", 1), &LIMITS, 1_200)
+            .unwrap();
+        assert_eq!(a.schedule, Some(1_320));
+        // The superseded entry (1,600) does nothing when it comes up early ...
+        assert_eq!(t.expire_due(&aor, 1_600, 1_320), Expired::default());
+        // ... the current one expires the short binding and names the next deadline.
+        let e = t.expire_due(&aor, 1_320, 1_320);
+        assert_eq!(e.gone.len(), 1);
+        assert_eq!(&*e.gone[0].uri, "sip:b@192.0.2.2");
+        assert_eq!(
+            e.next,
+            Some(1_800),
+            "the refreshed binding now expires at 1,800"
+        );
+        assert_eq!(t.scheduled(&aor), 1_800);
+        assert_eq!(t.bindings(), 1);
+        // Not yet due: the check keeps the binding and queues the same deadline again.
+        let e = t.expire_due(&aor, 1_800, 1_799);
+        assert_eq!((e.gone.len(), e.next), (0, Some(1_800)));
+    }
+
+    #[test]
+    fn restore_queues_the_earliest_deadline_once() {
+        let t = BindingTable::new();
+        let aor = Aor::parse("sip:alice@example.com").unwrap();
+        let (list, _) = reg(
+            &t,
+            &contacts(&[
+                "<sip:a@192.0.2.1>;expires=600",
+                "<sip:a@192.0.2.2>;expires=300",
+            ]),
+            None,
+            "c",
+            1,
+            &LIMITS,
+        )
+        .unwrap();
+        let fresh = BindingTable::new();
+        assert_eq!(fresh.restore(aor.clone(), list[0].clone()), Some(1_600));
+        assert_eq!(fresh.restore(aor.clone(), list[1].clone()), Some(1_300));
+        assert_eq!(fresh.restore(aor.clone(), list[0].clone()), None);
+        assert_eq!(fresh.scheduled(&aor), 1_300);
+        assert_eq!(fresh.bindings(), 3);
+        assert_eq!(fresh.get(&aor, 1_000).len(), 3);
     }
 }
