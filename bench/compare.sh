@@ -12,6 +12,8 @@
 # Systems: sipreg with Bearer tokens (cached after the first use), Kamailio without
 # authentication, and Kamailio with Digest (MD5, qop=auth) against a SQLite subscriber
 # table (bench/kamailio/kamailio.cfg, variant WITH_DIGEST).
+# The same (1)-(3) for the floor: bench/floor/udp_floor.c, a C responder that copies the
+# headers into a 200 and does no SIP work (what the kernel and wake-ups cost alone).
 # Then, sipreg only:
 #   4. RSS after 1,000,000 distinct AORs registered over SIP (--no-auth), and, after a clean
 #      stop, the start-up reload of those bindings from the store (time until an OPTIONS is
@@ -22,7 +24,7 @@
 #   --quick      CI mode (under 2 minutes): shorter steps, coarser search, 100,000 AORs;
 #                prints the table without appending unless --append is given.
 # Environment overrides: USERS, AORS, CPU_RATE (REGISTER/s for 3.), CPU_SECS, STEP_SECS.
-# Needs cargo, kamailio, kamailio-sqlite-modules, sqlite3 and python3; the Debian packages
+# Needs cargo, a C compiler, kamailio, kamailio-sqlite-modules, sqlite3 and python3; the Debian packages
 # are installed with apt-get when missing. All traffic stays on 127.0.0.1; every process
 # started here is stopped on exit.
 set -euo pipefail
@@ -34,7 +36,7 @@ for arg in "$@"; do
         --quick) QUICK=1 ;;
         --append) APPEND=1 ;;
         --no-append) APPEND=0 ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -331,6 +333,17 @@ KD_PIDS="$K_PID $(children_of "$K_PID" | tr '\n' ' ')"
 measure kamailio-digest "$K_PORT" "$KD_PIDS" --scenario register-digest --users-csv "$WORK/users.csv"
 stop_server "$K_PID"
 
+# --- The floor: a UDP responder that does no SIP work (bench/floor/udp_floor.c) ----------
+need "command -v cc" gcc
+cc -O2 -o "$WORK/udp_floor" "$ROOT/bench/floor/udp_floor.c"
+F_PORT=$(free_port)
+"$WORK/udp_floor" "$F_PORT" >"$WORK/floor.log" 2>&1 &
+F_PID=$!
+STARTED+=("$F_PID")
+wait_ready "$F_PORT" "$F_PID" 10
+measure floor "$F_PORT" "$F_PID" --no-auth --users "$USERS" --prefix bench
+stop_server "$F_PID"
+
 # --- sipreg holding AORS bindings: RSS, then reload after a restart ---------------------
 mkdir -p "$WORK/b"
 cat >"$WORK/b/sipreg.toml" <<EOF
@@ -371,11 +384,13 @@ stop_server "$B_PID"
 read -r S_MAX S_P50 S_P90 S_P99 S_P999 S_PMAX S_CPU S_N <"$WORK/sipreg.result"
 read -r K_MAX K_P50 K_P90 K_P99 K_P999 K_PMAX K_CPU K_N <"$WORK/kamailio.result"
 read -r D_MAX D_P50 D_P90 D_P99 D_P999 D_PMAX D_CPU D_N <"$WORK/kamailio-digest.result"
+read -r F_MAX F_P50 F_P90 F_P99 F_P999 F_PMAX F_CPU F_N <"$WORK/floor.result"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 verdict() { awk -v ok="$1" 'BEGIN { print (ok == 1) ? "met" : "missed" }'; }
 RATE_X=$(ratio "$S_MAX" "$K_MAX")
 CPU_X=$(ratio "$S_CPU" "$K_CPU")
+FLOOR_X=$(ratio "$F_CPU" "$K_CPU")
 RSS_MB=$((RSS_KB / 1024))
 RELOAD_RSS_MB=$((RELOAD_RSS_KB / 1024))
 RELOAD_S=$(awk -v ms="$RELOAD_MS" 'BEGIN { printf "%.2f", ms / 1000 }')
@@ -393,13 +408,13 @@ CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
 TABLE=$(cat <<EOF
-| Measure | sipreg (Bearer) | Kamailio ${KAM_VERSION:-?} (no auth) | Kamailio (Digest MD5, SQLite) | sipreg ÷ Kamailio no auth | Target (issue 6) |
-|---|---|---|---|---|---|
-| Highest sustained REGISTER/s (≥ 99.9 % 200 within 100 ms, no retransmission) | $S_MAX | $K_MAX | $D_MAX | $RATE_X | ≥ 3: $T_RATE |
-| Latency at 50 % of that rate, p50 / p90 / p99 / p99.9 / max (ms) | $(ms "$S_P50") / $(ms "$S_P90") / $(ms "$S_P99") / $(ms "$S_P999") / $(ms "$S_PMAX") | $(ms "$K_P50") / $(ms "$K_P90") / $(ms "$K_P99") / $(ms "$K_P999") / $(ms "$K_PMAX") | $(ms "$D_P50") / $(ms "$D_P90") / $(ms "$D_P99") / $(ms "$D_P999") / $(ms "$D_PMAX") | | sipreg p99 ≤ 1 ms: $T_P99 |
-| Server CPU per REGISTER at $CPU_RATE/s for $CPU_SECS s (µs; REGISTERs answered) | $S_CPU ($S_N) | $K_CPU ($K_N) | $D_CPU ($D_N) | $CPU_X | ≤ 1/7 (0.14): $T_CPU |
-| RSS after $A_OK AORs registered over SIP (MB) | $RSS_MB | | | | ≤ 300 MB: $T_RSS |
-| Restart: reload of ${LOADED:-?} bindings until an OPTIONS is answered (s); RSS after (MB) | $RELOAD_S; $RELOAD_RSS_MB | | | | ≤ 5 s: $T_RELOAD |
+| Measure | sipreg (Bearer) | Kamailio ${KAM_VERSION:-?} (no auth) | Kamailio (Digest MD5, SQLite) | No-op UDP responder (the floor) | sipreg ÷ Kamailio no auth | Target (issue 6) |
+|---|---|---|---|---|---|---|
+| Highest sustained REGISTER/s (≥ 99.9 % 200 within 100 ms, no retransmission) | $S_MAX | $K_MAX | $D_MAX | $F_MAX | $RATE_X | ≥ 3: $T_RATE |
+| Latency at 50 % of that rate, p50 / p90 / p99 / p99.9 / max (ms) | $(ms "$S_P50") / $(ms "$S_P90") / $(ms "$S_P99") / $(ms "$S_P999") / $(ms "$S_PMAX") | $(ms "$K_P50") / $(ms "$K_P90") / $(ms "$K_P99") / $(ms "$K_P999") / $(ms "$K_PMAX") | $(ms "$D_P50") / $(ms "$D_P90") / $(ms "$D_P99") / $(ms "$D_P999") / $(ms "$D_PMAX") | $(ms "$F_P50") / $(ms "$F_P90") / $(ms "$F_P99") / $(ms "$F_P999") / $(ms "$F_PMAX") | | sipreg p99 ≤ 1 ms: $T_P99 |
+| Server CPU per REGISTER at $CPU_RATE/s for $CPU_SECS s (µs; REGISTERs answered) | $S_CPU ($S_N) | $K_CPU ($K_N) | $D_CPU ($D_N) | $F_CPU ($F_N) | $CPU_X | ≤ 1/7 (0.14): $T_CPU (the floor alone: $FLOOR_X) |
+| RSS after $A_OK AORs registered over SIP (MB) | $RSS_MB | | | | | ≤ 300 MB: $T_RSS |
+| Restart: reload of ${LOADED:-?} bindings until an OPTIONS is answered (s); RSS after (MB) | $RELOAD_S; $RELOAD_RSS_MB | | | | | ≤ 5 s: $T_RELOAD |
 EOF
 )
 HEADER="$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD), mode $MODE, nproc $(nproc), CPU \"$CPU_MODEL\", load average at the end $LOAD, $USERS users, search steps of ${STEP_SECS} s"
