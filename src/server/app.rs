@@ -80,6 +80,7 @@ impl App {
             .await
             .map_err(|e| format!("cannot load bindings: {e}"))?;
         tracing::info!(bindings = count, "bindings loaded");
+        release_freed_memory();
         let http = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .map_err(|e| format!("cannot bind the HTTP API on {}: {e}", config.http.listen))?;
@@ -148,4 +149,13 @@ impl App {
         }
         result
     }
+}
+
+/// Hands the memory the start-up load freed (its pages of rows, the tables it outgrew)
+/// back to the system now. The `sipreg` binary allocates with mimalloc, which purges
+/// freed pages lazily, on later allocations: an idle server kept ~38 MB of them after
+/// loading 1,000,000 bindings. Harmless where mimalloc is not the allocator.
+fn release_freed_memory() {
+    // SAFETY: mi_collect only walks mimalloc's own bookkeeping; it takes no pointers.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
