@@ -1,6 +1,6 @@
 //! The registrar (RFC 3261 §10.3): canonical AORs ([`aor`]), bindings ([`binding`]), the
 //! in-memory table with atomic per-AOR updates ([`table`]), expiry on a deadline queue
-//! ([`expiry`]), the compact form each AOR is stored in ([`packed`]), write-behind persistence ([`persist`]), the REGISTER handler
+//! ([`expiry`]), the compact form each AOR is stored in ([`packed`], behind a one-word pointer: [`thin`]), write-behind persistence ([`persist`]), the REGISTER handler
 //! ([`service`]) and its settings ([`config`]).
 
 pub mod aor;
@@ -12,6 +12,7 @@ pub mod packed;
 pub mod persist;
 pub mod service;
 pub mod table;
+pub mod thin;
 
 pub use aor::Aor;
 pub use binding::{Binding, Source};

@@ -10,11 +10,12 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use super::binding::{Binding, Source};
+use super::thin::ThinBytes;
 use crate::server::Transport;
 
 /// One AOR's bindings, packed.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Packed(Box<[u8]>);
+pub struct Packed(ThinBytes);
 
 impl std::fmt::Debug for Packed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,7 +47,7 @@ impl Packed {
             for b in bindings {
                 put_binding(&mut out, b, scheduled);
             }
-            let packed = Packed(out.as_slice().into());
+            let packed = Packed(ThinBytes::new(&out));
             if out.capacity() > 64 * 1024 {
                 // One huge AOR must not pin its buffer for the thread's lifetime.
                 *out = Vec::new();
@@ -342,18 +343,19 @@ mod tests {
     fn one_typical_binding_is_small() {
         // Allocator classes round up, so a typical phone should stay under 128 bytes.
         let p = Packed::pack(1_800_003_600, &[binding(123_456)]);
-        assert!(p.0.len() <= 112, "{} bytes", p.0.len());
+        // One more byte in front holds the length.
+        assert!(p.0.len() < 112, "{} bytes", p.0.len());
     }
 
     #[test]
     fn truncated_bytes_are_refused_not_misread() {
         let p = Packed::pack(5, &[binding(1), binding(2)]);
         for cut in 0..p.0.len() {
-            let short = Packed(p.0[..cut].into());
+            let short = Packed(ThinBytes::new(&p.0[..cut]));
             assert_eq!(short.unpack(), None, "cut at {cut}");
         }
         let mut long = p.0.to_vec();
         long.push(0);
-        assert_eq!(Packed(long.into()).unpack(), None);
+        assert_eq!(Packed(ThinBytes::new(&long)).unpack(), None);
     }
 }
