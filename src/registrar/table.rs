@@ -112,6 +112,16 @@ fn earliest(list: &[Binding]) -> Option<u64> {
     list.iter().map(|b| b.expires_at).min()
 }
 
+/// The deadline to record for an AOR whose earliest expiry is `first`, and the one to
+/// queue: none while the deadline queued before (`scheduled`, 0 for none) still comes first.
+fn deadline(scheduled: u64, first: u64) -> (u64, Option<u64>) {
+    if scheduled != 0 && scheduled <= first {
+        (scheduled, None)
+    } else {
+        (first, Some(first))
+    }
+}
+
 /// The bindings of a stored AOR (the table wrote them, so they unpack; if they ever did
 /// not, the AOR reads as empty rather than taking the process down).
 fn unpack(p: &Packed) -> (u64, Vec<Binding>) {
@@ -187,12 +197,8 @@ impl BindingTable {
             Entry::Occupied(mut e) => {
                 let (scheduled, mut list) = unpack(e.get());
                 list.push(binding);
-                let (scheduled, push) = if scheduled != 0 && scheduled <= at {
-                    (scheduled, None)
-                } else {
-                    (at, Some(at))
-                };
-                e.insert(Packed::pack(scheduled, &list));
+                let (keep, push) = deadline(scheduled, at);
+                e.insert(Packed::pack(keep, &list));
                 push
             }
         }
@@ -274,12 +280,7 @@ impl BindingTable {
                 None
             }
             Some(first) => {
-                // The queued deadline still comes first: nothing to queue.
-                let (keep, push) = if scheduled != 0 && scheduled <= first {
-                    (scheduled, None)
-                } else {
-                    (first, Some(first))
-                };
+                let (keep, push) = deadline(scheduled, first);
                 entry.insert(Packed::pack(keep, &next));
                 push
             }
