@@ -96,7 +96,7 @@ impl Core {
             msg.headers.first(HeaderName::From).map(|v| v.as_bytes()),
             msg.headers.first(HeaderName::Via).map(|v| v.as_bytes()),
         ));
-        format!("{h:016x}")
+        hex16(h)
     }
 
     /// Where a UDP response goes: the source address with `force_rport` or `rport`,
@@ -228,6 +228,14 @@ impl Core {
     }
 }
 
+/// `format!("{h:016x}")` without the formatting machinery (a tag per answer).
+fn hex16(h: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..16)
+        .map(|i| char::from(DIGITS[((h >> (60 - 4 * i)) & 0xf) as usize]))
+        .collect()
+}
+
 /// A bound server, ready to run.
 pub struct Server {
     core: Arc<Core>,
@@ -348,4 +356,21 @@ pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
         "sipreg listening (SIP on UDP and TCP, admin API on HTTP)"
     );
     app.run(shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex16_is_zero_padded_lower_hex() {
+        for h in [
+            0,
+            1,
+            0xabc,
+            0x0123_4567_89ab_cdef,
+            u64::MAX,
+            0x8000_0000_0000_0000,
+        ] {
+            assert_eq!(super::hex16(h), format!("{h:016x}"));
+        }
+    }
 }
