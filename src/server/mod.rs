@@ -179,7 +179,7 @@ impl Core {
                     return;
                 }
                 self.stats.handled.fetch_add(1, Ordering::Relaxed);
-                let msg = req.msg.clone();
+                let msg = answer_fields(&req.msg);
                 let method = req.method.clone();
                 match self.handler.handle(*req, ctx) {
                     Reply::Now(resp) => {
@@ -225,6 +225,30 @@ impl Core {
                 false
             }
         }
+    }
+}
+
+/// What the answer to `msg` is built from once the handler has taken the request: the
+/// start line and the fields [`Response::encode`](crate::sip::Response::encode), the To
+/// tag and the destination read (Via, From, To, Call-ID, CSeq), in their order. Half the
+/// fields of a REGISTER, and none of the long ones (Authorization, Contact).
+fn answer_fields(msg: &Message) -> Message {
+    let wanted = |h: &&crate::sip::Header| {
+        matches!(
+            h.name,
+            HeaderName::Via
+                | HeaderName::From
+                | HeaderName::To
+                | HeaderName::CallId
+                | HeaderName::CSeq
+        )
+    };
+    let mut headers = Vec::with_capacity(msg.headers.iter().filter(wanted).count());
+    headers.extend(msg.headers.iter().filter(wanted).cloned());
+    Message {
+        first_line: msg.first_line.clone(),
+        headers: crate::sip::Headers(headers),
+        body: Bytes::new(),
     }
 }
 
@@ -360,6 +384,25 @@ pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::sip::{Response, parse_datagram};
+
+    #[test]
+    fn answers_from_the_kept_fields_are_the_same() {
+        let raw = "REGISTER sip:example.com SIP/2.0\r\n\
+                   Via: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1;rport, SIP/2.0/TCP p;branch=z9hG4bK0\r\n\
+                   Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\n\
+                   Contact: <sip:a@192.0.2.1:5070>\r\nVia: SIP/2.0/UDP q;branch=z9hG4bK2\r\n\
+                   Call-ID: x@y\r\nCSeq: 1 REGISTER\r\nAuthorization: Bearer abc\r\n\
+                   Content-Length: 0\r\n\r\n";
+        let msg = parse_datagram(Bytes::from(raw), &Limits::default()).expect("parses");
+        let kept = answer_fields(&msg);
+        assert_eq!(kept.headers.len(), 6);
+        let src: SocketAddr = "198.51.100.7:4000".parse().expect("addr");
+        let resp = Response::new(200).header("Contact", "<sip:a@192.0.2.1:5070>;expires=60");
+        assert_eq!(resp.encode(&kept, src, "t"), resp.encode(&msg, src, "t"));
+    }
+
     #[test]
     fn hex16_is_zero_padded_lower_hex() {
         for h in [
