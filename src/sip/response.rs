@@ -167,13 +167,16 @@ impl Response {
             }
             None => out.put_slice(b"Content-Length: 0\r\n\r\n"),
         }
-        out.freeze()
+        // An exactly sized copy: a UDP answer stays in the transaction table for Timer J
+        // (32 s), so the slack of the working buffer would be kept that long too. The
+        // working buffer is freed at once and reused by the next answer.
+        Bytes::copy_from_slice(&out)
     }
 
     /// Room for the encoded response: what is copied from the request, the handler's
     /// fields and body, and slack for the Via's `received`/`rport` and the fixed fields.
     /// Sized from the parts rather than a fixed guess, so a 200 OK listing several
-    /// contacts is written without growing (and copying) the buffer.
+    /// contacts is written without growing (and copying) the working buffer.
     fn encoded_len_hint(&self, request: &Message, to_tag: &str) -> usize {
         let copied: usize = request
             .headers
