@@ -76,7 +76,8 @@ pub struct SipAuth {
     nonces: Nonces,
     settings: SipAuthSettings,
     issuer: String,
-    failures: DashMap<IpAddr, (u32, u64)>,
+    /// Failed attempts by source address; looked up for every request (seeded foldhash).
+    failures: DashMap<IpAddr, (u32, u64), foldhash::fast::RandomState>,
 }
 
 /// The credentials a request carries, if any usable.
@@ -120,7 +121,7 @@ impl SipAuth {
             validator,
             settings,
             issuer,
-            failures: DashMap::new(),
+            failures: DashMap::with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 

@@ -133,7 +133,7 @@ impl Core {
         self: &Arc<Self>,
         parsed: Result<Message, ParseError>,
         ctx: Context,
-        out: Outbound,
+        out: &Outbound,
     ) {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let send = |msg: &Message, bytes: Bytes| {
@@ -194,6 +194,7 @@ impl Core {
                     }
                     Reply::Later(fut) => {
                         let core = Arc::clone(self);
+                        let out = out.clone();
                         self.tracker.spawn(async move {
                             let resp = fut.await;
                             tracing::debug!(source = %ctx.source, %method, status = resp.status, "handled");
