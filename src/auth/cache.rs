@@ -17,7 +17,8 @@ struct Entry {
 pub struct ValidationCache {
     capacity: usize,
     max_secs: i64,
-    entries: DashMap<[u8; 32], Entry>,
+    /// Keys are digests already; seeded foldhash spreads them for far less than SipHash.
+    entries: DashMap<[u8; 32], Entry, foldhash::fast::RandomState>,
 }
 
 impl ValidationCache {
@@ -25,7 +26,7 @@ impl ValidationCache {
         ValidationCache {
             capacity,
             max_secs: super::secs(max_secs),
-            entries: DashMap::new(),
+            entries: DashMap::with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 

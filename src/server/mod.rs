@@ -96,7 +96,7 @@ impl Core {
             msg.headers.first(HeaderName::From).map(|v| v.as_bytes()),
             msg.headers.first(HeaderName::Via).map(|v| v.as_bytes()),
         ));
-        format!("{h:016x}")
+        hex16(h)
     }
 
     /// Where a UDP response goes: the source address with `force_rport` or `rport`,
@@ -133,7 +133,7 @@ impl Core {
         self: &Arc<Self>,
         parsed: Result<Message, ParseError>,
         ctx: Context,
-        out: Outbound,
+        out: &Outbound,
     ) {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let send = |msg: &Message, bytes: Bytes| {
@@ -179,7 +179,7 @@ impl Core {
                     return;
                 }
                 self.stats.handled.fetch_add(1, Ordering::Relaxed);
-                let msg = req.msg.clone();
+                let msg = answer_fields(&req.msg);
                 let method = req.method.clone();
                 match self.handler.handle(*req, ctx) {
                     Reply::Now(resp) => {
@@ -194,6 +194,7 @@ impl Core {
                     }
                     Reply::Later(fut) => {
                         let core = Arc::clone(self);
+                        let out = out.clone();
                         self.tracker.spawn(async move {
                             let resp = fut.await;
                             tracing::debug!(source = %ctx.source, %method, status = resp.status, "handled");
@@ -226,6 +227,38 @@ impl Core {
             }
         }
     }
+}
+
+/// What the answer to `msg` is built from once the handler has taken the request: the
+/// start line and the fields [`Response::encode`](crate::sip::Response::encode), the To
+/// tag and the destination read (Via, From, To, Call-ID, CSeq), in their order. Half the
+/// fields of a REGISTER, and none of the long ones (Authorization, Contact).
+fn answer_fields(msg: &Message) -> Message {
+    let wanted = |h: &&crate::sip::Header| {
+        matches!(
+            h.name,
+            HeaderName::Via
+                | HeaderName::From
+                | HeaderName::To
+                | HeaderName::CallId
+                | HeaderName::CSeq
+        )
+    };
+    let mut headers = Vec::with_capacity(msg.headers.iter().filter(wanted).count());
+    headers.extend(msg.headers.iter().filter(wanted).cloned());
+    Message {
+        first_line: msg.first_line.clone(),
+        headers: crate::sip::Headers(headers),
+        body: Bytes::new(),
+    }
+}
+
+/// `format!("{h:016x}")` without the formatting machinery (a tag per answer).
+fn hex16(h: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..16)
+        .map(|i| char::from(DIGITS[((h >> (60 - 4 * i)) & 0xf) as usize]))
+        .collect()
 }
 
 /// A bound server, ready to run.
@@ -348,4 +381,40 @@ pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
         "sipreg listening (SIP on UDP and TCP, admin API on HTTP)"
     );
     app.run(shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::{Response, parse_datagram};
+
+    #[test]
+    fn answers_from_the_kept_fields_are_the_same() {
+        let raw = "REGISTER sip:example.com SIP/2.0\r\n\
+                   Via: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1;rport, SIP/2.0/TCP p;branch=z9hG4bK0\r\n\
+                   Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\n\
+                   Contact: <sip:a@192.0.2.1:5070>\r\nVia: SIP/2.0/UDP q;branch=z9hG4bK2\r\n\
+                   Call-ID: x@y\r\nCSeq: 1 REGISTER\r\nAuthorization: Bearer abc\r\n\
+                   Content-Length: 0\r\n\r\n";
+        let msg = parse_datagram(Bytes::from(raw), &Limits::default()).expect("parses");
+        let kept = answer_fields(&msg);
+        assert_eq!(kept.headers.len(), 6);
+        let src: SocketAddr = "198.51.100.7:4000".parse().expect("addr");
+        let resp = Response::new(200).header("Contact", "<sip:a@192.0.2.1:5070>;expires=60");
+        assert_eq!(resp.encode(&kept, src, "t"), resp.encode(&msg, src, "t"));
+    }
+
+    #[test]
+    fn hex16_is_zero_padded_lower_hex() {
+        for h in [
+            0,
+            1,
+            0xabc,
+            0x0123_4567_89ab_cdef,
+            u64::MAX,
+            0x8000_0000_0000_0000,
+        ] {
+            assert_eq!(super::hex16(h), format!("{h:016x}"));
+        }
+    }
 }

@@ -15,17 +15,20 @@ pub mod client;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use bytestring::ByteString;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use crate::sip::{Method, Request};
+use crate::sip::Request;
 
 /// What identifies a transaction (RFC 3261 §17.2.3, with the RFC 2543 fallback).
+///
+/// The key owns its text in one shared allocation: it lives in the table and the expiry
+/// queue for Timer J (32 s), and slices of the request (as `ByteString`s are) would keep
+/// every received datagram in memory that long. Cloning it is a reference count.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TxKey {
     /// Branch with the magic cookie, plus sent-by and method.
@@ -33,41 +36,48 @@ pub enum TxKey {
         /// Where the request came from: a branch reused by another client is another
         /// transaction, and nobody can answer someone else's retransmissions.
         source: SocketAddr,
-        branch: ByteString,
-        host: ByteString,
         port: Option<u16>,
-        method: Method,
+        /// The branch's length in `text`, then the sent-by host's.
+        lens: (u32, u32),
+        /// Branch, sent-by host and method, one after the other.
+        text: Arc<str>,
     },
     /// Pre-RFC 3261 clients: Request-URI, tags, Call-ID, CSeq and the top Via together.
-    Legacy(String),
+    Legacy(Arc<str>),
 }
 
 impl TxKey {
     pub fn of(req: &Request, source: SocketAddr) -> TxKey {
         let via = req.top_via();
         if via.is_rfc3261() {
+            let branch = via.params.value("branch").unwrap_or_default();
+            let method = req.method.as_str();
+            let mut text = String::with_capacity(branch.len() + via.host.len() + method.len());
+            text.push_str(branch);
+            text.push_str(&via.host);
+            text.push_str(method);
+            // Header fields are far shorter than 4 GiB (the parser's line limit).
+            let len = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX);
             return TxKey::Branch {
                 source,
-                branch: via
-                    .params
-                    .value("branch")
-                    .map(ByteString::from)
-                    .unwrap_or_default(),
-                host: via.host.clone(),
                 port: via.port,
-                method: req.method.clone(),
+                lens: (len(branch), len(&via.host)),
+                text: text.into(),
             };
         }
-        TxKey::Legacy(format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
-            source,
-            req.uri,
-            req.to.tag().unwrap_or(""),
-            req.from.tag().unwrap_or(""),
-            req.call_id,
-            req.cseq,
-            via
-        ))
+        TxKey::Legacy(
+            format!(
+                "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+                source,
+                req.uri,
+                req.to.tag().unwrap_or(""),
+                req.from.tag().unwrap_or(""),
+                req.call_id,
+                req.cseq,
+                via
+            )
+            .into(),
+        )
     }
 }
 
@@ -93,7 +103,7 @@ const SLOW_ANSWER: Duration = Duration::from_secs(1);
 
 /// The server transaction table.
 pub struct Transactions {
-    table: DashMap<TxKey, Slot>,
+    table: DashMap<TxKey, Slot, foldhash::fast::RandomState>,
     queue: Mutex<VecDeque<(Instant, TxKey)>>,
     lifetime: Duration,
     max: usize,
@@ -108,7 +118,9 @@ impl Transactions {
         // are never used are never touched, so this costs address space, not memory.
         let max = max.max(1);
         Transactions {
-            table: DashMap::with_capacity(max),
+            // foldhash with a random seed per table: far cheaper than SipHash on every
+            // request, and still keyed, so clients cannot aim their keys at one bucket.
+            table: DashMap::with_capacity_and_hasher(max, foldhash::fast::RandomState::default()),
             queue: Mutex::new(VecDeque::with_capacity(max.saturating_mul(2))),
             lifetime,
             max,

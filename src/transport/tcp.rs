@@ -100,7 +100,7 @@ async fn connection(core: Arc<Core>, stream: TcpStream, peer: SocketAddr, stop: 
                         source: peer,
                         connection: Some(id),
                     };
-                    core.on_message(parsed, ctx, out.clone());
+                    core.on_message(parsed, ctx, &out);
                 }
                 Frame::Invalid(why) => {
                     tracing::debug!(%peer, why, "closing TCP connection: framing lost");
@@ -159,5 +159,5 @@ fn answer_unframable(
         source: peer,
         connection: Some(id),
     };
-    core.on_message(Err(err), ctx, out.clone());
+    core.on_message(Err(err), ctx, out);
 }

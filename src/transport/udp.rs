@@ -101,6 +101,6 @@ fn receive(core: &Arc<Core>, sock: Arc<UdpSocket>, stop: &CancellationToken) {
             source,
             connection: None,
         };
-        core.on_message(parsed, ctx, out.clone());
+        core.on_message(parsed, ctx, &out);
     }
 }

@@ -16,6 +16,26 @@ impl Date {
     pub fn now() -> Date {
         Date(SystemTime::now())
     }
+
+    /// `Date::now().to_string()`, formatted once per second per thread: every 200 OK to
+    /// a REGISTER carries it, and the text only changes when the second does.
+    pub fn now_text() -> String {
+        thread_local! {
+            static LAST: std::cell::RefCell<(u64, String)> =
+                const { std::cell::RefCell::new((u64::MAX, String::new())) };
+        }
+        let now = SystemTime::now();
+        let secs = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(u64::MAX, |d| d.as_secs());
+        LAST.with_borrow_mut(|(at, text)| {
+            if *at != secs || secs == u64::MAX {
+                *text = Date(now).to_string();
+                *at = secs;
+            }
+            text.clone()
+        })
+    }
 }
 
 impl TypedHeader for Date {
@@ -47,5 +67,18 @@ mod tests {
         let d = Date::parse_str("Sat, 13 Nov 2010 23:29:00 GMT").unwrap();
         assert_eq!(d.to_string(), "Sat, 13 Nov 2010 23:29:00 GMT");
         assert!(Date::parse_str("Fri, 01 Jan 2010 16:00:00 EST").is_err());
+    }
+
+    #[test]
+    fn cached_text_is_the_current_date() {
+        for _ in 0..3 {
+            let before = Date::now().to_string();
+            let text = Date::now_text();
+            let after = Date::now().to_string();
+            assert!(
+                text == before || text == after,
+                "{text} not {before} or {after}"
+            );
+        }
     }
 }
