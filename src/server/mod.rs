@@ -234,16 +234,7 @@ impl Core {
 /// tag and the destination read (Via, From, To, Call-ID, CSeq), in their order. Half the
 /// fields of a REGISTER, and none of the long ones (Authorization, Contact).
 fn answer_fields(msg: &Message) -> Message {
-    let wanted = |h: &&crate::sip::Header| {
-        matches!(
-            h.name,
-            HeaderName::Via
-                | HeaderName::From
-                | HeaderName::To
-                | HeaderName::CallId
-                | HeaderName::CSeq
-        )
-    };
+    let wanted = |h: &&crate::sip::Header| crate::sip::response::copied_from_request(h.name);
     let mut headers = Vec::with_capacity(msg.headers.iter().filter(wanted).count());
     headers.extend(msg.headers.iter().filter(wanted).cloned());
     Message {

@@ -13,6 +13,15 @@ use super::message::Message;
 use super::name_addr::NameAddr;
 use super::text::split_commas;
 
+/// The request's header fields a response copies (RFC 3261 §8.2.6.2): Via, From, To,
+/// Call-ID and CSeq.
+pub fn copied_from_request(name: HeaderName) -> bool {
+    matches!(
+        name,
+        HeaderName::Via | HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq
+    )
+}
+
 /// A response as a handler describes it; [`Response::encode`] turns it into octets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
@@ -181,16 +190,7 @@ impl Response {
         let copied: usize = request
             .headers
             .iter()
-            .filter(|h| {
-                matches!(
-                    h.name,
-                    HeaderName::Via
-                        | HeaderName::From
-                        | HeaderName::To
-                        | HeaderName::CallId
-                        | HeaderName::CSeq
-                )
-            })
+            .filter(|h| copied_from_request(h.name))
             .map(|h| h.value.len() + 12)
             .sum();
         let own: usize = self
