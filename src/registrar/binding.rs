@@ -94,10 +94,9 @@ impl Binding {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn binding() -> Binding {
+impl Binding {
+    /// A binding with every kind of field set, for unit tests.
+    pub(crate) fn sample() -> Binding {
         Binding {
             id: 1,
             uri: "sip:alice@192.0.2.4:5060;transport=tcp".into(),
@@ -110,12 +109,21 @@ mod tests {
             path: Vec::new(),
             source: Source {
                 transport: Transport::Udp,
-                addr: "127.0.0.1:5060".parse().unwrap(),
+                addr: SocketAddr::from(([127, 0, 0, 1], 5060)),
                 connection: None,
             },
             user_agent: None,
             registered_at: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding() -> Binding {
+        Binding::sample()
     }
 
     #[test]

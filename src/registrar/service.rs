@@ -433,28 +433,10 @@ impl Handler for RegistrarHandler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::Transport;
 
     #[test]
     fn contact_text_is_contact_value() {
-        let mut b = Binding {
-            id: 1,
-            uri: "sip:alice@192.0.2.4:5060;transport=tcp".into(),
-            instance: Some("<urn:uuid:abc>".into()),
-            reg_id: Some(1),
-            q: Some(500),
-            expires_at: 1_000,
-            call_id: "c".into(),
-            cseq: 1,
-            path: Vec::new(),
-            source: Source {
-                transport: Transport::Udp,
-                addr: "127.0.0.1:5060".parse().expect("addr"),
-                connection: None,
-            },
-            user_agent: None,
-            registered_at: 0,
-        };
+        let mut b = Binding::sample();
         for q in [
             None,
             Some(0),
