@@ -294,10 +294,13 @@ async fn update_and_delete_user() {
 
 #[tokio::test]
 async fn expired_refresh_token_is_refused() {
-    let e = common::env_with(|c| c.tokens.refresh_ttl_secs = 1).await;
+    // Two seconds, not one: expiry times are whole seconds, so a one-second token issued
+    // late in a second may expire within milliseconds (the fresh login below failed
+    // that way on a loaded CI machine).
+    let e = common::env_with(|c| c.tokens.refresh_ttl_secs = 2).await;
     add_user(&e.svc, "kate", &[]).await;
     let pair = e.svc.login("kate", PASSWORD, None).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert!(matches!(
         e.svc.refresh(&pair.refresh_token).await,
         Err(UsersError::BadRefreshToken)
