@@ -241,22 +241,10 @@ impl BindingTable {
         Expired { gone, next }
     }
 
-    /// Applies one REGISTER to `aor` atomically. Returns the AOR's bindings afterwards and
-    /// the changes made (empty for a fetch). Bindings found expired on the way are dropped
-    /// and reported as [`Change::Expired`].
+    /// Applies one REGISTER to `aor` atomically: the AOR's bindings afterwards, the
+    /// changes made (empty for a fetch) and the deadline to queue for the AOR. Bindings
+    /// found expired on the way are dropped and reported as [`Change::Expired`].
     pub fn apply(
-        &self,
-        aor: &Aor,
-        up: &Update<'_>,
-        limits: &Limits,
-        now: u64,
-    ) -> Result<(Vec<Binding>, Vec<Change>), Refused> {
-        self.apply_scheduled(aor, up, limits, now)
-            .map(|a| (a.bindings, a.changes))
-    }
-
-    /// [`BindingTable::apply`], also naming the deadline to queue for the AOR.
-    pub fn apply_scheduled(
         &self,
         aor: &Aor,
         up: &Update<'_>,
@@ -460,6 +448,7 @@ mod tests {
             limits,
             1_000,
         )
+        .map(|a| (a.bindings, a.changes))
     }
 
     #[test]
@@ -692,9 +681,7 @@ mod tests {
         let t = BindingTable::new();
         let aor = Aor::parse("sip:alice@example.com").unwrap();
         let long = contacts(&["<sip:a@192.0.2.1>;expires=600"]);
-        let a = t
-            .apply_scheduled(&aor, &up(&long, "c", 1), &LIMITS, 1_000)
-            .unwrap();
+        let a = t.apply(&aor, &up(&long, "c", 1), &LIMITS, 1_000).unwrap();
         assert_eq!(
             a.schedule,
             Some(1_600),
@@ -702,18 +689,14 @@ mod tests {
         );
         // Refreshes that push the deadline later queue nothing more.
         for (cseq, now) in [(2, 1_100), (3, 1_200)] {
-            let a = t
-                .apply_scheduled(&aor, &up(&long, "c", cseq), &LIMITS, now)
-                .unwrap();
+            let a = t.apply(&aor, &up(&long, "c", cseq), &LIMITS, now).unwrap();
             assert_eq!(a.schedule, None);
             assert!(matches!(&a.changes[..], [Change::Refreshed(_)]));
         }
         assert_eq!(t.scheduled(&aor), 1_600);
         // A second phone expiring sooner queues the earlier deadline.
         let short = contacts(&["<sip:b@192.0.2.2>;expires=120"]);
-        let a = t
-            .apply_scheduled(&aor, &up(&short, "d", 1), &LIMITS, 1_200)
-            .unwrap();
+        let a = t.apply(&aor, &up(&short, "d", 1), &LIMITS, 1_200).unwrap();
         assert_eq!(a.schedule, Some(1_320));
         // The superseded entry (1,600) does nothing when it comes up early ...
         assert_eq!(t.expire_due(&aor, 1_600, 1_320), Expired::default());
