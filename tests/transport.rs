@@ -210,7 +210,7 @@ async fn rport_is_filled_and_received_added() {
     sock.send_to(req.as_bytes(), server.addr).await.unwrap();
     let m = parse(&udp_collect(&sock, WAIT).await[0]);
     let raw = m.headers.first(HeaderName::Via).unwrap();
-    let via = Via::parse(raw, raw).unwrap();
+    let via = Via::parse(m.headers.src(), raw).unwrap();
     assert_eq!(via.rport(), Some(Some(port.to_string().as_str())));
     assert_eq!(via.received(), Some("127.0.0.1"));
     server.stop().await;
@@ -258,10 +258,7 @@ async fn oversized_datagram_gets_513_and_require_420() {
     let req = request("REGISTER", "req", "Require: path, foo\r\n");
     let m = parse(&udp_exchange(server.addr, req.as_bytes(), WAIT).await[0]);
     assert_eq!(status(&m), 420);
-    assert_eq!(
-        m.headers.first(HeaderName::Unsupported).map(|v| &**v),
-        Some("foo")
-    );
+    assert_eq!(m.headers.first(HeaderName::Unsupported), Some("foo"));
     server.stop().await;
 }
 
@@ -272,13 +269,10 @@ async fn options_and_405_list_what_is_served() {
         parse(&udp_exchange(server.addr, request("OPTIONS", "o1", "").as_bytes(), WAIT).await[0]);
     assert_eq!(status(&m), 200);
     assert_eq!(
-        m.headers.first(HeaderName::Allow).map(|v| &**v),
+        m.headers.first(HeaderName::Allow),
         Some("OPTIONS, REGISTER")
     );
-    assert_eq!(
-        m.headers.first(HeaderName::Supported).map(|v| &**v),
-        Some("path")
-    );
+    assert_eq!(m.headers.first(HeaderName::Supported), Some("path"));
     assert!(m.headers.first(HeaderName::Accept).is_some());
     for method in [
         "BYE", "MESSAGE", "INFO", "UPDATE", "REFER", "PRACK", "NOTIFY", "CANCEL", "INVITE",
@@ -293,7 +287,7 @@ async fn options_and_405_list_what_is_served() {
         );
         assert_eq!(status(&m), 405, "{method}");
         assert_eq!(
-            m.headers.first(HeaderName::Allow).map(|v| &**v),
+            m.headers.first(HeaderName::Allow),
             Some("OPTIONS, REGISTER")
         );
     }

@@ -91,7 +91,8 @@ fn presented(req: &Request) -> Presented {
     // Several Authorization fields may be present (one per realm); the first usable wins,
     // and an unknown scheme counts as none (RFC 4475 §3.3.7).
     for h in req.msg.headers.all(HeaderName::Authorization) {
-        let Ok(a) = crate::sip::headers::Authorization::parse(&h.value, &h.value) else {
+        let Ok(a) = crate::sip::headers::Authorization::parse(req.msg.headers.src(), h.value)
+        else {
             continue;
         };
         if a.0.is_scheme("Bearer") {

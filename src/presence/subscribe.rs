@@ -72,7 +72,7 @@ fn accepts_pidf(req: &Request) -> bool {
         return true;
     }
     fields.any(|h| {
-        crate::sip::text::split_commas(&h.value).any(|range| {
+        crate::sip::text::split_commas(h.value).any(|range| {
             let media = range.split(';').next().unwrap_or("").trim();
             ["application/pidf+xml", "application/*", "*/*"]
                 .iter()

@@ -219,7 +219,7 @@ impl Registrar {
                 addr: ctx.source,
                 connection: ctx.connection,
             },
-            user_agent: req.msg.headers.first(HeaderName::UserAgent).map(|v| &**v),
+            user_agent: req.msg.headers.first(HeaderName::UserAgent),
         };
         let (bindings, changes) = match self.table.apply(aor, &up, &self.config.limits(), now) {
             Ok(applied) => {

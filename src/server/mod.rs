@@ -112,7 +112,7 @@ impl Core {
         let Some(first) = split_commas(raw).next() else {
             return source;
         };
-        match Via::parse(raw, first) {
+        match Via::parse(msg.headers.src(), first) {
             Ok(v) if v.rport().is_some() => source,
             Ok(v) => SocketAddr::new(source.ip(), v.port.unwrap_or(5060)),
             Err(_) => source,
@@ -234,12 +234,11 @@ impl Core {
 /// tag and the destination read (Via, From, To, Call-ID, CSeq), in their order. Half the
 /// fields of a REGISTER, and none of the long ones (Authorization, Contact).
 fn answer_fields(msg: &Message) -> Message {
-    let wanted = |h: &&crate::sip::Header| crate::sip::response::copied_from_request(h.name);
-    let mut headers = Vec::with_capacity(msg.headers.iter().filter(wanted).count());
-    headers.extend(msg.headers.iter().filter(wanted).cloned());
     Message {
         first_line: msg.first_line.clone(),
-        headers: crate::sip::Headers(headers),
+        headers: msg
+            .headers
+            .filtered(crate::sip::response::copied_from_request),
         body: Bytes::new(),
     }
 }

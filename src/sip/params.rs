@@ -5,7 +5,7 @@ use std::fmt;
 use bytestring::ByteString;
 use nom::IResult;
 
-use super::text::{gen_value, sep, sub, token};
+use super::text::sub;
 
 /// One parameter; `value` is `None` for a flag such as `;lr` and keeps quotes when quoted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,25 +273,66 @@ impl fmt::Display for Params {
 }
 
 /// `*( SEMI generic-param )` after a header value: white space allowed around `;` and `=`.
+///
+/// One walk over the octets (it runs for every Via, From, To and Contact): a name is a
+/// token, a value a token, a quoted string or a bracketed IPv6 reference (see
+/// [`gen_value`](super::text::gen_value)). White space after the last parameter is left
+/// to the caller.
 pub fn header_params<'a>(src: &ByteString, i: &'a str) -> IResult<&'a str, Params> {
-    let start = i;
-    let mut i = i;
+    let fail = |at: usize| {
+        Err(nom::Err::Error(nom::error::Error::new(
+            &i[at..],
+            nom::error::ErrorKind::Verify,
+        )))
+    };
+    let b = i.as_bytes();
+    // End of the last whole parameter.
+    let mut done = 0;
     loop {
-        let Ok((rest, _)) = sep(";")(i) else {
-            let used = &start[..start.len() - i.len()];
-            return Ok((
-                i,
-                Params {
-                    raw: sub(src, used),
-                },
-            ));
+        let mut k = skip_ws(b, done);
+        if b.get(k) != Some(&b';') {
+            break;
+        }
+        k = skip_ws(b, k + 1);
+        let name = run_while(b, k, &super::text::TOKEN);
+        if name == k {
+            return fail(k);
+        }
+        let eq = skip_ws(b, name);
+        if b.get(eq) != Some(&b'=') {
+            done = name;
+            continue;
+        }
+        let v = skip_ws(b, eq + 1);
+        done = match b.get(v) {
+            Some(b'"') | Some(b'[') => {
+                let Ok((rest, _)) = super::text::gen_value(&i[v..]) else {
+                    return fail(v);
+                };
+                i.len() - rest.len()
+            }
+            _ => {
+                let end = run_while(b, v, &super::text::TOKEN);
+                if end == v {
+                    return fail(v);
+                }
+                end
+            }
         };
-        let (rest, _name) = token(rest)?;
-        let rest = match sep("=")(rest) {
-            Ok((r, _)) => gen_value(r)?.0,
-            Err(_) => rest,
-        };
-        i = rest;
+    }
+    Ok((
+        &i[done..],
+        Params {
+            raw: sub(src, &i[..done]),
+        },
+    ))
+}
+
+/// End of the run starting at `i` of octets in `set`.
+fn run_while(b: &[u8], i: usize, set: &[bool; 256]) -> usize {
+    match b[i..].iter().position(|c| !set[*c as usize]) {
+        Some(n) => i + n,
+        None => b.len(),
     }
 }
 

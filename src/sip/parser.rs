@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use memchr::memmem;
 
 use super::headers::{ContentLength, HeaderName, TypedHeader};
-use super::message::{Header, Headers, Message};
+use super::message::{Field, Headers, Message, Span};
 use super::text::is_token_byte;
 
 /// Size limits applied while parsing.
@@ -156,6 +156,9 @@ fn content_length(headers: &Headers) -> Result<Option<usize>, &'static str> {
 /// Works on octets with `memchr` (the hot path of every request); slices are cut only at
 /// ASCII delimiters, so they always fall on character boundaries.
 fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), ParseError> {
+    if head.len() >= Span::EXTRA as usize {
+        return Err(ParseError::new("Message Too Large"));
+    }
     let head = ByteString::try_from(head)
         .map_err(|_| ParseError::new("Header section is not valid UTF-8"))?;
     let text: &str = &head;
@@ -167,10 +170,15 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
         Some(Ok((0, b))) if b > 0 => b,
         _ => return Err(ParseError::new("Malformed start line")),
     };
-    let mut fields: Vec<Header> = Vec::with_capacity(16);
+    let mut fields: Vec<Field> = Vec::with_capacity(16);
     // (index of the field, its continuation lines) for folded fields, unfolded at the end.
     let mut folded: Vec<(usize, Vec<&str>)> = Vec::new();
     let mut error: Option<String> = None;
+    // Offsets fit: the section is at most the maximum message size, checked against u32.
+    let span = |s: &str| Span {
+        start: (s.as_ptr() as usize - bytes.as_ptr() as usize) as u32,
+        len: s.len() as u32,
+    };
     for line in lines {
         let Ok((a, b)) = line else {
             error.get_or_insert_with(|| "Bare CR or LF in a header field".into());
@@ -215,24 +223,20 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
         }
         let name = &line[..n];
         let value = trim_ws(&line[colon + 1..]);
-        let kind = HeaderName::from_name(name);
-        fields.push(Header {
-            name: kind,
-            // Known names print canonically; only unknown ones need their spelling kept.
-            raw_name: if kind == HeaderName::Other {
-                head.slice_ref(name)
-            } else {
-                ByteString::from_static(kind.as_str())
-            },
+        fields.push(Field {
+            name: HeaderName::from_name(name),
+            raw_name: span(name),
             value: if value.is_empty() {
-                ByteString::new()
+                Span::EMPTY
             } else {
-                head.slice_ref(value)
+                span(value)
             },
         });
     }
+    let mut unfolded: Vec<(usize, String)> = Vec::with_capacity(folded.len());
     for (i, parts) in folded {
-        let mut v = String::from(&*fields[i].value);
+        let f = &fields[i];
+        let mut v = String::from(&text[f.value.start as usize..][..f.value.len as usize]);
         for p in parts {
             let p = trim_ws(p);
             if p.is_empty() {
@@ -246,15 +250,13 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
         if v.len() > limits.max_header_line {
             error.get_or_insert_with(|| "Header field too long".into());
         }
-        fields[i].value = ByteString::from(v);
+        unfolded.push((i, v));
     }
-    let headers = Headers(fields);
-    let mut first = head.into_bytes();
-    first.truncate(first_end);
-    // Cut before an ASCII CR of a valid UTF-8 section, so this cannot fail; no panic anyway.
-    let Ok(first_line) = ByteString::try_from(first) else {
-        return Err(ParseError::new("Malformed start line"));
-    };
+    let first_line = head.slice_ref(&text[..first_end]);
+    let mut headers = Headers::from_parts(head, fields);
+    for (i, v) in unfolded {
+        headers.set_value(i, &v);
+    }
     match error {
         Some(reason) => Err(ParseError::new(reason).with_partial(first_line, headers)),
         None => Ok((first_line, headers)),
@@ -431,10 +433,7 @@ mod tests {
     fn folding_compact_and_body() {
         let m = msg("OPTIONS sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\nAccept: a/b,\r\n   c/d\r\nl: 4\r\n\r\nbodyEXTRA").unwrap();
         assert_eq!(&*m.first_line, "OPTIONS sip:a@b SIP/2.0");
-        assert_eq!(
-            m.headers.first(HeaderName::Accept).map(|v| &**v),
-            Some("a/b, c/d")
-        );
+        assert_eq!(m.headers.first(HeaderName::Accept), Some("a/b, c/d"));
         assert_eq!(&m.body[..], b"body");
         assert_eq!(m.headers.count(HeaderName::Via), 1);
     }

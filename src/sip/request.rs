@@ -64,7 +64,8 @@ fn required<H: TypedHeader>(msg: &Message) -> Result<H, Rejection> {
             H::NAME
         )));
     }
-    H::parse(&h.value, &h.value).map_err(|e| Rejection::bad_request(capitalise(e.to_string())))
+    H::parse(msg.headers.src(), h.value)
+        .map_err(|e| Rejection::bad_request(capitalise(e.to_string())))
 }
 
 fn capitalise(mut s: String) -> String {
@@ -169,7 +170,7 @@ impl Request {
     /// The first `Authorization` header, parsed.
     pub fn authorization(&self) -> Option<Result<Authorization, super::headers::HeaderError>> {
         let raw = self.msg.headers.first(HeaderName::Authorization)?;
-        Some(Authorization::parse(raw, raw))
+        Some(Authorization::parse(self.msg.headers.src(), raw))
     }
 }
 

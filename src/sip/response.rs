@@ -128,11 +128,11 @@ impl Response {
         out.put_slice(b"\r\n");
         let mut first_via = true;
         for h in request.headers.all(HeaderName::Via) {
-            for element in split_commas(&h.value) {
+            for element in split_commas(h.value) {
                 out.put_slice(b"Via: ");
                 if first_via {
                     first_via = false;
-                    match Via::parse(&h.value, element) {
+                    match Via::parse(request.headers.src(), element) {
                         Ok(mut via) => {
                             stamp_via(&mut via, source);
                             let _ = write!(Writer(&mut out), "{via}");
@@ -152,7 +152,7 @@ impl Response {
             out.put_slice(h.value.as_bytes());
             let needs_tag = self.status > 100
                 && !to_tag.is_empty()
-                && NameAddr::parse(&h.value, &h.value).is_ok_and(|a| a.tag().is_none());
+                && NameAddr::parse(request.headers.src(), h.value).is_ok_and(|a| a.tag().is_none());
             if needs_tag {
                 out.put_slice(b";tag=");
                 out.put_slice(to_tag.as_bytes());

@@ -353,7 +353,7 @@ pub fn status_of(msg: &Message) -> Option<u16> {
 fn top_branch(msg: &Message) -> Option<String> {
     let raw = msg.headers.first(HeaderName::Via)?;
     let first = split_commas(raw).next()?;
-    let via = Via::parse(raw, first).ok()?;
+    let via = Via::parse(msg.headers.src(), first).ok()?;
     via.branch().map(str::to_owned)
 }
 
