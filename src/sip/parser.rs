@@ -94,39 +94,48 @@ pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseErro
         let mut e = ParseError::new("Message Too Large");
         e.status = 513;
         if let Some(end) = end_of_head(&data)
-            && let Ok((first, headers)) = parse_head(data.slice(..end), limits)
+            && let Some(Ok((first, headers))) = parse_head(data.slice(..end), limits, false)
         {
             e = e.with_partial(first, headers);
         }
         return Err(e);
     }
+    if data.ends_with(CRLFCRLF) {
+        // The common case, a request without a body: the datagram is the header section
+        // and its empty line. Taken when the section holds no other empty line (then the
+        // first one ends it, and the general path below finds it).
+        let mut head = data.clone();
+        head.truncate(data.len() - CRLFCRLF.len());
+        if let Some(parsed) = parse_head(head, limits, true) {
+            let (first_line, headers) = parsed?;
+            return no_body(first_line, headers);
+        }
+    }
+    parse_framed(data, limits)
+}
+
+/// [`parse_datagram`] once the leading CRLFs and the size are dealt with: the header
+/// section ends at the first empty line, searched for.
+fn parse_framed(data: Bytes, limits: &Limits) -> Result<Message, ParseError> {
     let Some(end) = end_of_head(&data) else {
         let e = ParseError::new("Missing empty line after the header fields");
-        return Err(match parse_head(data.clone(), limits) {
-            Ok((first, headers)) => e.with_partial(first, headers),
-            Err(_) => e,
+        return Err(match parse_head(data.clone(), limits, false) {
+            Some(Ok((first, headers))) => e.with_partial(first, headers),
+            _ => e,
         });
     };
     let body_start = end + CRLFCRLF.len();
     let available = data.len() - body_start;
     if available == 0 {
-        // Nothing after the empty line (most requests): the body is empty whatever
-        // Content-Length says, and the buffer itself becomes the header section.
+        // Nothing after the empty line: the buffer itself becomes the header section.
         let mut head = data;
         head.truncate(end);
-        let (first_line, headers) = parse_head(head, limits)?;
-        return match content_length(&headers) {
-            Ok(Some(n)) if n > 0 => Err(ParseError::new("Content-Length larger than the message")
-                .with_partial(first_line, headers)),
-            Ok(_) => Ok(Message {
-                first_line,
-                headers,
-                body: Bytes::new(),
-            }),
-            Err(reason) => Err(ParseError::new(reason).with_partial(first_line, headers)),
-        };
+        return parse_head(head, limits, false)
+            .unwrap_or_else(|| Err(ParseError::new("Malformed start line")))
+            .and_then(|(first_line, headers)| no_body(first_line, headers));
     }
-    let (first_line, headers) = parse_head(data.slice(..end), limits)?;
+    let (first_line, headers) = parse_head(data.slice(..end), limits, false)
+        .unwrap_or_else(|| Err(ParseError::new("Malformed start line")))?;
     let body_len = match content_length(&headers) {
         Ok(Some(n)) if n > available => {
             return Err(ParseError::new("Content-Length larger than the message")
@@ -143,6 +152,21 @@ pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseErro
     })
 }
 
+/// A message with nothing after its empty line: the body is empty whatever Content-Length
+/// says, and a Content-Length above zero is an error.
+fn no_body(first_line: ByteString, headers: Headers) -> Result<Message, ParseError> {
+    match content_length(&headers) {
+        Ok(Some(n)) if n > 0 => Err(ParseError::new("Content-Length larger than the message")
+            .with_partial(first_line, headers)),
+        Ok(_) => Ok(Message {
+            first_line,
+            headers,
+            body: Bytes::new(),
+        }),
+        Err(reason) => Err(ParseError::new(reason).with_partial(first_line, headers)),
+    }
+}
+
 /// Content-Length from the parsed fields: at most one, well formed.
 fn content_length(headers: &Headers) -> Result<Option<usize>, &'static str> {
     match headers.single::<ContentLength>() {
@@ -155,12 +179,24 @@ fn content_length(headers: &Headers) -> Result<Option<usize>, &'static str> {
 /// Splits the header section (without its final empty line) into the start line and fields.
 /// Works on octets with `memchr` (the hot path of every request); slices are cut only at
 /// ASCII delimiters, so they always fall on character boundaries.
-fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), ParseError> {
+///
+/// `guess`: `head` is the whole datagram but its final empty line, taken for the header
+/// section without searching for the first empty line. `None` when that was wrong (an
+/// empty line inside, or octets that are not UTF-8, which a body may hold): the caller
+/// then finds the section's end. Without `guess` the answer is always `Some`.
+fn parse_head(
+    head: Bytes,
+    limits: &Limits,
+    guess: bool,
+) -> Option<Result<(ByteString, Headers), ParseError>> {
     if head.len() >= Span::EXTRA as usize {
-        return Err(ParseError::new("Message Too Large"));
+        return Some(Err(ParseError::new("Message Too Large")));
     }
-    let head = ByteString::try_from(head)
-        .map_err(|_| ParseError::new("Header section is not valid UTF-8"))?;
+    let head = match ByteString::try_from(head) {
+        Ok(h) => h,
+        Err(_) if guess => return None,
+        Err(_) => return Some(Err(ParseError::new("Header section is not valid UTF-8"))),
+    };
     let text: &str = &head;
     let bytes = text.as_bytes();
     let mut lines = LineIter { bytes, pos: 0 };
@@ -168,7 +204,7 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
     // own handle becomes it, which saves a reference count round trip.
     let first_end = match lines.next() {
         Some(Ok((0, b))) if b > 0 => b,
-        _ => return Err(ParseError::new("Malformed start line")),
+        _ => return Some(Err(ParseError::new("Malformed start line"))),
     };
     let mut fields: Vec<Field> = Vec::with_capacity(16);
     // (index of the field, its continuation lines) for folded fields, unfolded at the end.
@@ -184,6 +220,9 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
             error.get_or_insert_with(|| "Bare CR or LF in a header field".into());
             continue;
         };
+        if guess && a == b {
+            return None;
+        }
         let line = &text[a..b];
         let lb = line.as_bytes();
         if lb.first().is_some_and(|c| *c == b' ' || *c == b'\t') {
@@ -224,7 +263,7 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
         let name = &line[..n];
         let value = trim_ws(&line[colon + 1..]);
         fields.push(Field {
-            name: HeaderName::from_name(name),
+            name: HeaderName::from_line(lb, n),
             raw_name: span(name),
             value: if value.is_empty() {
                 Span::EMPTY
@@ -257,10 +296,10 @@ fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), Par
     for (i, v) in unfolded {
         headers.set_value(i, &v);
     }
-    match error {
+    Some(match error {
         Some(reason) => Err(ParseError::new(reason).with_partial(first_line, headers)),
         None => Ok((first_line, headers)),
-    }
+    })
 }
 
 /// Lines of a header section as byte ranges; `Err` for a line holding a bare CR or LF.
@@ -478,6 +517,52 @@ mod tests {
                 .reason
                 .contains("too long")
         );
+    }
+
+    /// The datagram path that takes a body-less datagram for its header section answers
+    /// exactly as the path that searches for the first empty line, on messages damaged at
+    /// random with the octets that decide where the section ends.
+    #[test]
+    fn whole_datagram_guess_agrees_with_the_search() {
+        let bases: [&[u8]; 3] = [
+            b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nl: 0\r\n\r\n",
+            b"REGISTER sip:b SIP/2.0\r\nContact: <sip:a@h>\r\n  ;expires=5\r\nContent-Length: 3\r\n\r\nabc\r\n\r\n",
+            b"MESSAGE sip:b SIP/2.0\r\nl: 6\r\n\r\n\xff\xfe\r\n\r\n",
+        ];
+        let inserts: [&[u8]; 7] = [b"\r", b"\n", b"\r\n", b"\r\n\r\n", b"\xc3", b" ", b":"];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize % n
+        };
+        let limits = Limits::default();
+        let outcome = |r: Result<Message, ParseError>| match r {
+            Ok(m) => format!("{m:?}"),
+            Err(e) => format!("{} {} {:?}", e.status, e.reason, e.partial),
+        };
+        let mut guessed = 0;
+        for round in 0..20_000 {
+            let base = bases[round % bases.len()];
+            let mut m = base.to_vec();
+            for _ in 0..1 + next(3) {
+                let at = next(m.len() + 1);
+                let ins = inserts[next(inserts.len())];
+                m.splice(at..at, ins.iter().copied());
+            }
+            if next(2) == 0 && !m.ends_with(CRLFCRLF) {
+                m.extend_from_slice(CRLFCRLF);
+            }
+            let data = Bytes::from(m);
+            guessed += usize::from(data.ends_with(CRLFCRLF));
+            let fast = outcome(parse_datagram(data.clone(), &limits));
+            // parse_datagram's own first step: leading CRLFs skipped.
+            let skip = data.chunks(2).take_while(|c| *c == CRLF).count() * 2;
+            let searched = outcome(parse_framed(data.slice(skip..), &limits));
+            assert_eq!(fast, searched, "{:?}", String::from_utf8_lossy(&data));
+        }
+        assert!(guessed > 10_000, "the guess was tried {guessed} times");
     }
 
     #[test]

@@ -59,8 +59,17 @@ header_names!(
 impl HeaderName {
     /// Classifies a header name (case-insensitive, compact forms included).
     pub fn from_name(name: &str) -> HeaderName {
-        if name.len() == 1 {
-            return match name.as_bytes()[0].to_ascii_lowercase() {
+        Self::from_line(name.as_bytes(), name.len())
+    }
+
+    /// Classifies the name that is the first `n` octets of `line` (a header line: the
+    /// octets after the name let the comparison read whole words instead of a tail).
+    pub(crate) fn from_line(line: &[u8], n: usize) -> HeaderName {
+        let Some(b) = line.get(..n) else {
+            return HeaderName::Other;
+        };
+        if n == 1 {
+            return match b[0].to_ascii_lowercase() {
                 b'v' => HeaderName::Via,
                 b'f' => HeaderName::From,
                 b't' => HeaderName::To,
@@ -78,7 +87,6 @@ impl HeaderName {
         }
         // One candidate per (length, first octet) — only Call-ID and Contact share both,
         // so the second octet decides — then one case-insensitive comparison.
-        let b = name.as_bytes();
         let first = match b.first() {
             Some(c) => c.to_ascii_lowercase(),
             None => return HeaderName::Other,
@@ -120,30 +128,17 @@ impl HeaderName {
             (19, b'p') => HeaderName::ProxyAuthorization,
             _ => return HeaderName::Other,
         };
-        // Case-insensitive comparison in three 64-bit words: the name zero-padded to 24
-        // octets, letters folded to lower case by OR-ing 0x20 where the canonical name has a
-        // letter (so only the other case of that letter can match), other octets exact.
-        // (No copy into a padded buffer: a variable-length copy is a `memmove` call.)
+        // Case-insensitive comparison in up to three 64-bit words: the name zero-padded to
+        // 24 octets, letters folded to lower case by OR-ing 0x20 where the canonical name
+        // has a letter (so only the other case of that letter can match), other octets
+        // exact.
         let key = &KEYS[cand as usize];
-        let mut chunks = b.chunks_exact(8);
-        let mut i = 0;
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            if w | key.fold[i] != key.lower[i] {
+        for i in 0..n.div_ceil(8) {
+            if word(line, 8 * i, (n - 8 * i).min(8)) | key.fold[i] != key.lower[i] {
                 return HeaderName::Other;
             }
-            i += 1;
         }
-        let tail = chunks
-            .remainder()
-            .iter()
-            .enumerate()
-            .fold(0u64, |w, (j, c)| w | (*c as u64) << (8 * j));
-        if tail | key.fold[i] == key.lower[i] {
-            cand
-        } else {
-            HeaderName::Other
-        }
+        cand
     }
 
     /// The canonical long name used when sipreg prints the header.
@@ -185,6 +180,27 @@ impl HeaderName {
             HeaderName::Subject => "Subject",
             HeaderName::Other => "X-Unknown",
         }
+    }
+}
+
+/// `len` octets (1 to 8) of `line` from `at` as a little-endian word, zero above them: one
+/// load when eight octets are there to read (a header name is followed by its value), the
+/// octets one by one otherwise. (No copy into a padded buffer: a variable-length copy is
+/// a `memmove` call.)
+fn word(line: &[u8], at: usize, len: usize) -> u64 {
+    let w = match line.get(at..at + 8).map(<[u8; 8]>::try_from) {
+        Some(Ok(w)) => u64::from_le_bytes(w),
+        _ => line
+            .iter()
+            .skip(at)
+            .take(len)
+            .enumerate()
+            .fold(0u64, |w, (j, c)| w | (*c as u64) << (8 * j)),
+    };
+    if len < 8 {
+        w & ((1u64 << (8 * len)) - 1)
+    } else {
+        w
     }
 }
 
@@ -266,5 +282,23 @@ mod tests {
         assert_eq!(HeaderName::from_name("Call-Id"), CallId);
         assert_eq!(HeaderName::from_name("Max-Forward\u{13}"), Other);
         assert_eq!(HeaderName::from_name("SIP-ETAG"), SipETag);
+    }
+
+    #[test]
+    fn names_at_the_start_of_a_line() {
+        use HeaderName::*;
+        // The octets after the name are read with it but never count.
+        for (line, n, want) in [
+            (&b"max-forwards: 70"[..], 12, MaxForwards),
+            (b"Max-Forwards:70", 12, MaxForwards),
+            (b"To: <sip:a@b>", 2, To),
+            (b"Contacx: <sip:a@b>", 7, Other),
+            (b"Content-Length: 0", 14, ContentLength),
+            (b"Content-Lengtx: 0", 14, Other),
+            (b"Proxy-Authorization", 19, ProxyAuthorization),
+            (b"Via", 4, Other),
+        ] {
+            assert_eq!(HeaderName::from_line(line, n), want, "{line:?}");
+        }
     }
 }
