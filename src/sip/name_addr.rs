@@ -53,11 +53,10 @@ impl NameAddr {
             (None, s)
         };
 
-        let (uri, rest) = if let Some(inner) = after_display.strip_prefix('<') {
+        let (uri_text, rest) = if let Some(inner) = after_display.strip_prefix('<') {
             let gt =
                 super::text::find_byte(b'>', inner.as_bytes()).ok_or("missing '>' after URI")?;
-            let uri = Uri::parse(src, &inner[..gt]).map_err(|e| e.0)?;
-            (uri, &inner[gt + 1..])
+            (&inner[..gt], &inner[gt + 1..])
         } else {
             // addr-spec: the URI ends at white space or ';'; a URI with '?', ',' or ';'
             // must be written inside <> (RFC 3261 §20.10).
@@ -67,12 +66,16 @@ impl NameAddr {
             if memchr::memchr2(b'?', b',', text.as_bytes()).is_some() {
                 return Err("URI with '?' or ',' must be enclosed in <>");
             }
-            (
-                Uri::parse(src, text).map_err(|e| e.0)?,
-                &after_display[end..],
-            )
+            (text, &after_display[end..])
         };
-        let (rest, params) = header_params(src, rest).map_err(|_| "invalid header parameter")?;
+        let params = header_params(src, rest);
+        // The URI is parsed last, straight into the result: it is the largest part, and
+        // every intermediate value holding it would be one more copy.
+        let uri = match Uri::parse(src, uri_text) {
+            Ok(uri) => uri,
+            Err(e) => return Err(e.0),
+        };
+        let (rest, params) = params.map_err(|_| "invalid header parameter")?;
         if !rest.trim_ws().is_empty() {
             return Err("unexpected characters after address");
         }
