@@ -74,14 +74,12 @@ fn sip_uri() -> impl Strategy<Value = SipUri> {
         uri_params(),
         prop::option::of("[A-Za-z]{1,5}=([a-z0-9]|%[0-9A-F]{2}){0,4}"),
     )
-        .prop_map(|(secure, user, host, port, params, headers)| SipUri {
-            secure,
-            password: None,
-            user: user.map(bs),
-            host: bs(host),
-            port,
-            params,
-            headers: headers.map(bs),
+        .prop_map(|(secure, user, host, port, params, headers)| {
+            let mut u = SipUri::new(secure, user.map(bs), bs(host));
+            u.port = port;
+            u.params = params;
+            u.set_headers(headers.map(bs));
+            u
         })
 }
 
@@ -172,7 +170,7 @@ proptest! {
         params.retain(|p| !p.name.eq_ignore_ascii_case("branch"));
         params.insert(0, Param { name: ByteString::from_static("branch"), value: Some(bs(branch)) });
         let params = Params::from(params);
-        let via = Via { protocol: ByteString::from_static("SIP"), version: ByteString::from_static("2.0"), transport: bs(transport), host: bs(host), port, params };
+        let via = Via::new(bs(transport), bs(host), port, params);
         roundtrip(&via)?;
     }
 

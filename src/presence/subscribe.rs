@@ -191,7 +191,7 @@ impl PresenceService {
                 Some(u) => {
                     let mut u = u.clone();
                     u.params = Default::default();
-                    u.headers = None;
+                    u.set_headers(None);
                     u
                 }
                 None => return Response::new(416),

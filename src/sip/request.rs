@@ -178,7 +178,7 @@ fn request_line(line: &ByteString) -> Result<(Method, Uri), Rejection> {
     check_version(v)?;
     let uri = Uri::parse(line, u).map_err(|_| Rejection::bad_request("Malformed Request-URI"))?;
     if let Uri::Sip(s) = &uri
-        && s.headers.is_some()
+        && s.headers().is_some()
     {
         return Err(Rejection::bad_request("Request-URI must not carry headers"));
     }
