@@ -55,15 +55,70 @@ pub struct Headers {
     text: ByteString,
     extra: String,
     fields: Vec<Field>,
+    index: Index,
+}
+
+/// Where each name first occurs and which names occur more than once, so that looking a
+/// name up (a request is looked up about a dozen times while it is validated) reads one
+/// entry instead of walking every field.
+#[derive(Clone)]
+struct Index {
+    /// Position of the first field of each name, plus one; 0 when there is none, and
+    /// [`Index::FAR`] when it is that far or further (then the fields are walked from there).
+    first: [u8; HeaderName::COUNT],
+    /// Bit `name as usize` set when the name occurs more than once.
+    repeated: u64,
+}
+
+// One bit per name in `Index::repeated`.
+const _: () = assert!(HeaderName::COUNT <= 64);
+
+impl Default for Index {
+    fn default() -> Index {
+        Index {
+            first: [0; HeaderName::COUNT],
+            repeated: 0,
+        }
+    }
+}
+
+impl Index {
+    const FAR: u8 = u8::MAX;
+
+    /// Records that field `position` is called `name`.
+    fn add(&mut self, name: HeaderName, position: usize) {
+        let slot = &mut self.first[name as usize];
+        if *slot == 0 {
+            *slot = u8::try_from(position + 1).unwrap_or(Index::FAR);
+        } else {
+            self.repeated |= 1 << name as usize;
+        }
+    }
+
+    /// Where the fields called `name` start, and whether there can be more than one.
+    fn find(&self, name: HeaderName) -> Option<(usize, bool)> {
+        match self.first[name as usize] {
+            0 => None,
+            p => Some((
+                usize::from(p) - 1,
+                p == Index::FAR || self.repeated & (1 << name as usize) != 0,
+            )),
+        }
+    }
 }
 
 impl Headers {
     /// Fields over `text`, as the parser found them.
     pub(crate) fn from_parts(text: ByteString, fields: Vec<Field>) -> Headers {
+        let mut index = Index::default();
+        for (i, f) in fields.iter().enumerate() {
+            index.add(f.name, i);
+        }
         Headers {
             text,
             extra: String::new(),
             fields,
+            index,
         }
     }
 
@@ -128,9 +183,13 @@ impl Headers {
 
     /// Every field called `name`.
     pub fn all(&self, name: HeaderName) -> impl Iterator<Item = Header<'_>> {
+        let (start, more) = self.index.find(name).unwrap_or((self.fields.len(), false));
         self.fields
+            .get(start..)
+            .unwrap_or_default()
             .iter()
             .filter(move |f| f.name == name)
+            .take(if more { usize::MAX } else { 1 })
             .map(|f| self.field(f))
     }
 
@@ -147,7 +206,7 @@ impl Headers {
     }
 
     pub fn count(&self, name: HeaderName) -> usize {
-        self.fields.iter().filter(|f| f.name == name).count()
+        self.all(name).count()
     }
 
     /// A single-valued header: `Ok(None)` when absent, an error when malformed or repeated.
@@ -188,6 +247,7 @@ impl Headers {
         } else {
             Span::EMPTY
         };
+        self.index.add(name, self.fields.len());
         self.fields.push(Field {
             name,
             raw_name,
@@ -201,6 +261,7 @@ impl Headers {
             text: self.text.clone(),
             extra: String::new(),
             fields: Vec::with_capacity(self.fields.iter().filter(|f| keep(f.name)).count()),
+            index: Index::default(),
         };
         for f in self.fields.iter().filter(|f| keep(f.name)) {
             let mut f = *f;
@@ -210,6 +271,7 @@ impl Headers {
             if f.raw_name.start & Span::EXTRA != 0 {
                 f.raw_name = out.stash(self.str(f.raw_name));
             }
+            out.index.add(f.name, out.fields.len());
             out.fields.push(f);
         }
         out
@@ -282,5 +344,37 @@ mod tests {
         assert_eq!(kept, built);
         assert_eq!(kept.first(HeaderName::Subject), Some("one, two"));
         assert_eq!(kept.count(HeaderName::CallId), 0);
+    }
+
+    #[test]
+    fn lookups_by_name_find_every_field_wherever_it_is() {
+        let mut h = Headers::default();
+        h.push(HeaderName::To, "<sip:a@b>");
+        for i in 0..300 {
+            h.push(HeaderName::Subject, format!("s{i}"));
+        }
+        h.push(HeaderName::Via, "SIP/2.0/UDP far;branch=z9hG4bK1");
+        h.push(HeaderName::To, "<sip:c@d>");
+        h.push(HeaderName::Via, "SIP/2.0/UDP farther;branch=z9hG4bK2");
+        assert_eq!(h.count(HeaderName::Subject), 300);
+        assert_eq!(
+            h.all(HeaderName::Subject).nth(299).map(|f| f.value),
+            Some("s299")
+        );
+        assert_eq!(h.count(HeaderName::Via), 2);
+        assert_eq!(
+            h.first(HeaderName::Via),
+            Some("SIP/2.0/UDP far;branch=z9hG4bK1")
+        );
+        let tos: Vec<_> = h.all(HeaderName::To).map(|f| f.value).collect();
+        assert_eq!(tos, ["<sip:a@b>", "<sip:c@d>"]);
+        assert!(h.single::<crate::sip::headers::To>().is_err());
+        assert_eq!(h.count(HeaderName::From), 0);
+        assert_eq!(h.first(HeaderName::From), None);
+        let vias = h.filtered(|n| n == HeaderName::Via);
+        assert_eq!(vias.len(), 2);
+        assert_eq!(vias.list::<crate::sip::headers::Via>().unwrap().len(), 2);
+        let one = h.filtered(|n| n == HeaderName::CSeq);
+        assert!(one.is_empty() && one.first(HeaderName::CSeq).is_none());
     }
 }

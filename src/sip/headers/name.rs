@@ -57,6 +57,9 @@ header_names!(
 );
 
 impl HeaderName {
+    /// How many names there are ([`HeaderName::Other`] included); `h as usize` is below it.
+    pub const COUNT: usize = ALL.len();
+
     /// Classifies a header name (case-insensitive, compact forms included).
     pub fn from_name(name: &str) -> HeaderName {
         Self::from_line(name.as_bytes(), name.len())
