@@ -21,8 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::sip::headers::{HeaderName, TypedHeader, Via};
-use crate::sip::text::split_commas;
+use crate::sip::headers::HeaderName;
 use crate::sip::{Limits, Message, ParseError};
 use crate::transaction::client::Uac;
 use crate::transaction::{Lookup, Transactions, TxKey};
@@ -106,16 +105,9 @@ impl Core {
         if self.config.sip.force_rport {
             return source;
         }
-        let Some(raw) = msg.headers.first(HeaderName::Via) else {
-            return source;
-        };
-        let Some(first) = split_commas(raw).next() else {
-            return source;
-        };
-        match Via::parse(msg.headers.src(), first) {
-            Ok(v) if v.rport().is_some() => source,
-            Ok(v) => SocketAddr::new(source.ip(), v.port.unwrap_or(5060)),
-            Err(_) => source,
+        match msg.top_via() {
+            Some(v) if v.rport().is_none() => SocketAddr::new(source.ip(), v.port.unwrap_or(5060)),
+            _ => source,
         }
     }
 

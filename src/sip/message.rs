@@ -302,6 +302,13 @@ pub struct Message {
 }
 
 impl Message {
+    /// The topmost Via element; `None` when there is none or it is malformed.
+    pub fn top_via(&self) -> Option<super::headers::Via> {
+        let raw = self.headers.first(HeaderName::Via)?;
+        let first = split_commas(raw).next()?;
+        super::headers::Via::parse(self.headers.src(), first).ok()
+    }
+
     /// Responses start with the SIP version; everything else is a request.
     pub fn is_response(&self) -> bool {
         self.first_line
@@ -332,6 +339,17 @@ mod tests {
         assert_eq!(m.headers.other("x-odd"), Some("y"));
         let names: Vec<_> = m.headers.iter().map(|h| h.raw_name).collect();
         assert_eq!(names, ["Via", "Subject", "X-Odd", "Call-ID"]);
+        assert_eq!(
+            m.top_via()
+                .and_then(|v| v.branch().map(str::to_owned))
+                .as_deref(),
+            Some("z9hG4bK1")
+        );
+        assert!(
+            parsed("OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n\r\n")
+                .top_via()
+                .is_none()
+        );
 
         // The same fields pushed one by one compare equal to the parsed ones.
         let mut built = Headers::default();

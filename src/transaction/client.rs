@@ -22,8 +22,7 @@ use dashmap::DashMap;
 use std::net::UdpSocket;
 use tokio::sync::oneshot;
 
-use crate::sip::headers::{CSeq, HeaderName, TypedHeader, Via};
-use crate::sip::text::split_commas;
+use crate::sip::headers::CSeq;
 use crate::sip::{Message, Method};
 use crate::transport::Connections;
 
@@ -351,15 +350,13 @@ pub fn status_of(msg: &Message) -> Option<u16> {
 
 /// The branch of the top Via.
 fn top_branch(msg: &Message) -> Option<String> {
-    let raw = msg.headers.first(HeaderName::Via)?;
-    let first = split_commas(raw).next()?;
-    let via = Via::parse(msg.headers.src(), first).ok()?;
-    via.branch().map(str::to_owned)
+    msg.top_via()?.branch().map(str::to_owned)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sip::headers::HeaderName;
     use crate::sip::{Limits, parse_datagram};
 
     fn notify() -> OutgoingRequest {
