@@ -8,8 +8,8 @@
 use bytestring::ByteString;
 
 use super::headers::{
-    Authorization, CSeq, CallId, ContactValue, Expires, From, HeaderName, MaxForwards, To,
-    TypedHeader, Via,
+    Authorization, CSeq, CallId, ContactValue, Expires, From, HeaderError, HeaderName, MaxForwards,
+    To, TypedHeader, Via,
 };
 use super::message::Message;
 use super::method::Method;
@@ -64,8 +64,12 @@ fn required<H: TypedHeader>(msg: &Message) -> Result<H, Rejection> {
             H::NAME
         )));
     }
-    H::parse(msg.headers.src(), h.value)
-        .map_err(|e| Rejection::bad_request(capitalise(e.to_string())))
+    H::parse(msg.headers.src(), h.value).map_err(malformed)
+}
+
+/// The 400 for a malformed header field, its reason phrase naming the field.
+fn malformed(e: HeaderError) -> Rejection {
+    Rejection::bad_request(capitalise(e.to_string()))
 }
 
 fn capitalise(mut s: String) -> String {
@@ -92,11 +96,7 @@ impl Request {
             };
         }
         let (method, uri) = check!(request_line(&msg.first_line));
-        let vias = check!(
-            msg.headers
-                .list::<Via>()
-                .map_err(|e| Rejection::bad_request(capitalise(e.to_string())))
-        );
+        let vias = check!(msg.headers.list::<Via>().map_err(malformed));
         if vias.is_empty() {
             check!(Err(Rejection::bad_request("Missing Via header")));
         }
@@ -116,11 +116,7 @@ impl Request {
 
         let mut contacts = Vec::new();
         if matches!(method, Method::Register | Method::Subscribe) {
-            contacts = check!(
-                msg.headers
-                    .list::<ContactValue>()
-                    .map_err(|e| Rejection::bad_request(capitalise(e.to_string())))
-            );
+            contacts = check!(msg.headers.list::<ContactValue>().map_err(malformed));
         }
         if method == Method::Register && to.uri.as_sip().is_none() {
             check!(Err(Rejection::bad_request(
@@ -155,7 +151,7 @@ impl Request {
     }
 
     /// The first `Authorization` header, parsed.
-    pub fn authorization(&self) -> Option<Result<Authorization, super::headers::HeaderError>> {
+    pub fn authorization(&self) -> Option<Result<Authorization, HeaderError>> {
         let raw = self.msg.headers.first(HeaderName::Authorization)?;
         Some(Authorization::parse(self.msg.headers.src(), raw))
     }
@@ -163,7 +159,6 @@ impl Request {
 
 /// `Method SP Request-URI SP SIP-Version` with exactly two single spaces.
 fn request_line(line: &ByteString) -> Result<(Method, Uri), Rejection> {
-    // Exactly two single spaces: `Method SP Request-URI SP SIP-Version`.
     let b = line.as_bytes();
     let sp = |from: usize| find_byte(b' ', &b[from..]).map(|n| from + n);
     let (Some(s1), Some(s2)) = (sp(0), sp(0).and_then(|s1| sp(s1 + 1))) else {
