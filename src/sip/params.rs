@@ -5,7 +5,7 @@ use std::fmt;
 use bytestring::ByteString;
 use nom::IResult;
 
-use super::text::sub;
+use super::text::{is_token_byte, sub};
 
 /// One parameter; `value` is `None` for a flag such as `;lr` and keeps quotes when quoted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ impl Params {
                     if b.get(n + 2)
                         .is_some_and(|c| !matches!(c, b'"' | b' ' | b'\t')) =>
                 {
-                    let end = run_until(b, n + 2, &VALUE_END);
+                    let end = run_until(b, n + 2, |c| VALUE_END[c as usize]);
                     return Some(ParamRef {
                         name: &self.raw[1..=n],
                         value: Some(&self.raw[n + 2..end]),
@@ -204,9 +204,9 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// End of the run starting at `i` of octets not in `end`.
-fn run_until(b: &[u8], i: usize, end: &[bool; 256]) -> usize {
-    match b[i..].iter().position(|c| end[*c as usize]) {
+/// End of the run starting at `i` of octets before the first that `stop` accepts.
+fn run_until(b: &[u8], i: usize, stop: impl Fn(u8) -> bool) -> usize {
+    match b[i..].iter().position(|c| stop(*c)) {
         Some(n) => i + n,
         None => b.len(),
     }
@@ -224,7 +224,7 @@ impl<'a> Iterator for ParamIter<'a> {
         }
         i = skip_ws(b, i + 1);
         let name_start = i;
-        i = run_until(b, i, &NAME_END);
+        i = run_until(b, i, |c| NAME_END[c as usize]);
         let name = &self.s[name_start..i];
         let after_name = i;
         i = skip_ws(b, i);
@@ -248,7 +248,7 @@ impl<'a> Iterator for ParamIter<'a> {
                     }
                 }
             } else {
-                i = run_until(b, i, &VALUE_END);
+                i = run_until(b, i, |c| VALUE_END[c as usize]);
             }
             Some(&self.s[start..i])
         } else {
@@ -294,7 +294,7 @@ pub fn header_params<'a>(src: &ByteString, i: &'a str) -> IResult<&'a str, Param
             break;
         }
         k = skip_ws(b, k + 1);
-        let name = run_while(b, k, &super::text::TOKEN);
+        let name = run_until(b, k, |c| !is_token_byte(c));
         if name == k {
             return fail(k);
         }
@@ -312,7 +312,7 @@ pub fn header_params<'a>(src: &ByteString, i: &'a str) -> IResult<&'a str, Param
                 i.len() - rest.len()
             }
             _ => {
-                let end = run_while(b, v, &super::text::TOKEN);
+                let end = run_until(b, v, |c| !is_token_byte(c));
                 if end == v {
                     return fail(v);
                 }
@@ -326,14 +326,6 @@ pub fn header_params<'a>(src: &ByteString, i: &'a str) -> IResult<&'a str, Param
             raw: sub(src, &i[..done]),
         },
     ))
-}
-
-/// End of the run starting at `i` of octets in `set`.
-fn run_while(b: &[u8], i: usize, set: &[bool; 256]) -> usize {
-    match b[i..].iter().position(|c| !set[*c as usize]) {
-        Some(n) => i + n,
-        None => b.len(),
-    }
 }
 
 /// `paramchar` of a URI parameter (RFC 3261 §25.1).

@@ -84,7 +84,7 @@ fn end_of_head(data: &[u8]) -> Option<usize> {
 
 /// Parses one UDP datagram. Leading CRLFs are skipped (RFC 3261 §7.5).
 pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseError> {
-    let skip = data.chunks(2).take_while(|c| *c == CRLF).count() * 2;
+    let skip = leading_crlfs(&data);
     let mut data = data;
     if skip > 0 {
         // Moves the start without touching the reference count.
@@ -94,7 +94,7 @@ pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseErro
         let mut e = ParseError::new("Message Too Large");
         e.status = 513;
         if let Some(end) = end_of_head(&data)
-            && let Some(Ok((first, headers))) = parse_head(data.slice(..end), limits, false)
+            && let Ok((first, headers)) = parse_head(data.slice(..end), limits)
         {
             e = e.with_partial(first, headers);
         }
@@ -106,7 +106,7 @@ pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseErro
         // first one ends it, and the general path below finds it).
         let mut head = data.clone();
         head.truncate(data.len() - CRLFCRLF.len());
-        if let Some(parsed) = parse_head(head, limits, true) {
+        if let Some(parsed) = split_head(head, limits, true) {
             let (first_line, headers) = parsed?;
             return no_body(first_line, headers);
         }
@@ -119,9 +119,9 @@ pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Message, ParseErro
 fn parse_framed(data: Bytes, limits: &Limits) -> Result<Message, ParseError> {
     let Some(end) = end_of_head(&data) else {
         let e = ParseError::new("Missing empty line after the header fields");
-        return Err(match parse_head(data.clone(), limits, false) {
-            Some(Ok((first, headers))) => e.with_partial(first, headers),
-            _ => e,
+        return Err(match parse_head(data.clone(), limits) {
+            Ok((first, headers)) => e.with_partial(first, headers),
+            Err(_) => e,
         });
     };
     let body_start = end + CRLFCRLF.len();
@@ -130,12 +130,10 @@ fn parse_framed(data: Bytes, limits: &Limits) -> Result<Message, ParseError> {
         // Nothing after the empty line: the buffer itself becomes the header section.
         let mut head = data;
         head.truncate(end);
-        return parse_head(head, limits, false)
-            .unwrap_or_else(|| Err(ParseError::new("Malformed start line")))
+        return parse_head(head, limits)
             .and_then(|(first_line, headers)| no_body(first_line, headers));
     }
-    let (first_line, headers) = parse_head(data.slice(..end), limits, false)
-        .unwrap_or_else(|| Err(ParseError::new("Malformed start line")))?;
+    let (first_line, headers) = parse_head(data.slice(..end), limits)?;
     let body_len = match content_length(&headers) {
         Ok(Some(n)) if n > available => {
             return Err(ParseError::new("Content-Length larger than the message")
@@ -176,15 +174,26 @@ fn content_length(headers: &Headers) -> Result<Option<usize>, &'static str> {
     }
 }
 
+/// How many octets of leading CRLFs `data` starts with (skipped, RFC 3261 §7.5).
+fn leading_crlfs(data: &[u8]) -> usize {
+    data.chunks(2).take_while(|c| *c == CRLF).count() * 2
+}
+
 /// Splits the header section (without its final empty line) into the start line and fields.
-/// Works on octets with `memchr` (the hot path of every request); slices are cut only at
-/// ASCII delimiters, so they always fall on character boundaries.
+fn parse_head(head: Bytes, limits: &Limits) -> Result<(ByteString, Headers), ParseError> {
+    // Without a guess to be wrong about, the answer is always there.
+    split_head(head, limits, false).unwrap_or_else(|| Err(ParseError::new("Malformed start line")))
+}
+
+/// [`parse_head`] itself, and the guess of [`parse_datagram`]. Works on octets with
+/// `memchr` (the hot path of every request); slices are cut only at ASCII delimiters, so
+/// they always fall on character boundaries.
 ///
 /// `guess`: `head` is the whole datagram but its final empty line, taken for the header
 /// section without searching for the first empty line. `None` when that was wrong (an
 /// empty line inside, or octets that are not UTF-8, which a body may hold): the caller
 /// then finds the section's end. Without `guess` the answer is always `Some`.
-fn parse_head(
+fn split_head(
     head: Bytes,
     limits: &Limits,
     guess: bool,
@@ -558,8 +567,7 @@ mod tests {
             guessed += usize::from(data.ends_with(CRLFCRLF));
             let fast = outcome(parse_datagram(data.clone(), &limits));
             // parse_datagram's own first step: leading CRLFs skipped.
-            let skip = data.chunks(2).take_while(|c| *c == CRLF).count() * 2;
-            let searched = outcome(parse_framed(data.slice(skip..), &limits));
+            let searched = outcome(parse_framed(data.slice(leading_crlfs(&data)..), &limits));
             assert_eq!(fast, searched, "{:?}", String::from_utf8_lossy(&data));
         }
         assert!(guessed > 10_000, "the guess was tried {guessed} times");

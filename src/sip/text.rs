@@ -34,7 +34,7 @@ pub fn is_token_byte(b: u8) -> bool {
     TOKEN[b as usize]
 }
 
-pub(crate) static TOKEN: [bool; 256] = {
+static TOKEN: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
