@@ -68,11 +68,6 @@ impl SipUri {
         self.rare.as_ref()?.headers.as_ref()
     }
 
-    pub fn set_password(&mut self, password: Option<ByteString>) {
-        let headers = self.rare.take().and_then(|r| r.headers);
-        self.rare = Rare::boxed(password, headers);
-    }
-
     pub fn set_headers(&mut self, headers: Option<ByteString>) {
         let password = self.rare.take().and_then(|r| r.password);
         self.rare = Rare::boxed(password, headers);
