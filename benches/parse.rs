@@ -5,34 +5,14 @@
 //! `cargo bench --bench parse` (criterion figures, then the side-by-side summary).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
-use sipreg::sip::{Limits, Request, parse_datagram};
+use sipreg::sip::Limits;
 
 mod common;
-use common::register;
-
-/// The registrar's view with sipreg: every field it reads, typed.
-fn sipreg_parse(data: &Bytes, limits: &Limits) -> usize {
-    let msg = parse_datagram(data.clone(), limits).expect("parse");
-    let req = Request::from_message(msg).expect("valid");
-    let auth = req.authorization().expect("auth").expect("valid auth");
-    let expires = req.expires().and_then(Result::ok).unwrap_or(0);
-    black_box((
-        &req.method,
-        &req.uri,
-        req.top_via().branch(),
-        req.from.tag(),
-        &req.to.uri,
-        &req.call_id,
-        req.cseq.seq,
-        &req.contacts,
-        expires,
-    ));
-    auth.0.token68().map_or(0, str::len) + req.contacts.len()
-}
+use common::{per_second, register, sipreg_parse};
 
 /// The same fields with rsip 0.4 (as far as it can type them).
 fn rsip_parse(data: &[u8]) -> usize {
@@ -77,22 +57,6 @@ fn rsip_parse(data: &[u8]) -> usize {
         expires,
     ));
     auth
-}
-
-fn per_second(f: &mut dyn FnMut() -> usize, budget: Duration) -> f64 {
-    // Warm up, then count whole runs within the budget.
-    for _ in 0..1_000 {
-        black_box(f());
-    }
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < budget {
-        for _ in 0..1_000 {
-            black_box(f());
-        }
-        n += 1_000;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
 }
 
 fn main() {

@@ -21,7 +21,7 @@ mod borrowed;
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use sipreg::sip::{Limits, Request, parse_datagram};
@@ -217,26 +217,7 @@ fn agreement(messages: &[Vec<u8>], limits: &Limits) -> (usize, usize, usize) {
     (both, only_sipreg, neither)
 }
 
-fn sipreg_parse(data: &Bytes, limits: &Limits) -> usize {
-    let msg = parse_datagram(data.clone(), limits).expect("parse");
-    let req = Request::from_message(msg).expect("valid");
-    let auth = req.authorization().expect("auth").expect("valid auth");
-    let expires = req.expires().and_then(Result::ok).unwrap_or(0);
-    black_box((
-        &req.method,
-        &req.uri,
-        req.top_via().branch(),
-        req.from.tag(),
-        &req.to.uri,
-        &req.call_id,
-        req.cseq.seq,
-        &req.contacts,
-        expires,
-    ));
-    auth.0.token68().map_or(0, str::len) + req.contacts.len()
-}
-
-/// The same fields as [`sipreg_parse`], borrowed.
+/// The same fields as [`common::sipreg_parse`], borrowed.
 fn borrowed_parse(data: &[u8]) -> usize {
     let v = borrowed::parse(data).expect("borrowed parse");
     black_box((
@@ -253,21 +234,6 @@ fn borrowed_parse(data: &[u8]) -> usize {
     v.token.len() + v.n_contacts as usize
 }
 
-fn rate(f: &mut dyn FnMut() -> usize, budget: Duration) -> f64 {
-    for _ in 0..1_000 {
-        black_box(f());
-    }
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < budget {
-        for _ in 0..1_000 {
-            black_box(f());
-        }
-        n += 1_000;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
-
 fn main() {
     let msg = common::register();
     let data = Bytes::from(msg.clone());
@@ -278,7 +244,7 @@ fn main() {
         let sipreg = std::env::var("WHICH").as_deref() == Ok("sipreg");
         for _ in 0..n {
             if sipreg {
-                black_box(sipreg_parse(&data, &limits));
+                black_box(common::sipreg_parse(&data, &limits));
             } else {
                 black_box(borrowed_parse(black_box(&msg)));
             }
@@ -311,8 +277,11 @@ fn main() {
         return;
     }
     for _ in 0..3 {
-        let a = rate(&mut || sipreg_parse(&data, &limits), Duration::from_secs(2));
-        let b = rate(&mut || borrowed_parse(&msg), Duration::from_secs(2));
+        let a = common::per_second(
+            &mut || common::sipreg_parse(&data, &limits),
+            Duration::from_secs(2),
+        );
+        let b = common::per_second(&mut || borrowed_parse(&msg), Duration::from_secs(2));
         println!(
             "sipreg {a:.0} msg/s ({:.3} µs), borrowed {b:.0} msg/s ({:.3} µs), ratio {:.2}",
             1e6 / a,
