@@ -190,7 +190,8 @@ fn damage(rng: &mut Rng, msg: &[u8]) -> Vec<u8> {
                 let line = m[start..end].to_vec();
                 m.splice(end..end, line);
             }
-            _ => m[at] = m[at].to_ascii_uppercase() ^ (m[at].is_ascii_alphabetic() as u8 * 0x20),
+            _ if m[at].is_ascii_alphabetic() => m[at] ^= 0x20,
+            _ => {} // not a letter: no case to flip
         }
     }
     m
