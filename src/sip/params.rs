@@ -329,7 +329,7 @@ pub fn header_params<'a>(src: &ByteString, i: &'a str) -> IResult<&'a str, Param
 }
 
 /// `paramchar` of a URI parameter (RFC 3261 §25.1).
-pub fn is_uri_param_byte(c: u8) -> bool {
+pub const fn is_uri_param_byte(c: u8) -> bool {
     URI_PARAM[c as usize]
 }
 

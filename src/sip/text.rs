@@ -30,7 +30,7 @@ pub fn is_token_char(c: char) -> bool {
 }
 
 /// [`is_token_char`] for an octet, by table lookup (it runs over every header name).
-pub fn is_token_byte(b: u8) -> bool {
+pub const fn is_token_byte(b: u8) -> bool {
     TOKEN[b as usize]
 }
 
@@ -116,7 +116,7 @@ pub fn is_token_str(s: &str) -> bool {
 }
 
 /// `word` characters for an octet, by table (see [`is_word_char`]).
-pub fn is_word_byte(b: u8) -> bool {
+pub const fn is_word_byte(b: u8) -> bool {
     WORD[b as usize]
 }
 

@@ -99,7 +99,8 @@ const fn password_byte(c: u8) -> bool {
 static USER: [bool; 256] = byte_table!(user_byte);
 static PASSWORD: [bool; 256] = byte_table!(password_byte);
 
-fn is_user_byte(c: u8) -> bool {
+/// An octet of a SIP URI's user part (`user` of RFC 3261 §25.1: `;`, `?` and `/` included).
+pub const fn is_user_byte(c: u8) -> bool {
     USER[c as usize]
 }
 
