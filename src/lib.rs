@@ -17,6 +17,7 @@
 //! - [`loadgen`]: `sipreg bench`, the load generator of the benchmarks.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod loadgen;

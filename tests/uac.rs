@@ -183,7 +183,7 @@ async fn tcp_request_goes_on_the_clients_connection() {
         .by_peer(client.local_addr().unwrap())
         .expect("connection registered");
 
-    let send = tokio::spawn(srv.core.uac.send(notify(4), Target::Tcp(id)));
+    let send = tokio::spawn(srv.core.uac.send(notify(4), Target::Flow(id)));
     let got = tcp_read(&mut client, Duration::from_secs(2)).await;
     assert_eq!(got.messages.len(), 1, "no retransmission over TCP");
     let req = parse(&got.messages[0]);
@@ -197,6 +197,6 @@ async fn tcp_request_goes_on_the_clients_connection() {
 
     drop(client);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let gone = srv.core.uac.send(notify(5), Target::Tcp(id)).await;
+    let gone = srv.core.uac.send(notify(5), Target::Flow(id)).await;
     assert_eq!(gone.unwrap_err(), ClientError::NoConnection);
 }

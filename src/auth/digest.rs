@@ -142,7 +142,7 @@ impl Nonces {
             key,
             ttl,
             epoch: Instant::now(),
-            epoch_unix: crate::registrar::binding::unix_now(),
+            epoch_unix: crate::clock::unix_now(),
             seen: DashMap::new(),
             max_seen: max_seen.max(16),
         }

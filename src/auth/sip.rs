@@ -15,7 +15,7 @@ use dashmap::DashMap;
 
 use super::digest::{Algorithm, Credentials, NonceState, Nonces};
 use super::{AuthError, Claims, Validator};
-use crate::registrar::binding::unix_now;
+use crate::clock::unix_now;
 use crate::sip::headers::{AuthData, HeaderName, TypedHeader};
 use crate::sip::{Request, Response};
 use crate::users::UsersService;

@@ -12,9 +12,8 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use crate::registrar::binding::unix_now;
+use crate::clock::unix_now;
 use crate::registrar::{Aor, Binding, Registrar};
-use crate::server::Transport;
 use crate::users::UsersService;
 
 #[derive(Clone)]
@@ -57,10 +56,7 @@ fn view(b: &Binding, now: u64) -> BindingView {
         call_id: b.call_id.to_string(),
         cseq: b.cseq,
         path: b.path.iter().map(|p| p.to_string()).collect(),
-        transport: match b.source.transport {
-            Transport::Udp => "udp".into(),
-            Transport::Tcp => "tcp".into(),
-        },
+        transport: b.source.transport.as_str().into(),
         source: b.source.addr.to_string(),
         user_agent: b.user_agent.as_deref().map(str::to_string),
         registered_at: b.registered_at,

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use super::model::CONTENT_TYPE;
 use super::service::{EVENT, PresenceService};
-use crate::server::{Context, Handler, Reply};
 use crate::sip::{Method, Request, Response};
+use crate::transaction::user::{Handler, Reply};
+use crate::transport::Context;
 
 pub struct PresenceHandler(pub Arc<PresenceService>);
 

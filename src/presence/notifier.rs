@@ -27,7 +27,7 @@ use bytes::Bytes;
 use super::model::CONTENT_TYPE;
 use super::service::{EVENT, PresenceService};
 use super::subscriptions::Subscription;
-use crate::registrar::binding::unix_now;
+use crate::clock::unix_now;
 use crate::sip::Method;
 use crate::transaction::client::{ClientError, OutgoingRequest, Uac};
 

@@ -17,11 +17,12 @@ use super::pidf::{self, Limits};
 use super::publications::Updated;
 use super::service::{EVENT, PresenceService};
 use crate::auth::sip::Identity;
-use crate::registrar::binding::unix_now;
-use crate::server::{Context, Reply};
+use crate::clock::unix_now;
 use crate::sip::Request;
 use crate::sip::Response;
 use crate::sip::headers::{ContentType, Event, HeaderName, SipIfMatch};
+use crate::transaction::user::Reply;
+use crate::transport::Context;
 
 /// The scope a PUBLISH needs.
 pub const PUBLISH_SCOPE: &str = "presence.write";

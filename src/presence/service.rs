@@ -21,11 +21,12 @@ use super::notifier::Notifier;
 use super::publications::Publications;
 use super::subscriptions::Subscriptions;
 use crate::auth::sip::{Identity, Outcome, SipAuth};
-use crate::registrar::binding::unix_now;
+use crate::clock::unix_now;
 use crate::registrar::{Aor, Change, Registrar};
-use crate::server::{Context, Reply};
 use crate::sip::{Request, Response};
 use crate::transaction::client::Uac;
+use crate::transaction::user::Reply;
+use crate::transport::Context;
 
 /// The event package sipreg serves.
 pub const EVENT: &str = "presence";

@@ -34,12 +34,13 @@ use super::config::{Policy, granted};
 use super::service::PresenceService;
 use super::subscriptions::{Full, Subscription};
 use crate::auth::sip::Identity;
+use crate::clock::unix_now;
 use crate::registrar::Aor;
-use crate::registrar::binding::unix_now;
-use crate::server::{Context, Reply, Transport};
 use crate::sip::headers::{ContactValue, HeaderName, RecordRoute};
 use crate::sip::{Request, Response, Uri};
 use crate::transaction::client::Target;
+use crate::transaction::user::Reply;
+use crate::transport::Context;
 
 /// The scope a SUBSCRIBE needs.
 pub const SUBSCRIBE_SCOPE: &str = "presence.read";
@@ -168,10 +169,7 @@ impl PresenceService {
             Ok(rr) => rr.into_iter().map(|r| r.0.to_string().into()).collect(),
             Err(e) => return Response::new(400).with_reason(e.to_string()),
         };
-        let target = match (ctx.transport, ctx.connection) {
-            (Transport::Tcp, Some(conn)) => Target::Tcp(conn),
-            _ => Target::Udp(ctx.source),
-        };
+        let target = Target::back_to(&ctx);
         let local_tag = random_tag();
         let to_value = req
             .msg
@@ -301,10 +299,7 @@ impl PresenceService {
             if let Some(t) = new_target {
                 s.remote_target = t.into();
             }
-            s.target = match (ctx.transport, ctx.connection) {
-                (Transport::Tcp, Some(conn)) => Target::Tcp(conn),
-                _ => Target::Udp(ctx.source),
-            };
+            s.target = Target::back_to(&ctx);
             Check::Ok
         });
         match check {

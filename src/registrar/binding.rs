@@ -3,12 +3,11 @@
 //! strings are owned and compact, never slices of a receive buffer.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytestring::ByteString;
 
-use crate::server::Transport;
 use crate::sip::{SipUri, Uri};
+use crate::transport::Transport;
 
 /// Where the REGISTER came from (for NAT traversal and connection reuse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +40,6 @@ pub struct Binding {
     pub user_agent: Option<Box<str>>,
     /// Unix seconds when first registered.
     pub registered_at: u64,
-}
-
-/// Unix seconds now.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs()
 }
 
 impl Binding {

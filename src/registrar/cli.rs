@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::aor::Aor;
-use super::binding::unix_now;
 use super::persist;
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::users::{NewUser, UsersError, UsersService};
 

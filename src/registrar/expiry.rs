@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::aor::Aor;
-use super::binding::unix_now;
+use crate::clock::unix_now;
 
 /// Pending deadlines: (Unix second, item). The registrar queues AORs; presence queues
 /// (id, AOR) pairs.

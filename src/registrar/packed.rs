@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use super::binding::{Binding, Source};
 use super::thin::ThinBytes;
-use crate::server::Transport;
+use crate::transport::Transport;
 
 /// One AOR's bindings, packed.
 #[derive(Clone, PartialEq, Eq)]
@@ -26,9 +26,10 @@ impl std::fmt::Debug for Packed {
     }
 }
 
-const TCP: u8 = 1;
 const V6: u8 = 2;
 const CONNECTION: u8 = 4;
+/// The transport's code (`Transport::code`) sits above the flag bits.
+const TRANSPORT_SHIFT: u8 = 3;
 
 impl Packed {
     /// Packs `bindings` with `scheduled`, the deadline of the AOR's entry in the expiry
@@ -131,10 +132,7 @@ fn put_binding(out: &mut Vec<u8>, b: &Binding, scheduled: u64) {
     put_uint(out, b.reg_id.map_or(0, |r| u64::from(r) + 1));
     put_uint(out, b.q.map_or(0, |q| u64::from(q) + 1));
     let s = &b.source;
-    let mut flags = 0;
-    if s.transport == Transport::Tcp {
-        flags |= TCP;
-    }
+    let mut flags = s.transport.code() << TRANSPORT_SHIFT;
     if s.addr.is_ipv6() {
         flags |= V6;
     }
@@ -268,11 +266,7 @@ impl<'a> Reader<'a> {
             cseq,
             path,
             source: Source {
-                transport: if flags & TCP != 0 {
-                    Transport::Tcp
-                } else {
-                    Transport::Udp
-                },
+                transport: Transport::from_code(flags >> TRANSPORT_SHIFT)?,
                 addr,
                 connection,
             },
@@ -319,7 +313,7 @@ mod tests {
         full.cseq = u32::MAX;
         full.path = vec!["<sip:p1.example.com;lr>".into(), "<sip:p2;lr>".into()];
         full.source = Source {
-            transport: Transport::Tcp,
+            transport: Transport::Wss,
             addr: "[2001:db8::7%3]:40000".parse().unwrap(),
             connection: Some(987_654_321),
         };

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::aor::Aor;
 use super::binding::{Binding, Source};
 use super::table::Change;
-use crate::server::Transport;
+use crate::transport::Transport;
 
 /// One change for the database.
 #[derive(Debug, Clone)]
@@ -182,10 +182,7 @@ pub async fn write(pool: &AnyPool, ops: &[Op]) -> Result<(), sqlx::Error> {
                 .bind(&*b.call_id)
                 .bind(i64::from(b.cseq))
                 .bind(path)
-                .bind(match b.source.transport {
-                    Transport::Udp => "udp",
-                    Transport::Tcp => "tcp",
-                })
+                .bind(b.source.transport.as_str())
                 .bind(b.source.addr.to_string())
                 .bind(b.user_agent.as_deref())
                 .bind(i64_of(b.registered_at));
@@ -447,11 +444,7 @@ fn binding_of(r: Stored) -> Option<(Aor, Binding)> {
             cseq: u32::try_from(cseq).unwrap_or(0),
             path: path.into_iter().map(String::into_boxed_str).collect(),
             source: Source {
-                transport: if transport == "tcp" {
-                    Transport::Tcp
-                } else {
-                    Transport::Udp
-                },
+                transport: Transport::parse(&transport).unwrap_or(Transport::Udp),
                 addr,
                 // Connections do not survive a restart.
                 connection: None,

@@ -10,15 +10,17 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
 
 use super::aor::Aor;
-use super::binding::{Binding, Source, unix_now};
+use super::binding::{Binding, Source};
 use super::config::{Persistence, RegistrarConfig};
 use super::expiry::ExpiryQueue;
 use super::persist::{Op, Persister};
 use super::table::{BindingTable, Change, Refused, Update};
 use crate::auth::sip::{Identity, Outcome, SipAuth};
-use crate::server::{Context, Handler, Reply};
+use crate::clock::unix_now;
 use crate::sip::headers::{Date, HeaderName, Path, Supported};
 use crate::sip::{Method, Request, Response};
+use crate::transaction::user::{Handler, Reply};
+use crate::transport::Context;
 use crate::users::UsersService;
 
 /// A change to one AOR's bindings, as other services (presence) consume them.

@@ -400,8 +400,8 @@ impl BindingTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::Transport;
     use crate::sip::headers::TypedHeader;
+    use crate::transport::Transport;
 
     const LIMITS: Limits = Limits {
         default_expires: 3600,

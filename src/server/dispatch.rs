@@ -7,7 +7,7 @@
 use crate::sip::headers::{HeaderName, Require};
 use crate::sip::{Message, Method, ParseError, Rejection, Request, Response, Uri};
 
-use super::handler::Handler;
+use crate::transaction::user::Handler;
 
 /// The outcome for one received message.
 #[derive(Debug)]

@@ -7,13 +7,12 @@
 
 pub mod app;
 pub mod dispatch;
-pub mod handler;
 
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,10 +24,11 @@ use crate::sip::headers::HeaderName;
 use crate::sip::{Limits, Message, ParseError};
 use crate::transaction::client::Uac;
 use crate::transaction::{Lookup, Transactions, TxKey};
-use crate::transport::{Connections, Outbound, tcp, udp};
+use crate::transport::{Connections, Outbound, Receiver, Streams, tcp, udp};
 
+pub use crate::transaction::user::{Handler, NoServices, Reply, Services};
+pub use crate::transport::{Context, Transport};
 pub use dispatch::Decision;
-pub use handler::{Context, Handler, NoServices, Reply, Services, Transport};
 
 /// Counters an operator (and the tests) can read.
 #[derive(Debug, Default)]
@@ -57,6 +57,8 @@ pub struct Core {
     pub stats: Stats,
     tags: std::collections::hash_map::RandomState,
     pub(crate) tracker: TaskTracker,
+    /// Itself, for the work a handler finishes later (the transports hold `&dyn Receiver`).
+    me: Weak<Core>,
 }
 
 impl Core {
@@ -74,7 +76,7 @@ impl Core {
             max_header_line: config.sip.max_header_line,
         };
         let timer_j = Duration::from_millis(config.sip.t1_ms.saturating_mul(64));
-        Arc::new(Core {
+        Arc::new_cyclic(|me| Core {
             limits,
             handler,
             transactions: Transactions::new(timer_j, config.sip.max_transactions),
@@ -83,8 +85,21 @@ impl Core {
             stats: Stats::default(),
             tags: std::collections::hash_map::RandomState::new(),
             tracker: TaskTracker::new(),
+            me: me.clone(),
             config,
         })
+    }
+
+    /// What the connection-oriented transports need of the core.
+    pub fn streams(self: &Arc<Self>) -> Streams {
+        Streams {
+            receiver: Arc::clone(self) as Arc<dyn Receiver>,
+            connections: Arc::clone(&self.connections),
+            limits: self.limits,
+            tracker: self.tracker.clone(),
+            max_connections: self.config.sip.tcp_max_connections,
+            idle_timeout: Duration::from_secs(self.config.sip.tcp_idle_timeout_secs.max(1)),
+        }
     }
 
     /// A To tag derived from the request, so every copy of a request gets the same tag
@@ -111,16 +126,17 @@ impl Core {
         }
     }
 
-    /// Where the answer to `msg` goes: over TCP back on the connection (its peer), over
+    /// Where the answer to `msg` goes: over a connection back on it (its peer), over
     /// UDP as [`Core::udp_destination`] decides.
     fn destination(&self, msg: &Message, ctx: Context) -> SocketAddr {
-        match ctx.transport {
-            Transport::Udp => self.udp_destination(msg, ctx.source),
-            Transport::Tcp => ctx.source,
+        if ctx.transport.is_stream() {
+            ctx.source
+        } else {
+            self.udp_destination(msg, ctx.source)
         }
     }
 
-    /// Processes one message from either transport.
+    /// Processes one message from any transport.
     pub fn on_message(
         self: &Arc<Self>,
         parsed: Result<Message, ParseError>,
@@ -162,7 +178,7 @@ impl Core {
                 tracing::debug!(source = %ctx.source, method = %req.method, status = resp.status, "answer");
                 let bytes = resp.encode(&req.msg, ctx.source, &self.to_tag(&req.msg));
                 self.transactions
-                    .complete(&key, bytes.clone(), ctx.transport == Transport::Tcp);
+                    .complete(&key, bytes.clone(), ctx.transport.is_stream());
                 send(&req.msg, bytes);
             }
             Decision::Handle(req) => {
@@ -177,11 +193,8 @@ impl Core {
                     Reply::Now(resp) => {
                         tracing::debug!(source = %ctx.source, %method, status = resp.status, "handled");
                         let bytes = resp.encode(&msg, ctx.source, &self.to_tag(&msg));
-                        self.transactions.complete(
-                            &key,
-                            bytes.clone(),
-                            ctx.transport == Transport::Tcp,
-                        );
+                        self.transactions
+                            .complete(&key, bytes.clone(), ctx.transport.is_stream());
                         send(&msg, bytes);
                     }
                     Reply::Later(fut) => {
@@ -194,7 +207,7 @@ impl Core {
                             core.transactions.complete(
                                 &key,
                                 bytes.clone(),
-                                ctx.transport == Transport::Tcp,
+                                ctx.transport.is_stream(),
                             );
                             out.send(bytes, core.destination(&msg, ctx));
                         });
@@ -218,6 +231,20 @@ impl Core {
                 false
             }
         }
+    }
+}
+
+impl Receiver for Core {
+    fn on_message(&self, parsed: Result<Message, ParseError>, ctx: Context, out: &Outbound) {
+        // The core is only ever built inside an Arc (Core::with_uac), so this upgrade
+        // holds while any transport can call it.
+        if let Some(me) = self.me.upgrade() {
+            Core::on_message(&me, parsed, ctx, out);
+        }
+    }
+
+    fn on_flow_closed(&self, id: u64, transport: Transport) {
+        self.handler.flow_closed(id, transport);
     }
 }
 
@@ -286,12 +313,13 @@ impl Server {
         let stop = CancellationToken::new();
         let core = self.core;
         let udp_threads = udp::serve(
-            Arc::clone(&core),
+            Arc::clone(&core) as Arc<dyn Receiver>,
             Arc::clone(&self.udp),
+            core.limits,
             stop.clone(),
             udp::thread_count(core.config.sip.udp_threads),
         )?;
-        let tcp_task = tokio::spawn(tcp::serve(Arc::clone(&core), self.tcp, stop.clone()));
+        let tcp_task = tokio::spawn(tcp::serve(core.streams(), self.tcp, stop.clone()));
         let sweeper = {
             let core = Arc::clone(&core);
             let stop = stop.clone();

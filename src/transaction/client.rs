@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::sip::headers::CSeq;
 use crate::sip::{Message, Method};
-use crate::transport::Connections;
+use crate::transport::{Connections, Context};
 
 /// RFC 3261 §17.1.2.2: the cap on the retransmission interval.
 const T2: Duration = Duration::from_secs(4);
@@ -34,8 +34,20 @@ const T2: Duration = Duration::from_secs(4);
 pub enum Target {
     /// A datagram to this address, from the server's UDP socket.
     Udp(SocketAddr),
-    /// The open TCP connection with this id (`Context::connection`).
-    Tcp(u64),
+    /// The open connection (TCP, TLS or WebSocket flow) with this id
+    /// (`Context::connection`).
+    Flow(u64),
+}
+
+impl Target {
+    /// Back the way a request came: over its connection, or as a datagram to its source
+    /// (NAT-friendly, as the core's `force_rport`).
+    pub fn back_to(ctx: &Context) -> Target {
+        match ctx.connection {
+            Some(id) if ctx.transport.is_stream() => Target::Flow(id),
+            _ => Target::Udp(ctx.source),
+        }
+    }
 }
 
 /// A request to send. The transaction layer adds Via, Max-Forwards, Content-Type and
@@ -72,7 +84,7 @@ impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientError::Timeout => f.write_str("no answer before Timer F"),
-            ClientError::NoConnection => f.write_str("the TCP connection is closed"),
+            ClientError::NoConnection => f.write_str("the connection is closed"),
             ClientError::NotAttached => f.write_str("the SIP server is not bound"),
             ClientError::Transport(e) => write!(f, "send failed: {e}"),
         }
@@ -193,10 +205,9 @@ impl Uac {
                 self.over_udp(link, bytes, dest, rx, &proceeding, timer_f)
                     .await
             }
-            Target::Tcp(id) => {
+            Target::Flow(id) => {
                 let conn = link.connections.get(id).ok_or(ClientError::NoConnection)?;
-                let local = SocketAddr::new(sent_by(link.local, conn.peer).ip(), link.local.port());
-                let bytes = encode(&req, "TCP", local, &branch);
+                let bytes = encode(&req, conn.transport.via_token(), conn.local, &branch);
                 conn.tx
                     .try_send(bytes)
                     .map_err(|_| ClientError::NoConnection)?;

@@ -12,6 +12,7 @@
 //! transactions.
 
 pub mod client;
+pub mod user;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

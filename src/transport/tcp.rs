@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Connection, Outbound};
-use crate::server::{Context, Core, Transport};
+use super::{Connection, Context, Outbound, Streams, Transport};
 use crate::sip::{Frame, ParseError, frame_stream, parse_datagram};
 
 /// Messages queued for one connection's writer before the connection counts as stuck.
@@ -35,9 +34,9 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(sock.into())
 }
 
-/// Accepts until `stop` is cancelled; at most `tcp_max_connections` at once.
-pub async fn serve(core: Arc<Core>, listener: TcpListener, stop: CancellationToken) {
-    let slots = Arc::new(Semaphore::new(core.config.sip.tcp_max_connections));
+/// Accepts until `stop` is cancelled; at most `streams.max_connections` at once.
+pub async fn serve(streams: Streams, listener: TcpListener, stop: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(streams.max_connections));
     loop {
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => return,
@@ -54,23 +53,55 @@ pub async fn serve(core: Arc<Core>, listener: TcpListener, stop: CancellationTok
             tracing::warn!(%peer, "TCP connection refused: connection limit reached");
             continue;
         };
-        let core2 = Arc::clone(&core);
+        let streams2 = streams.clone();
         let stop = stop.clone();
-        core.tracker.spawn(async move {
-            connection(core2, stream, peer, stop).await;
+        streams.tracker.spawn(async move {
+            connection(streams2, stream, peer, stop).await;
             drop(permit);
         });
     }
 }
 
-async fn connection(core: Arc<Core>, stream: TcpStream, peer: SocketAddr, stop: CancellationToken) {
+async fn connection(
+    streams: Streams,
+    stream: TcpStream,
+    peer: SocketAddr,
+    stop: CancellationToken,
+) {
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    serve_framed(streams, stream, Transport::Tcp, peer, local, stop).await;
+}
+
+/// Runs one connection whose SIP messages are framed by Content-Length (TCP, and TLS
+/// once its handshake is done) until the peer closes it, it idles out, its framing is
+/// lost, or `stop` is cancelled.
+pub async fn serve_framed<S>(
+    streams: Streams,
+    stream: S,
+    transport: Transport,
+    peer: SocketAddr,
+    local: SocketAddr,
+    stop: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let id = core.connections.add(Connection {
+    let flow = streams.open(Connection {
+        transport,
         peer,
+        local,
         tx: tx.clone(),
     });
+    let ctx = Context {
+        transport,
+        source: peer,
+        local,
+        connection: Some(flow.id),
+    };
     let writer = tokio::spawn(async move {
         while let Some(b) = rx.recv().await {
             if wr.write_all(&b).await.is_err() {
@@ -79,13 +110,13 @@ async fn connection(core: Arc<Core>, stream: TcpStream, peer: SocketAddr, stop: 
         }
         let _ = wr.shutdown().await;
     });
-    let out = Outbound::Tcp(tx.clone());
-    let idle = Duration::from_secs(core.config.sip.tcp_idle_timeout_secs.max(1));
+    let out = Outbound::Stream(tx.clone());
+    let idle = streams.idle_timeout;
     let mut buf = BytesMut::with_capacity(4096);
     'conn: loop {
         // Frame everything already buffered.
         loop {
-            match frame_stream(&buf, &core.limits) {
+            match frame_stream(&buf, &streams.limits) {
                 Frame::Incomplete => break,
                 Frame::Ping(n) => {
                     buf.advance(n);
@@ -94,17 +125,12 @@ async fn connection(core: Arc<Core>, stream: TcpStream, peer: SocketAddr, stop: 
                 Frame::Skip(n) => buf.advance(n),
                 Frame::Message(n) => {
                     let data = buf.split_to(n).freeze();
-                    let parsed = parse_datagram(data, &core.limits);
-                    let ctx = Context {
-                        transport: Transport::Tcp,
-                        source: peer,
-                        connection: Some(id),
-                    };
-                    core.on_message(parsed, ctx, &out);
+                    let parsed = parse_datagram(data, &streams.limits);
+                    streams.receiver.on_message(parsed, ctx, &out);
                 }
                 Frame::Invalid(why) => {
-                    tracing::debug!(%peer, why, "closing TCP connection: framing lost");
-                    answer_unframable(&core, &buf, why, peer, id, &out);
+                    tracing::debug!(%peer, %transport, why, "closing connection: framing lost");
+                    answer_unframable(&streams, &buf, why, ctx, &out);
                     break 'conn;
                 }
             }
@@ -117,32 +143,32 @@ async fn connection(core: Arc<Core>, stream: TcpStream, peer: SocketAddr, stop: 
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Ok(Ok(_)) => {}
             Err(_) => {
-                tracing::debug!(%peer, "closing idle TCP connection");
+                tracing::debug!(%peer, %transport, "closing idle connection");
                 break;
             }
         }
     }
-    core.connections.remove(id);
+    drop(flow);
     drop(out);
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
 }
 
 /// Sends a 400 for a request whose stream cannot be framed, when its header section is
-/// complete enough to build one.
-fn answer_unframable(
-    core: &Arc<Core>,
+/// complete enough to build one. Shared by every stream transport that frames by
+/// Content-Length (TCP, TLS).
+pub fn answer_unframable(
+    streams: &Streams,
     buf: &[u8],
     why: &'static str,
-    peer: SocketAddr,
-    id: u64,
+    ctx: Context,
     out: &Outbound,
 ) {
     let Some(end) = memchr::memmem::find(buf, b"\r\n\r\n") else {
         return;
     };
     let head = Bytes::copy_from_slice(&buf[..end + 4]);
-    let partial = match parse_datagram(head, &core.limits) {
+    let partial = match parse_datagram(head, &streams.limits) {
         Ok(m) => m,
         Err(e) => match e.partial {
             Some(m) => *m,
@@ -154,10 +180,5 @@ fn answer_unframable(
         status: 400,
         partial: Some(Box::new(partial)),
     };
-    let ctx = Context {
-        transport: Transport::Tcp,
-        source: peer,
-        connection: Some(id),
-    };
-    core.on_message(Err(err), ctx, out);
+    streams.receiver.on_message(Err(err), ctx, out);
 }

@@ -15,9 +15,8 @@ use bytes::Bytes;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
-use super::Outbound;
-use crate::server::{Context, Core, Transport};
-use crate::sip::parse_datagram;
+use super::{Context, Outbound, Receiver, Transport};
+use crate::sip::{Limits, parse_datagram};
 
 /// How often a blocked receiver looks at the stop signal.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -46,16 +45,17 @@ pub fn thread_count(configured: usize) -> usize {
 
 /// Starts `threads` receivers; they return once `stop` is cancelled.
 pub fn serve(
-    core: Arc<Core>,
+    receiver: Arc<dyn Receiver>,
     sock: Arc<UdpSocket>,
+    limits: Limits,
     stop: CancellationToken,
     threads: usize,
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
     let runtime = tokio::runtime::Handle::current();
     (0..threads.max(1))
         .map(|i| {
-            let (core, sock, stop, runtime) = (
-                Arc::clone(&core),
+            let (receiver, sock, stop, runtime) = (
+                Arc::clone(&receiver),
                 Arc::clone(&sock),
                 stop.clone(),
                 runtime.clone(),
@@ -64,15 +64,23 @@ pub fn serve(
                 .name(format!("sip-udp-{i}"))
                 .spawn(move || {
                     let _entered = runtime.enter();
-                    receive(&core, sock, &stop);
+                    receive(&*receiver, sock, &limits, &stop);
                 })
         })
         .collect()
 }
 
-fn receive(core: &Arc<Core>, sock: Arc<UdpSocket>, stop: &CancellationToken) {
+fn receive(
+    receiver: &dyn Receiver,
+    sock: Arc<UdpSocket>,
+    limits: &Limits,
+    stop: &CancellationToken,
+) {
     // RFC 3261 §18.1.1: a datagram may be up to 65,535 octets.
     let mut buf = vec![0u8; 65_535];
+    let local = sock
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let out = Outbound::Udp(sock);
     let Outbound::Udp(sock) = &out else { return };
     while !stop.is_cancelled() {
@@ -95,12 +103,13 @@ fn receive(core: &Arc<Core>, sock: Arc<UdpSocket>, stop: &CancellationToken) {
             }
         };
         let data = Bytes::copy_from_slice(&buf[..n]);
-        let parsed = parse_datagram(data, &core.limits);
+        let parsed = parse_datagram(data, limits);
         let ctx = Context {
             transport: Transport::Udp,
             source,
+            local,
             connection: None,
         };
-        core.on_message(parsed, ctx, &out);
+        receiver.on_message(parsed, ctx, &out);
     }
 }

@@ -1,31 +1,17 @@
-//! The seam between the SIP core and the services behind it (registrar, presence).
+//! The transaction user (RFC 3261 §17): the seam between the SIP core and the services
+//! behind it (registrar, presence). It lives here, below them, so they implement it
+//! without knowing the server.
 //!
 //! The core answers OPTIONS and every error itself; a [`Handler`] gets only validated
 //! requests for the methods it declares, and says which extensions and bodies it supports
 //! so OPTIONS, 405 and 420 tell the truth.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::sip::{Method, Request, Response};
-
-/// How a request reached the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-/// Where a request came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Context {
-    pub transport: Transport,
-    pub source: SocketAddr,
-    /// The TCP connection it arrived on, for later requests back to the client.
-    pub connection: Option<u64>,
-}
+use crate::transport::{Context, Transport};
 
 /// A handler's answer: ready now (the hot path) or after some asynchronous work.
 pub enum Reply {
@@ -50,6 +36,8 @@ pub trait Handler: Send + Sync + 'static {
         &[]
     }
     fn handle(&self, req: Request, ctx: Context) -> Reply;
+    /// A connection closed (what was tied to it, such as WebSocket bindings, can go).
+    fn flow_closed(&self, _id: u64, _transport: Transport) {}
 }
 
 /// The handler of a bare SIP core: it processes nothing, so REGISTER, SUBSCRIBE and
@@ -131,6 +119,12 @@ impl Handler for Services {
             None => Reply::Now(Response::new(501)),
         }
     }
+
+    fn flow_closed(&self, id: u64, transport: Transport) {
+        for h in &self.handlers {
+            h.flow_closed(id, transport);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -175,6 +169,7 @@ mod tests {
         let ctx = Context {
             transport: Transport::Udp,
             source: "127.0.0.1:5070".parse().expect("addr"),
+            local: "127.0.0.1:5060".parse().expect("addr"),
             connection: None,
         };
         match s.handle(req, ctx) {
