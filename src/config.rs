@@ -20,6 +20,7 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     pub registrar: crate::registrar::RegistrarConfig,
     pub presence: crate::presence::PresenceConfig,
+    pub oauth: crate::oauth::OAuthConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.

@@ -39,6 +39,8 @@ enum Command {
     Admin(sipreg::users::cli::AdminCommand),
     #[command(flatten)]
     Registrar(sipreg::registrar::cli::RegistrarCommand),
+    #[command(flatten)]
+    Client(sipreg::oauth::cli::ClientCommand),
     /// Load generator for loopback benchmarks (see the README, "Benchmarks").
     Bench(sipreg::loadgen::cli::BenchArgs),
 }
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Admin(cmd) => sipreg::users::cli::run(cmd, &config),
         Command::Registrar(cmd) => sipreg::registrar::cli::run(cmd, &config),
+        Command::Client(cmd) => sipreg::oauth::cli::run(cmd, &config),
         Command::Bench(args) => sipreg::loadgen::cli::run(args),
         Command::Serve(args) => {
             if let Some(a) = args.sip_listen {

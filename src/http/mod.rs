@@ -1,9 +1,11 @@
 //! The admin HTTP API (axum): login and tokens, JWKS, introspection, users and API
-//! keys. [`serve`] runs it on a bound listener until `shutdown` resolves.
+//! keys, and the OAuth 2.0 endpoints (discovery, token, revocation, clients).
+//! [`serve`] runs it on a bound listener until `shutdown` resolves.
 
 mod auth_routes;
 pub mod error;
 pub mod extract;
+mod oauth_routes;
 pub mod presence;
 pub mod registrations;
 mod users_routes;
@@ -52,8 +54,9 @@ pub fn router(svc: Arc<UsersService>) -> Router {
         )
         .route("/api-keys/{id}", get(u::get_key).delete(u::revoke_key))
         .route("/api-keys/{id}/rotate", post(u::rotate_key))
+        .with_state(svc.clone())
+        .merge(oauth_routes::router(crate::oauth::OAuthServer::new(svc)))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(svc)
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then drains requests.

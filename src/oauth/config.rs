@@ -1,0 +1,32 @@
+//! The `[oauth]` section: the authorization server's own settings. Its issuer (the
+//! public URL every endpoint hangs from) is `tokens.issuer`.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// The public client a request without any client identification stands for, so a
+    /// phone that knows only the 401's `authz_server` can ask for a token
+    /// (RFC 6749 §3.2.1 lets an unauthenticated client leave `client_id` out).
+    /// Empty: every request must name a registered client.
+    pub default_client_id: String,
+    /// Grants of the default client.
+    pub default_client_grants: Vec<String>,
+    /// Scopes the default client may ask for.
+    pub default_client_scopes: Vec<String>,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        OAuthConfig {
+            default_client_id: "sip-client".to_string(),
+            default_client_grants: vec!["password".to_string(), "refresh_token".to_string()],
+            default_client_scopes: vec![
+                "sip.register".to_string(),
+                "presence.read".to_string(),
+                "presence.write".to_string(),
+            ],
+        }
+    }
+}
