@@ -65,7 +65,7 @@ impl UsersService {
         let found = self.store.user_by_name(username).await?;
         let hash = found.as_ref().and_then(|(_, h)| h.as_deref());
         // Always run Argon2, against a dummy hash for unknown users (constant timing).
-        let ok = self.hasher.verify(password, hash);
+        let ok = self.hasher.verify(password, hash).await?;
         match found {
             Some((user, _)) if ok && user.active => {
                 self.throttle.clear(&keys[0]);
