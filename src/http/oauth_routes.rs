@@ -33,6 +33,10 @@ pub fn router(server: Arc<OAuthServer>) -> axum::Router {
         .route(&metadata_path, get(metadata))
         .route(crate::oauth::metadata::TOKEN_PATH, post(token))
         .route(crate::oauth::metadata::REVOCATION_PATH, post(revoke))
+        .route(
+            crate::oauth::metadata::DEVICE_AUTHORIZATION_PATH,
+            post(device_authorization),
+        )
         .route("/clients", post(create_client).get(list_clients))
         .route("/clients/{id}", get(get_client).delete(remove_client))
         .with_state(server)
@@ -69,6 +73,20 @@ async fn revoke(State(server): Oauth, headers: HeaderMap, body: Bytes) -> Respon
     .await;
     match result {
         Ok(()) => no_store(StatusCode::OK.into_response()),
+        Err(e) => oauth_error(e),
+    }
+}
+
+/// RFC 8628 §3.1, §3.2.
+async fn device_authorization(State(server): Oauth, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let params = form(&headers, &body)?;
+        let auth = client_auth(basic(&headers)?, &params)?;
+        server.device_authorize(&params, &auth).await
+    }
+    .await;
+    match result {
+        Ok(d) => no_store((StatusCode::OK, Json(d)).into_response()),
         Err(e) => oauth_error(e),
     }
 }

@@ -123,7 +123,7 @@ impl OAuthServer {
         let c = &self.config;
         (!c.default_client_id.is_empty()).then(|| ClientRecord {
             id: c.default_client_id.clone(),
-            name: "default public client".to_string(),
+            name: "SIP phone".to_string(),
             secret_hash: None,
             grants: c.default_client_grants.clone(),
             redirect_uris: Vec::new(),

@@ -14,6 +14,16 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     InvalidScope,
     UnsupportedTokenType,
+    /// RFC 8628 §3.5: the user has not decided yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval grows by 5 s.
+    SlowDown,
+    /// RFC 8628 §3.5: the user denied the request.
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
+    /// Too many outstanding device requests (RFC 6749 §4.1.2.1's code), 503.
+    TemporarilyUnavailable,
     ServerError,
 }
 
@@ -27,6 +37,11 @@ impl ErrorCode {
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::ServerError => "server_error",
         }
     }
@@ -36,6 +51,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::InvalidClient => 401,
+            ErrorCode::TemporarilyUnavailable => 503,
             ErrorCode::ServerError => 500,
             _ => 400,
         }

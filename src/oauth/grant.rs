@@ -9,13 +9,16 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 6749 §4.4: a confidential client acting for itself.
     ClientCredentials,
+    /// RFC 8628: a device without a keyboard shows a code the user approves elsewhere.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
+        GrantType::DeviceCode,
     ];
 
     /// The `grant_type` value.
@@ -24,6 +27,7 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 

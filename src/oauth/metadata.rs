@@ -11,6 +11,9 @@ pub const REVOCATION_PATH: &str = "/oauth/revoke";
 pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+pub const DEVICE_AUTHORIZATION_PATH: &str = "/oauth/device_authorization";
+/// The verification page a person opens to approve a device (RFC 8628 §3.3).
+pub const DEVICE_PAGE_PATH: &str = "/device";
 
 /// The scopes sipreg's SIP and HTTP sides understand.
 pub const SCOPES: [&str; 4] = ["sip.register", "presence.read", "presence.write", "admin"];
@@ -23,6 +26,7 @@ pub struct Metadata {
     pub jwks_uri: String,
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
+    pub device_authorization_endpoint: String,
     pub scopes_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
@@ -42,6 +46,7 @@ impl Metadata {
             jwks_uri: at(JWKS_PATH),
             revocation_endpoint: at(REVOCATION_PATH),
             introspection_endpoint: at(INTROSPECTION_PATH),
+            device_authorization_endpoint: at(DEVICE_AUTHORIZATION_PATH),
             scopes_supported: SCOPES.to_vec(),
             // No authorization endpoint is served yet, so no response type.
             response_types_supported: Vec::new(),

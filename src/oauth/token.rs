@@ -136,6 +136,7 @@ impl OAuthServer {
             GrantType::Password => self.password_grant(params, &client, source).await,
             GrantType::RefreshToken => self.refresh_grant(params, &client).await,
             GrantType::ClientCredentials => self.client_credentials_grant(params, &client),
+            GrantType::DeviceCode => self.device_code_grant(params, &client).await,
         }
     }
 
@@ -160,10 +161,21 @@ impl OAuthServer {
         let scopes = grant_scopes(params.get("scope"), &allowed)?;
         self.users.touch_login(&user.id).await?;
         tracing::info!(user_id = %user.id, client_id = %client.id, "token issued (password grant)");
+        self.session_tokens(&user, client, &scopes).await
+    }
+
+    /// The tokens of a user's grant: an access token, and a refresh token family when
+    /// the client may use the refresh grant.
+    pub(super) async fn session_tokens(
+        &self,
+        user: &crate::users::User,
+        client: &ClientRecord,
+        scopes: &[String],
+    ) -> Result<TokenResponse, OAuthError> {
         if allows(client, GrantType::RefreshToken).is_ok() {
             let pair = self
                 .users
-                .open_session(&user, &client.id, Some(&scopes))
+                .open_session(user, &client.id, Some(scopes))
                 .await?;
             Ok(TokenResponse::from_access(
                 pair.access,
@@ -172,7 +184,7 @@ impl OAuthServer {
         } else {
             let access = self
                 .users
-                .issue_token_for(&user, Some(&scopes), None, &client.id)?;
+                .issue_token_for(user, Some(scopes), None, &client.id)?;
             Ok(TokenResponse::from_access(access, None))
         }
     }
