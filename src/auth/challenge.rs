@@ -88,8 +88,15 @@ impl ChallengePolicy {
                 challenges: keep(Challenge::parse_list(&key, &r.challenges)?),
             });
         }
+        let default = keep(Challenge::parse_list("auth.challenges", &c.challenges)?);
+        if default.is_empty() {
+            return Err(
+                "auth.challenges offers nothing (with digest_enabled = false it needs \"bearer\")"
+                    .to_string(),
+            );
+        }
         Ok(ChallengePolicy {
-            default: keep(Challenge::parse_list("auth.challenges", &c.challenges)?),
+            default,
             rules,
             bearer_in_clear: c.bearer_over_cleartext == CleartextBearer::Allow,
         })
@@ -231,6 +238,13 @@ mod tests {
             e.contains("auth.challenges") && e.contains("digest-sha1"),
             "{e}"
         );
+        let none = AuthConfig {
+            challenges: vec!["digest-md5".into()],
+            digest_enabled: false,
+            ..AuthConfig::default()
+        };
+        let e = ChallengePolicy::from_config(&none).unwrap_err();
+        assert!(e.contains("auth.challenges offers nothing"), "{e}");
         let off = AuthConfig {
             digest_enabled: false,
             ..AuthConfig::default()
