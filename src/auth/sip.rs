@@ -110,6 +110,14 @@ fn presented(req: &Request) -> Presented {
     Presented::None
 }
 
+/// A `Bearer` challenge with these auth-params (RFC 6750 §3).
+fn bearer(params: Vec<crate::sip::params::Param>) -> WwwAuthenticate {
+    WwwAuthenticate(AuthValue {
+        scheme: ByteString::from_static("Bearer"),
+        data: AuthData::Params(params),
+    })
+}
+
 /// The request's `User-Agent`, which the per-client challenge rules match.
 fn user_agent(req: &Request) -> Option<&str> {
     req.msg.headers.first(HeaderName::UserAgent).map(str::trim)
@@ -147,10 +155,7 @@ impl SipAuth {
         if let Some(e) = error {
             ps.push(param("error", quote(e)));
         }
-        WwwAuthenticate(AuthValue {
-            scheme: ByteString::from_static("Bearer"),
-            data: AuthData::Params(ps),
-        })
+        bearer(ps)
     }
 
     /// The challenges this client gets over this transport, in the configured order.
@@ -212,12 +217,11 @@ impl SipAuth {
     }
 
     fn insufficient_scope(&self, scope: &str) -> Response {
-        let mut h = self.bearer_challenge(scope, Some("insufficient_scope"));
-        if let AuthData::Params(ps) = &mut h.0.data {
-            // The scope the request lacks, named after the error as before.
-            ps.retain(|p| &*p.name != "authz_server" && &*p.name != "scope");
-            ps.push(param("scope", quote(scope)));
-        }
+        let h = bearer(vec![
+            param("realm", quote(&self.settings.realm)),
+            param("error", quote("insufficient_scope")),
+            param("scope", quote(scope)),
+        ]);
         Response::new(403)
             .with_reason("Insufficient Scope")
             .header(WwwAuthenticate::NAME.as_str(), h.to_string())
