@@ -325,7 +325,7 @@ impl Registrar {
                 Err(r) => Reply::Now(r),
             };
         };
-        match auth.quick(&req, REGISTER_SCOPE, ctx.source) {
+        match auth.quick(&req, REGISTER_SCOPE, &ctx) {
             Some(Outcome::Refused(r)) => Reply::Now(r),
             Some(Outcome::Authenticated(id)) if Self::own_aor(&id, &aor) || !id.is_admin() => {
                 match self.authorized(&req, &aor, Some(&id), ctx) {
@@ -338,7 +338,7 @@ impl Registrar {
                 let me = Arc::clone(self);
                 let auth = Arc::clone(auth);
                 Reply::Later(Box::pin(async move {
-                    let id = match auth.full(&req, REGISTER_SCOPE, ctx.source).await {
+                    let id = match auth.full(&req, REGISTER_SCOPE, &ctx).await {
                         Outcome::Authenticated(id) => id,
                         Outcome::Refused(r) => return r,
                     };

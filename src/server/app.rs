@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{Server, Services};
-use crate::auth::digest::Algorithm;
+use crate::auth::challenge::ChallengePolicy;
 use crate::auth::sip::{SipAuth, SipAuthSettings};
 use crate::clock::unix_now;
 use crate::config::Config;
@@ -37,19 +37,13 @@ impl App {
         let users = UsersService::open(&config)
             .await
             .map_err(|e| format!("cannot open the store {}: {e}", config.database.url))?;
-        let mut algorithms = Vec::new();
-        for a in &config.auth.digest_algorithms {
-            algorithms.push(Algorithm::parse(Some(a)).ok_or_else(|| {
-                format!("auth.digest_algorithms: unknown algorithm '{a}' (use SHA-256 or MD5)")
-            })?);
-        }
+        let policy = ChallengePolicy::from_config(&config.auth)?;
         let auth = if config.auth.required {
             Some(Arc::new(SipAuth::new(
                 users.clone(),
                 SipAuthSettings {
                     realm: config.auth.digest_realm.clone(),
-                    digest: config.auth.digest_enabled && !algorithms.is_empty(),
-                    algorithms,
+                    policy,
                     nonce_ttl: Duration::from_secs(config.auth.nonce_ttl_secs.max(1)),
                     max_failures: config.auth.max_failures.max(1),
                     failure_window: Duration::from_secs(config.auth.failure_window_secs.max(1)),

@@ -1,6 +1,7 @@
 //! Shared test helpers: an in-process server on loopback and small SIP clients.
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod presence;
 mod users;
 #[allow(unused_imports)]
