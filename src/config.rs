@@ -20,6 +20,7 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     pub registrar: crate::registrar::RegistrarConfig,
     pub presence: crate::presence::PresenceConfig,
+    pub tls: crate::transport::tls::TlsConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.
