@@ -35,7 +35,8 @@ impl App {
     /// Opens the store, loads bindings, binds SIP and HTTP.
     pub async fn build(config: Config) -> Result<App, String> {
         // First, so a missing or bad certificate stops the start before anything is loaded.
-        let tls = crate::transport::tls::TlsListener::bind(&config.tls).map_err(|e| e.to_string())?;
+        let tls =
+            crate::transport::tls::TlsListener::bind(&config.tls).map_err(|e| e.to_string())?;
         let users = UsersService::open(&config)
             .await
             .map_err(|e| format!("cannot open the store {}: {e}", config.database.url))?;

@@ -436,15 +436,17 @@ pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
     match (app.sips_addr(), app.tls()) {
         (Some(addr), Some(tls)) => {
             tracing::info!(sips = %addr, cert = %tls.settings().cert_file.display(), "SIP over TLS listening (SIGHUP reloads the certificate)");
-            tokio::spawn(reload_on_sighup(tls));
+            reload_on_sighup(tls);
         }
         _ => tracing::info!("SIP over TLS is off (no [tls] cert_file configured)"),
     }
     app.run(shutdown_signal()).await
 }
 
-/// Reloads the TLS certificate on every SIGHUP (new handshakes use the new one).
-async fn reload_on_sighup(tls: Arc<ReloadableAcceptor>) {
+/// Reloads the TLS certificate on every SIGHUP (new handshakes use the new one). The
+/// signal is hooked before this returns, so a SIGHUP sent once TLS is served never finds
+/// the default action (termination) in place.
+fn reload_on_sighup(tls: Arc<ReloadableAcceptor>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -455,12 +457,14 @@ async fn reload_on_sighup(tls: Arc<ReloadableAcceptor>) {
                 return;
             }
         };
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading the TLS certificate");
-            let tls = Arc::clone(&tls);
-            // The failure is logged by reload itself.
-            let _ = tokio::task::spawn_blocking(move || tls.reload()).await;
-        }
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the TLS certificate");
+                let tls = Arc::clone(&tls);
+                // A failure is logged by reload itself.
+                let _ = tokio::task::spawn_blocking(move || tls.reload()).await;
+            }
+        });
     }
     #[cfg(not(unix))]
     let _ = tls;

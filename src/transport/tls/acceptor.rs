@@ -237,7 +237,10 @@ mod tests {
             ..s.clone()
         };
         let e = ReloadableAcceptor::load(&missing).err().expect("missing");
-        assert!(e.to_string().contains("nope.pem") && e.to_string().contains("cannot read"), "{e}");
+        assert!(
+            e.to_string().contains("nope.pem") && e.to_string().contains("cannot read"),
+            "{e}"
+        );
 
         std::fs::write(dir.path().join("empty.pem"), "hello\n").expect("write");
         let empty = TlsSettings {
@@ -245,14 +248,20 @@ mod tests {
             ..s.clone()
         };
         let e = ReloadableAcceptor::load(&empty).err().expect("empty");
-        assert!(e.to_string().contains("empty.pem") && e.to_string().contains("no CERTIFICATE"), "{e}");
+        assert!(
+            e.to_string().contains("empty.pem") && e.to_string().contains("no CERTIFICATE"),
+            "{e}"
+        );
 
         let no_key = TlsSettings {
             key_file: dir.path().join("cert.pem"),
             ..s.clone()
         };
         let e = ReloadableAcceptor::load(&no_key).err().expect("no key");
-        assert!(e.to_string().contains("key file") && e.to_string().contains("no private key"), "{e}");
+        assert!(
+            e.to_string().contains("key file") && e.to_string().contains("no private key"),
+            "{e}"
+        );
 
         // Another pair's key: refused, naming both files.
         let other = tempfile::tempdir().expect("tempdir");

@@ -46,13 +46,20 @@ fn execute(cmd: TlsCommand) -> Result<(), String> {
     if !force {
         for f in [&cert, &key] {
             if f.exists() {
-                return Err(format!("{} exists (use --force to replace it)", f.display()));
+                return Err(format!(
+                    "{} exists (use --force to replace it)",
+                    f.display()
+                ));
             }
         }
     }
     write_file(&key, pair.key_pem.as_bytes(), 0o600)?;
     write_file(&cert, pair.cert_pem.as_bytes(), 0o644)?;
-    println!("# Wrote {} and {} (self-signed, for {name}).", cert.display(), key.display());
+    println!(
+        "# Wrote {} and {} (self-signed, for {name}).",
+        cert.display(),
+        key.display()
+    );
     println!("# Add to the [tls] section of the configuration file:");
     println!("cert_file = {}", toml_path(&cert));
     println!("key_file = {}", toml_path(&key));

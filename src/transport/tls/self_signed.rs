@@ -31,7 +31,8 @@ pub fn self_signed(host: &str) -> Result<SelfSigned, TlsError> {
             names.push(n.to_string());
         }
     }
-    let bad = |e: rcgen::Error| TlsError::Setting(format!("cannot make a certificate for '{host}': {e}"));
+    let bad =
+        |e: rcgen::Error| TlsError::Setting(format!("cannot make a certificate for '{host}': {e}"));
     let mut params = CertificateParams::new(names).map_err(bad)?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, host);
