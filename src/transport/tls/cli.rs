@@ -63,6 +63,11 @@ fn execute(cmd: TlsCommand) -> Result<(), String> {
     println!("# Add to the [tls] section of the configuration file:");
     println!("cert_file = {}", toml_path(&cert));
     println!("key_file = {}", toml_path(&key));
+    println!(
+        "# Or: SIPREG_TLS_CERT_FILE={} SIPREG_TLS_KEY_FILE={} sipreg serve",
+        cert.display(),
+        key.display()
+    );
     Ok(())
 }
 
