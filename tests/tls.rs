@@ -298,6 +298,28 @@ async fn options_over_tls_and_the_via_is_stamped() {
     assert!(via.contains(&format!("rport={}", local.port())), "{via}");
     // The same connection keeps serving.
     options_ok(&mut s, "opt2").await;
+    assert_eq!(
+        s.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    // A client that only speaks TLS 1.2 is served too.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certs(&app.cert).remove(0)).unwrap();
+    let tls12 = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut old = connect_as(app.sips, Arc::new(tls12), "localhost")
+        .await
+        .expect("TLS 1.2 handshake");
+    assert_eq!(
+        old.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    options_ok(&mut old, "opt12").await;
     app.stop().await;
 }
 
@@ -422,6 +444,20 @@ async fn connections_per_address_are_capped() {
     }
     assert!(ok, "a connection after one closed must be served");
     options_ok(&mut a, "cap-a2").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_listener_wide_cap_refuses_more_connections() {
+    let app = TlsApp::start(|c| c.tls.max_connections = 1).await;
+    let mut a = connect(app.sips, &app.cert).await;
+    options_ok(&mut a, "all-a").await;
+    let refused = match connect_as(app.sips, client_config(&app.cert, None), "localhost").await {
+        Err(_) => true,
+        Ok(mut s) => read_msgs(&mut s, WAIT).await.closed,
+    };
+    assert!(refused, "a second connection must be refused");
+    options_ok(&mut a, "all-a2").await;
     app.stop().await;
 }
 
@@ -600,6 +636,43 @@ async fn serve_with_a_missing_certificate_fails_naming_the_file() {
         1,
         "one error line: {err}"
     );
+}
+
+#[tokio::test]
+async fn serve_without_a_certificate_says_tls_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = sipreg()
+        .arg("serve")
+        .current_dir(dir.path())
+        .args([
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--database", "sqlite://sipreg.db?mode=rwc"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = String::new();
+        while lines.read_line(&mut line).await.unwrap_or(0) > 0 {
+            seen.push_str(&line);
+            if line.contains("SIP over TLS is off") {
+                return true;
+            }
+            line.clear();
+        }
+        false
+    })
+    .await;
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    assert_eq!(found.ok(), Some(true), "{seen}");
 }
 
 #[tokio::test]
