@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use common::presence::{bearer, eventually, header};
 use common::*;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use sipreg::config::Config;
 use sipreg::sip::headers::HeaderName;
 use sipreg::sip::{Frame, Limits, Message, Response, frame_stream};

@@ -10,9 +10,9 @@ use std::time::SystemTime;
 
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 use super::config::TlsSettings;
@@ -172,7 +172,7 @@ pub fn read_certificates(
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read("key", path)?;
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
-        rustls_pki_types::pem::Error::NoItemsFound => content(
+        rustls::pki_types::pem::Error::NoItemsFound => content(
             "key",
             path,
             "no private key in it (PEM PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",

@@ -20,7 +20,7 @@ pub struct SelfSigned {
 /// an IP address).
 pub fn self_signed(host: &str) -> Result<SelfSigned, TlsError> {
     // The name a client will check the certificate against: a DNS name or an IP.
-    if rustls_pki_types::ServerName::try_from(host).is_err() {
+    if rustls::pki_types::ServerName::try_from(host).is_err() {
         return Err(TlsError::Setting(format!(
             "'{host}' is neither a DNS name nor an IP address"
         )));
