@@ -21,6 +21,7 @@ pub struct Config {
     pub registrar: crate::registrar::RegistrarConfig,
     pub presence: crate::presence::PresenceConfig,
     pub oauth: crate::oauth::OAuthConfig,
+    pub tls: crate::transport::tls::TlsConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.

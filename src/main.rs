@@ -33,7 +33,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the SIP server (UDP and TCP) and the admin HTTP API.
+    /// Run the SIP server (UDP, TCP and, with a certificate, TLS) and the admin HTTP API.
     Serve(ServeArgs),
     #[command(flatten)]
     Admin(sipreg::users::cli::AdminCommand),
@@ -43,6 +43,9 @@ enum Command {
     Client(sipreg::oauth::cli::ClientCommand),
     /// Load generator for loopback benchmarks (see the README, "Benchmarks").
     Bench(sipreg::loadgen::cli::BenchArgs),
+    /// TLS certificates (see the README, "SIP over TLS").
+    #[command(subcommand)]
+    Tls(sipreg::transport::tls::cli::TlsCommand),
 }
 
 #[derive(Args)]
@@ -59,6 +62,36 @@ struct ServeArgs {
     /// Accept REGISTER, SUBSCRIBE and PUBLISH without authentication (lab use only).
     #[arg(long)]
     no_auth: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// SIP over TLS: served when a certificate is configured.
+#[derive(Args)]
+struct TlsArgs {
+    /// SIP over TLS listen address.
+    #[arg(long, env = "SIPREG_SIPS_LISTEN")]
+    sips_listen: Option<SocketAddr>,
+    /// PEM certificate chain for TLS (tls.cert_file).
+    #[arg(long, env = "SIPREG_TLS_CERT_FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key for TLS (tls.key_file).
+    #[arg(long, env = "SIPREG_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn apply(self, config: &mut sipreg::transport::tls::TlsConfig) {
+        if let Some(a) = self.sips_listen {
+            config.listen = a;
+        }
+        if let Some(f) = self.tls_cert_file {
+            config.cert_file = f;
+        }
+        if let Some(f) = self.tls_key_file {
+            config.key_file = f;
+        }
+    }
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -90,6 +123,7 @@ fn main() -> ExitCode {
         Command::Registrar(cmd) => sipreg::registrar::cli::run(cmd, &config),
         Command::Client(cmd) => sipreg::oauth::cli::run(cmd, &config),
         Command::Bench(args) => sipreg::loadgen::cli::run(args),
+        Command::Tls(cmd) => sipreg::transport::tls::cli::run(cmd),
         Command::Serve(args) => {
             if let Some(a) = args.sip_listen {
                 config.sip.listen = a;
@@ -103,6 +137,7 @@ fn main() -> ExitCode {
             if args.no_auth {
                 config.auth.required = false;
             }
+            args.tls.apply(&mut config.tls);
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => {

@@ -34,6 +34,9 @@ pub struct App {
 impl App {
     /// Opens the store, loads bindings, binds SIP and HTTP.
     pub async fn build(config: Config) -> Result<App, String> {
+        // First, so a missing or bad certificate stops the start before anything is loaded.
+        let tls =
+            crate::transport::tls::TlsListener::bind(&config.tls).map_err(|e| e.to_string())?;
         let users = UsersService::open(&config)
             .await
             .map_err(|e| format!("cannot open the store {}: {e}", config.database.url))?;
@@ -92,7 +95,8 @@ impl App {
         ]);
         let sip = Server::bind_with(config.clone(), Arc::new(services), Arc::clone(&uac))
             .await
-            .map_err(|e| format!("cannot bind SIP on {}: {e}", config.sip.listen))?;
+            .map_err(|e| format!("cannot bind SIP on {}: {e}", config.sip.listen))?
+            .with_tls(tls);
         Ok(App {
             sip,
             registrar,
@@ -105,6 +109,16 @@ impl App {
 
     pub fn sip_addr(&self) -> SocketAddr {
         self.sip.local_addr()
+    }
+
+    /// Where SIP over TLS listens; `None` when TLS is off.
+    pub fn sips_addr(&self) -> Option<SocketAddr> {
+        self.sip.sips_addr()
+    }
+
+    /// The TLS acceptor, for another TLS listener (WSS) or a reload.
+    pub fn tls(&self) -> Option<Arc<crate::transport::tls::ReloadableAcceptor>> {
+        self.sip.tls()
     }
 
     pub fn http_addr(&self) -> Option<SocketAddr> {

@@ -5,6 +5,7 @@
 //! - [`udp`]: one socket read by a few blocking threads, each datagram parsed in place.
 //! - [`tcp`]: a task per connection, Content-Length framing with a bounded buffer,
 //!   CRLF keep-alives (RFC 5626 §4.4.1), an idle timeout and a connection cap.
+//! - [`tls`]: TCP's framing behind a TLS handshake, with a reloadable certificate.
 //! - [`Connections`]: the open connections (flows) by id, so later requests (NOTIFY) can
 //!   go back over the connection a client registered or subscribed on, and the layers
 //!   above learn when a flow closes.
@@ -12,6 +13,7 @@
 //! Nothing here knows the server, the registrar or presence: they sit behind [`Receiver`].
 
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 use std::net::SocketAddr;

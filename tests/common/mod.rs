@@ -196,6 +196,8 @@ pub fn request(method: &str, branch: &str, extra: &str) -> String {
 /// temporary folder.
 pub struct AppServer {
     pub sip: SocketAddr,
+    /// SIP over TLS, when the configuration has a certificate.
+    pub sips: Option<SocketAddr>,
     pub http: SocketAddr,
     pub registrar: Arc<sipreg::registrar::Registrar>,
     pub users: Arc<sipreg::users::UsersService>,
@@ -228,6 +230,7 @@ impl AppServer {
             .await
             .expect("build app");
         let sip = app.sip_addr();
+        let sips = app.sips_addr();
         let http = app.http_addr().unwrap();
         let registrar = app.registrar.clone();
         let users = app.users.clone();
@@ -238,6 +241,7 @@ impl AppServer {
         }));
         AppServer {
             sip,
+            sips,
             http,
             registrar,
             users,
