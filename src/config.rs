@@ -20,6 +20,7 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     pub registrar: crate::registrar::RegistrarConfig,
     pub presence: crate::presence::PresenceConfig,
+    pub websocket: crate::transport::ws::WebSocketConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.

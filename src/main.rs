@@ -57,6 +57,19 @@ struct ServeArgs {
     /// Accept REGISTER, SUBSCRIBE and PUBLISH without authentication (lab use only).
     #[arg(long)]
     no_auth: bool,
+    #[command(flatten)]
+    websocket: WebSocketArgs,
+}
+
+/// SIP over WebSocket listeners (`[websocket]` in the config file).
+#[derive(Args)]
+struct WebSocketArgs {
+    /// SIP over WebSocket (ws://) listen address, e.g. 0.0.0.0:5066.
+    #[arg(long, env = "SIPREG_WS_LISTEN")]
+    ws_listen: Option<SocketAddr>,
+    /// SIP over secure WebSocket (wss://) listen address, e.g. 0.0.0.0:7443 (needs a TLS certificate).
+    #[arg(long, env = "SIPREG_WSS_LISTEN")]
+    wss_listen: Option<SocketAddr>,
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -99,6 +112,12 @@ fn main() -> ExitCode {
             }
             if args.no_auth {
                 config.auth.required = false;
+            }
+            if let Some(a) = args.websocket.ws_listen {
+                config.websocket.ws_listen = Some(a);
+            }
+            if let Some(a) = args.websocket.wss_listen {
+                config.websocket.wss_listen = Some(a);
             }
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,

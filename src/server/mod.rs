@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod dispatch;
+pub mod websocket;
 
 use std::future::Future;
 use std::hash::BuildHasher;
@@ -275,6 +276,7 @@ pub struct Server {
     core: Arc<Core>,
     udp: Arc<std::net::UdpSocket>,
     tcp: tokio::net::TcpListener,
+    ws: websocket::WsListeners,
 }
 
 impl Server {
@@ -291,11 +293,12 @@ impl Server {
         uac: Arc<Uac>,
     ) -> std::io::Result<Server> {
         let (udp, tcp) = crate::transport::bind_pair(config.sip.listen)?;
+        let ws = websocket::WsListeners::bind(&config.websocket)?;
         let udp = Arc::new(udp);
         let core = Core::with_uac(config, handler, uac);
         core.uac
             .attach(Arc::clone(&udp), Arc::clone(&core.connections));
-        Ok(Server { core, udp, tcp })
+        Ok(Server { core, udp, tcp, ws })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -306,6 +309,21 @@ impl Server {
 
     pub fn core(&self) -> Arc<Core> {
         Arc::clone(&self.core)
+    }
+
+    /// The WS listener's address, when `[websocket] ws_listen` is set.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws.ws_addr()
+    }
+
+    /// The WSS listener's address, when `[websocket] wss_listen` is set.
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.ws.wss_addr()
+    }
+
+    /// The TLS side of WSS; without it a configured WSS listener is not served.
+    pub fn set_wss_tls(&mut self, tls: crate::transport::ws::TlsAccept) {
+        self.ws.set_tls(tls);
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight work (at most 5 s).
@@ -320,6 +338,7 @@ impl Server {
             udp::thread_count(core.config.sip.udp_threads),
         )?;
         let tcp_task = tokio::spawn(tcp::serve(core.streams(), self.tcp, stop.clone()));
+        let ws_tasks = self.ws.spawn(&core, &stop);
         let sweeper = {
             let core = Arc::clone(&core);
             let stop = stop.clone();
@@ -343,6 +362,9 @@ impl Server {
         })
         .await;
         let _ = tcp_task.await;
+        for t in ws_tasks {
+            let _ = t.await;
+        }
         let _ = sweeper.await;
         core.tracker.close();
         if tokio::time::timeout(Duration::from_secs(5), core.tracker.wait())
@@ -390,6 +412,9 @@ pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
         http = ?app.http_addr(),
         "sipreg listening (SIP on UDP and TCP, admin API on HTTP)"
     );
+    if app.ws_addr().is_some() || app.wss_addr().is_some() {
+        tracing::info!(ws = ?app.ws_addr(), wss = ?app.wss_addr(), "SIP over WebSocket listening");
+    }
     app.run(shutdown_signal()).await
 }
 
