@@ -14,6 +14,7 @@ use dashmap::DashMap;
 use crate::registrar::Aor;
 use crate::registrar::expiry::ExpiryQueue;
 use crate::transaction::client::Target;
+use crate::transport::FlowIndex;
 
 /// Call-ID, remote (watcher's) tag, local (sipreg's) tag.
 pub type DialogId = (Box<str>, Box<str>, Box<str>);
@@ -82,6 +83,8 @@ pub struct Subscriptions {
     by_dialog: DashMap<DialogId, u64>,
     by_presentity: DashMap<Aor, Vec<u64>>,
     per_watcher: DashMap<Box<str>, usize>,
+    /// Subscriptions whose NOTIFYs go over each open connection.
+    by_flow: FlowIndex<u64>,
     expiry: ExpiryQueue,
     next_id: AtomicU64,
 }
@@ -124,8 +127,39 @@ impl Subscriptions {
         self.expiry
             .schedule(sub.expires_at, sub.id, sub.presentity.clone());
         self.by_dialog.insert(sub.dialog(), sub.id);
+        if let Target::Flow(flow) = sub.target {
+            self.by_flow.note(flow, sub.id);
+        }
         self.by_id.insert(sub.id, sub);
         Ok(())
+    }
+
+    /// Notes that subscription `id`'s NOTIFYs now go over connection `flow` (a refresh
+    /// arrived over it).
+    pub fn note_flow(&self, flow: u64, id: u64) {
+        self.by_flow.note(flow, id);
+    }
+
+    /// The subscriptions whose NOTIFYs still go over connection `flow`, which closed
+    /// (its index entry is forgotten).
+    pub fn take_flow(&self, flow: u64) -> Vec<u64> {
+        let Some(noted) = self.by_flow.take(flow) else {
+            return Vec::new();
+        };
+        let on_flow = |s: &Subscription| s.target == Target::Flow(flow);
+        if noted.overflowed {
+            return self
+                .by_id
+                .iter()
+                .filter(|e| on_flow(e.value()))
+                .map(|e| *e.key())
+                .collect();
+        }
+        noted
+            .items
+            .into_iter()
+            .filter(|id| self.by_id.get(id).is_some_and(|s| on_flow(&s)))
+            .collect()
     }
 
     /// The subscription of a dialog.

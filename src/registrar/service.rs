@@ -20,7 +20,7 @@ use crate::clock::unix_now;
 use crate::sip::headers::{Date, HeaderName, Path, Supported};
 use crate::sip::{Method, Request, Response};
 use crate::transaction::user::{Handler, Reply};
-use crate::transport::Context;
+use crate::transport::{Context, FlowIndex, Transport};
 use crate::users::UsersService;
 
 /// A change to one AOR's bindings, as other services (presence) consume them.
@@ -45,6 +45,8 @@ pub struct Registrar {
     listener: OnceLock<Listener>,
     persister: Option<Persister>,
     persistence: Persistence,
+    /// The AORs registered over each open WebSocket flow (removed when it closes).
+    flows: FlowIndex<Aor>,
     auth: Option<Arc<SipAuth>>,
     users: Option<Arc<UsersService>>,
     config: RegistrarConfig,
@@ -72,6 +74,7 @@ impl Registrar {
             listener: OnceLock::new(),
             persister,
             persistence: config.persistence,
+            flows: FlowIndex::default(),
             auth,
             users,
             config,
@@ -147,6 +150,14 @@ impl Registrar {
         {
             p.enqueue(changes.iter().map(|c| Op::of(aor, c)));
         }
+        for c in &changes {
+            if let Change::Added(b) | Change::Refreshed(b) = c
+                && b.source.transport.is_websocket()
+                && let Some(flow) = b.source.connection
+            {
+                self.flows.note(flow, aor.clone());
+            }
+        }
         for c in changes {
             let event = BindingEvent {
                 aor: aor.clone(),
@@ -157,6 +168,38 @@ impl Registrar {
             }
             // Nobody subscribed is fine.
             let _ = self.events.send(event);
+        }
+    }
+
+    /// A connection closed: the bindings registered over it, if it was a WebSocket, go
+    /// (the client is reachable only over that connection, RFC 7118 §5). Each removal is
+    /// stored and published like an unregistration, so presence recomposes.
+    pub fn flow_closed(&self, flow: u64, transport: Transport) {
+        if !transport.is_websocket() {
+            return;
+        }
+        let Some(noted) = self.flows.take(flow) else {
+            return;
+        };
+        let aors = if noted.overflowed {
+            self.table.aors_on_flow(flow)
+        } else {
+            noted.items
+        };
+        for aor in aors {
+            let gone = self.table.remove_flow(&aor, flow);
+            for b in &gone {
+                tracing::debug!(%aor, uri = %b.uri, flow, "binding removed: its WebSocket closed");
+            }
+            let changes: Vec<Change> = gone.into_iter().map(Change::Removed).collect();
+            // Sync mode writes in the REGISTER's answer path; here nobody waits, so the
+            // removal is written behind (record queues it only in write-behind mode).
+            if let Some(p) = &self.persister
+                && self.persistence == Persistence::Sync
+            {
+                p.enqueue(changes.iter().map(|c| Op::of(&aor, c)));
+            }
+            self.record(&aor, changes);
         }
     }
 
@@ -377,5 +420,9 @@ impl Handler for RegistrarHandler {
 
     fn handle(&self, req: Request, ctx: Context) -> Reply {
         self.0.register(req, ctx)
+    }
+
+    fn flow_closed(&self, id: u64, transport: Transport) {
+        self.0.flow_closed(id, transport);
     }
 }

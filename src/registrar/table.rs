@@ -288,6 +288,43 @@ impl BindingTable {
         })
     }
 
+    /// Removes `aor`'s WebSocket bindings that arrived over connection `flow`, which has
+    /// closed: their contacts cannot be reached any more (RFC 7118 §5). Returns them.
+    pub fn remove_flow(&self, aor: &Aor, flow: u64) -> Vec<Binding> {
+        let Entry::Occupied(mut e) = self.map.entry(aor.clone()) else {
+            return Vec::new();
+        };
+        let (scheduled, list) = unpack(e.get());
+        let (gone, kept): (Vec<Binding>, Vec<Binding>) = list
+            .into_iter()
+            .partition(|b| b.source.connection == Some(flow) && b.source.transport.is_websocket());
+        if gone.is_empty() {
+            return gone;
+        }
+        if kept.is_empty() {
+            e.remove();
+        } else {
+            // The queued deadline stays: its check finds the next one among those kept.
+            e.insert(Packed::pack(scheduled, &kept));
+        }
+        gone
+    }
+
+    /// The AORs holding a WebSocket binding on connection `flow` (a full scan, for when
+    /// the per-flow index overflowed).
+    pub fn aors_on_flow(&self, flow: u64) -> Vec<Aor> {
+        self.map
+            .iter()
+            .filter(|e| {
+                unpack(e.value())
+                    .1
+                    .iter()
+                    .any(|b| b.source.connection == Some(flow) && b.source.transport.is_websocket())
+            })
+            .map(|e| e.key().clone())
+            .collect()
+    }
+
     fn compute(
         &self,
         mut list: Vec<Binding>,
