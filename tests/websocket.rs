@@ -167,19 +167,33 @@ async fn register_over_ws_is_listed_and_closing_the_socket_removes_it() {
     assert_eq!(b["contact"], "sip:alice@df7jal23ls0d.invalid;transport=ws");
     assert_eq!(b["source"], c.local.to_string());
 
+    assert!(stored_rows_become(&app, 1).await, "the binding was stored");
+
     c.close().await;
     assert!(
         wait_unbound(&app, "alice").await,
         "binding removed on close"
     );
     assert_eq!(registrations(&app).await, serde_json::json!([]));
+    // The removal reached the store, like an unregistration.
+    assert!(stored_rows_become(&app, 0).await, "the removal was stored");
+}
 
-    // The removal reached the store: a restart loads nothing.
-    let dir = app.stop().await;
-    let mut config = app_config(dir.path());
-    config.websocket.ws_listen = Some("127.0.0.1:0".parse().unwrap());
-    let again = AppServer::start_in(dir, config).await;
-    assert_eq!(again.registrar.table.bindings(), 0);
+/// Waits (bounded) until the store's bindings table holds `n` rows.
+async fn stored_rows_become(app: &AppServer, n: i64) -> bool {
+    let url = format!("sqlite://{}/sipreg.db", app.dir.path().display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for _ in 0..100 {
+        let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bindings")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if rows == n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
 
 #[tokio::test]
@@ -461,4 +475,82 @@ async fn wss_without_a_certificate_is_not_served() {
     let wss = app.wss.expect("bound");
     let tls = tls_connector(&lab_cert());
     assert!(connect(wss, Some(&tls), Open::sip()).await.is_err());
+}
+
+/// The registrar alone (no authentication, memory only) and a WS request context.
+fn bare_registrar() -> std::sync::Arc<sipreg::registrar::Registrar> {
+    sipreg::registrar::Registrar::new(Default::default(), Vec::new(), None, None, None)
+}
+
+fn ws_ctx(flow: u64) -> sipreg::transport::Context {
+    sipreg::transport::Context {
+        transport: sipreg::transport::Transport::Ws,
+        source: "127.0.0.1:40000".parse().unwrap(),
+        local: "127.0.0.1:5066".parse().unwrap(),
+        connection: Some(flow),
+    }
+}
+
+fn request_of(text: &str) -> sipreg::sip::Request {
+    let msg = sipreg::sip::parse_datagram(
+        bytes::Bytes::copy_from_slice(text.as_bytes()),
+        &sipreg::sip::Limits::default(),
+    )
+    .unwrap();
+    sipreg::sip::Request::from_message(msg).unwrap()
+}
+
+fn answered(reply: sipreg::server::Reply) -> u16 {
+    match reply {
+        sipreg::server::Reply::Now(r) => r.status,
+        sipreg::server::Reply::Later(_) => panic!("expected an immediate answer"),
+    }
+}
+
+#[test]
+fn a_register_finishing_after_its_socket_closed_leaves_no_binding() {
+    let r = bare_registrar();
+    // Flow 42 closed while the REGISTER that came over it was still being processed.
+    r.flow_closed(42, sipreg::transport::Transport::Ws);
+    let late = request_of(&register("alice", "late", 1, "x", "WS", 600));
+    assert_eq!(answered(r.register(late, ws_ctx(42))), 200);
+    assert!(r.table.get(&aor("alice"), unix_now()).is_empty());
+    // Over a flow still open, the binding stays until that flow closes.
+    let live = request_of(&register("bob", "live", 1, "x", "WS", 600));
+    assert_eq!(answered(r.register(live, ws_ctx(43))), 200);
+    assert_eq!(r.table.get(&aor("bob"), unix_now()).len(), 1);
+    // A TCP connection closing with the same id is not a WebSocket: nothing happens.
+    r.flow_closed(43, sipreg::transport::Transport::Tcp);
+    assert_eq!(r.table.get(&aor("bob"), unix_now()).len(), 1);
+    r.flow_closed(43, sipreg::transport::Transport::Ws);
+    assert!(r.table.get(&aor("bob"), unix_now()).is_empty());
+}
+
+#[test]
+fn stored_websocket_bindings_are_not_restored() {
+    let r = bare_registrar();
+    let binding = |transport, uri: &str| sipreg::registrar::Binding {
+        id: 1,
+        uri: uri.into(),
+        instance: None,
+        reg_id: None,
+        q: None,
+        expires_at: unix_now() + 600,
+        call_id: "c".into(),
+        cseq: 1,
+        path: Vec::new(),
+        source: sipreg::registrar::Source {
+            transport,
+            addr: "127.0.0.1:40000".parse().unwrap(),
+            connection: None,
+        },
+        user_agent: None,
+        registered_at: unix_now(),
+    };
+    use sipreg::transport::Transport::*;
+    r.restore_one(aor("alice"), binding(Wss, "sip:a@x.invalid;transport=ws"));
+    r.restore_one(aor("alice"), binding(Tcp, "sip:a@192.0.2.1;transport=tcp"));
+    let left = r.table.get(&aor("alice"), unix_now());
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].source.transport, Tcp);
 }

@@ -127,6 +127,8 @@ impl Subscriptions {
         self.expiry
             .schedule(sub.expires_at, sub.id, sub.presentity.clone());
         self.by_dialog.insert(sub.dialog(), sub.id);
+        // A flow already closed is not noted: the first NOTIFY over it fails and ends
+        // the subscription.
         if let Target::Flow(flow) = sub.target {
             self.by_flow.note(flow, sub.id);
         }

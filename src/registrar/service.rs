@@ -102,8 +102,17 @@ impl Registrar {
         }
     }
 
-    /// Puts one loaded binding into the table and schedules its expiry.
+    /// Puts one loaded binding into the table and schedules its expiry. A WebSocket
+    /// binding is dropped (and deleted from the store): its connection ended with the
+    /// process that accepted it, so its contact cannot be reached any more.
     pub fn restore_one(&self, aor: Aor, b: Binding) {
+        if b.source.transport.is_websocket() {
+            tracing::debug!(%aor, uri = %b.uri, "stored WebSocket binding dropped: its connection is gone");
+            if let Some(p) = &self.persister {
+                p.enqueue([Op::of(&aor, &Change::Removed(b))]);
+            }
+            return;
+        }
         if let Some(at) = self.table.restore(aor.clone(), b) {
             self.expiry.push(at, aor);
         }
@@ -150,12 +159,17 @@ impl Registrar {
         {
             p.enqueue(changes.iter().map(|c| Op::of(aor, c)));
         }
+        // A WebSocket binding is noted on its flow; one whose flow closed while its
+        // REGISTER was being processed is removed as soon as it is published.
+        let mut closed = Vec::new();
         for c in &changes {
             if let Change::Added(b) | Change::Refreshed(b) = c
                 && b.source.transport.is_websocket()
                 && let Some(flow) = b.source.connection
+                && !self.flows.note(flow, aor.clone())
+                && !closed.contains(&flow)
             {
-                self.flows.note(flow, aor.clone());
+                closed.push(flow);
             }
         }
         for c in changes {
@@ -168,6 +182,9 @@ impl Registrar {
             }
             // Nobody subscribed is fine.
             let _ = self.events.send(event);
+        }
+        for flow in closed {
+            self.remove_flow_bindings(aor, flow);
         }
     }
 
@@ -187,20 +204,25 @@ impl Registrar {
             noted.items
         };
         for aor in aors {
-            let gone = self.table.remove_flow(&aor, flow);
-            for b in &gone {
-                tracing::debug!(%aor, uri = %b.uri, flow, "binding removed: its WebSocket closed");
-            }
-            let changes: Vec<Change> = gone.into_iter().map(Change::Removed).collect();
-            // Sync mode writes in the REGISTER's answer path; here nobody waits, so the
-            // removal is written behind (record queues it only in write-behind mode).
-            if let Some(p) = &self.persister
-                && self.persistence == Persistence::Sync
-            {
-                p.enqueue(changes.iter().map(|c| Op::of(&aor, c)));
-            }
-            self.record(&aor, changes);
+            self.remove_flow_bindings(&aor, flow);
         }
+    }
+
+    /// Removes `aor`'s bindings on the closed WebSocket `flow`, stored and published.
+    fn remove_flow_bindings(&self, aor: &Aor, flow: u64) {
+        let gone = self.table.remove_flow(aor, flow);
+        for b in &gone {
+            tracing::debug!(%aor, uri = %b.uri, flow, "binding removed: its WebSocket closed");
+        }
+        let changes: Vec<Change> = gone.into_iter().map(Change::Removed).collect();
+        // Sync mode writes in the REGISTER's answer path; here nobody waits, so the
+        // removal is written behind (record queues it only in write-behind mode).
+        if let Some(p) = &self.persister
+            && self.persistence == Persistence::Sync
+        {
+            p.enqueue(changes.iter().map(|c| Op::of(aor, c)));
+        }
+        self.record(aor, changes);
     }
 
     fn serves(&self, host: &str) -> bool {
