@@ -406,33 +406,93 @@ async fn connections_per_address_are_capped() {
 }
 
 #[tokio::test]
-async fn a_silent_client_is_pinged_and_an_unresponsive_one_closed() {
+async fn silent_clients_are_pinged_and_unresponsive_ones_closed() {
     let (app, _, _) = setup(|c| {
         c.websocket.ping_interval_secs = 1;
-        c.websocket.idle_timeout_secs = 1;
+        c.websocket.idle_timeout_secs = 3;
     })
     .await;
     let ws = app.ws.unwrap();
-    let mut c = connect(ws, None, Open::sip()).await.unwrap();
-    // The client does not read, so tungstenite's automatic pong never goes out: the
-    // server closes it as idle (1001).
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let mut saw = Vec::new();
-    loop {
-        match c.next(WAIT).await {
-            Got::Closed(f) => {
-                saw.push(format!("close {:?}", f.map(|f| f.code)));
-                break;
-            }
-            Got::Ping => saw.push("ping".into()),
-            other => panic!("{other:?}"),
+    let mut live = connect(ws, None, Open::sip()).await.unwrap();
+    let mut dead = connect(ws, None, Open::sip()).await.unwrap();
+    // `live` keeps reading, so tungstenite answers each ping with a pong: the server
+    // pings it, and it outlives the idle timeout.
+    let mut pings = 0;
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < until {
+        match live.next(Duration::from_millis(200)).await {
+            Got::Ping => pings += 1,
+            Got::Nothing => {}
+            other => panic!("live client: {other:?}"),
         }
     }
-    assert_eq!(
-        saw.last().map(String::as_str),
-        Some("close Some(Away)"),
-        "{saw:?}"
-    );
+    assert!(pings >= 2, "pinged {pings} times");
+    assert_eq!(status(&live.request(&options("alive"), WAIT).await), 200);
+    // `dead` read nothing, so it never answered: closed as idle after its pings. (The
+    // server's Close, 1001, is sent first, but by the time `dead` reads, the connection
+    // is gone and answering the first ping fails: only the pings and the end are seen.)
+    let mut saw = Vec::new();
+    loop {
+        match dead.next(WAIT).await {
+            Got::Closed(f) => {
+                assert!(
+                    f.as_ref().is_none_or(|f| f.code == CloseCode::Away),
+                    "{f:?}"
+                );
+                saw.push("closed");
+                break;
+            }
+            Got::Ping => saw.push("ping"),
+            other => panic!("dead client: {other:?}"),
+        }
+    }
+    assert_eq!(saw.first(), Some(&"ping"), "{saw:?}");
+    assert_eq!(saw.last(), Some(&"closed"), "{saw:?}");
+}
+
+#[tokio::test]
+async fn the_binary_serves_ws_on_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ws: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
+        .arg("--database")
+        .arg(format!(
+            "sqlite://{}/sipreg.db?mode=rwc",
+            dir.path().display()
+        ))
+        .args([
+            "serve",
+            "--no-auth",
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--ws-listen", &ws.to_string()])
+        .env("SIPREG_WSS_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut c = None;
+    for _ in 0..100 {
+        if let Ok(client) = connect(ws, None, Open::sip()).await {
+            c = Some(client);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut c = c.expect("sipreg serve --ws-listen accepts WebSocket clients");
+    let m = c
+        .request(&register("carol", "bin1", 1, "none", "WS", 600), WAIT)
+        .await;
+    assert_eq!(status(&m), 200, "{}", m.first_line);
 }
 
 #[tokio::test]

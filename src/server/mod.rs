@@ -1,4 +1,5 @@
-//! The server: binds UDP and TCP on one address, turns each received message into a
+//! The server: binds UDP and TCP on one address (and the WebSocket listeners when
+//! configured, [`websocket`]), turns each received message into a
 //! [`dispatch::Decision`], runs server transactions, calls the [`Handler`], and sends the
 //! answer back the way RFC 3261 §18.2.2 and RFC 3581 say (by default to the packet's source).
 //!

@@ -57,9 +57,10 @@ impl WsListeners {
     /// Starts serving; the tasks end when `stop` is cancelled.
     pub fn spawn(self, core: &Arc<Core>, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         let config = &core.config.websocket;
+        // The WebSocket policy (idle timeout, pings) is in the settings; the cap is the
+        // section's own.
         let streams = Streams {
             max_connections: config.max_connections,
-            idle_timeout: config.settings().idle_timeout,
             ..core.streams()
         };
         let mut tasks = Vec::new();
