@@ -1,6 +1,6 @@
 //! SIP over WebSocket (RFC 7118): the accept loop shared by WS and WSS. A WSS listener
 //! is the same code with a TLS handshake in front ([`TlsAccept`]); after the upgrade
-//! ([`upgrade`]) each connection runs as a flow ([`session`]) whose frames each carry
+//! ([`upgrade`]) each connection runs as a flow (`session`) whose frames each carry
 //! one SIP message.
 //!
 //! Refusals: a connection over the per-address cap or the listener's cap is closed
