@@ -324,6 +324,29 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_flow_yields_the_subscriptions_still_on_it() {
+        let s = Subscriptions::default();
+        let mut on5 = sub(&s, "bob", "sip:alice@example.com");
+        on5.target = Target::Flow(5);
+        let mut moved = sub(&s, "eve", "sip:alice@example.com");
+        moved.target = Target::Flow(5);
+        let mut on6 = sub(&s, "carol", "sip:alice@example.com");
+        on6.target = Target::Flow(6);
+        let (i5, im, i6) = (on5.id, moved.id, on6.id);
+        for x in [on5, moved, on6] {
+            s.insert(x, 9, 9).unwrap();
+        }
+        // eve refreshed over connection 6 since.
+        s.with(im, |x| x.target = Target::Flow(6));
+        s.note_flow(6, im);
+        assert_eq!(s.take_flow(5), vec![i5]);
+        assert!(s.take_flow(5).is_empty(), "taken once");
+        let mut on_six = s.take_flow(6);
+        on_six.sort();
+        assert_eq!(on_six, vec![im, i6]);
+    }
+
+    #[test]
     fn only_due_and_unrefreshed_subscriptions_expire() {
         let s = Subscriptions::default();
         let a = sub(&s, "bob", "sip:alice@example.com");

@@ -489,6 +489,69 @@ mod tests {
     }
 
     #[test]
+    fn closing_a_websocket_flow_removes_only_its_bindings() {
+        let t = BindingTable::new();
+        let alice = Aor::parse("sip:alice@example.com").unwrap();
+        let on = |transport, connection, c: &[ContactValue], call_id| {
+            let up = Update {
+                contacts: c,
+                expires: None,
+                call_id,
+                cseq: 1,
+                path: Vec::new(),
+                source: Source {
+                    transport,
+                    addr: ([127, 0, 0, 1], 40_000).into(),
+                    connection,
+                },
+                user_agent: None,
+            };
+            t.apply(&alice, &up, &LIMITS, 1_000).unwrap();
+        };
+        on(
+            Transport::Ws,
+            Some(7),
+            &contacts(&["<sip:a@x.invalid;transport=ws>"]),
+            "w7",
+        );
+        on(
+            Transport::Ws,
+            Some(8),
+            &contacts(&["<sip:a@y.invalid;transport=ws>"]),
+            "w8",
+        );
+        // A TCP binding on a connection with the same id is not a WebSocket's.
+        on(
+            Transport::Tcp,
+            Some(7),
+            &contacts(&["<sip:a@192.0.2.1;transport=tcp>"]),
+            "t7",
+        );
+        assert_eq!(t.aors_on_flow(7), vec![alice.clone()]);
+        let gone = t.remove_flow(&alice, 7);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(&*gone[0].uri, "sip:a@x.invalid;transport=ws");
+        assert!(t.aors_on_flow(7).is_empty());
+        assert_eq!(t.get(&alice, 1_000).len(), 2);
+        assert!(
+            t.remove_flow(&alice, 7).is_empty(),
+            "nothing left on flow 7"
+        );
+        assert_eq!(t.remove_flow(&alice, 8).len(), 1);
+        // The last binding removed leaves the TCP one; its expiry check still runs.
+        let left = t.get(&alice, 1_000);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].source.transport, Transport::Tcp);
+        assert_eq!(
+            t.expire_due(&alice, t.scheduled(&alice), 1_000 + 3_600)
+                .gone
+                .len(),
+            1
+        );
+        assert_eq!(t.aors(), 0);
+    }
+
+    #[test]
     fn add_fetch_refresh_remove() {
         let t = BindingTable::new();
         let two = contacts(&["<sip:a@192.0.2.1>", "<sip:a@192.0.2.2>;expires=120"]);
