@@ -22,6 +22,7 @@ pub struct Config {
     pub presence: crate::presence::PresenceConfig,
     pub oauth: crate::oauth::OAuthConfig,
     pub tls: crate::transport::tls::TlsConfig,
+    pub websocket: crate::transport::ws::WebSocketConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.

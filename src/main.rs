@@ -64,6 +64,8 @@ struct ServeArgs {
     no_auth: bool,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    websocket: WebSocketArgs,
 }
 
 /// SIP over TLS: served when a certificate is configured.
@@ -92,6 +94,17 @@ impl TlsArgs {
             config.key_file = f;
         }
     }
+}
+
+/// SIP over WebSocket listeners (`[websocket]` in the config file).
+#[derive(Args)]
+struct WebSocketArgs {
+    /// SIP over WebSocket (ws://) listen address, e.g. 0.0.0.0:5066.
+    #[arg(long, env = "SIPREG_WS_LISTEN")]
+    ws_listen: Option<SocketAddr>,
+    /// SIP over secure WebSocket (wss://) listen address, e.g. 0.0.0.0:7443 (uses the [tls] certificate).
+    #[arg(long, env = "SIPREG_WSS_LISTEN")]
+    wss_listen: Option<SocketAddr>,
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -138,6 +151,12 @@ fn main() -> ExitCode {
                 config.auth.required = false;
             }
             args.tls.apply(&mut config.tls);
+            if let Some(a) = args.websocket.ws_listen {
+                config.websocket.ws_listen = Some(a);
+            }
+            if let Some(a) = args.websocket.wss_listen {
+                config.websocket.wss_listen = Some(a);
+            }
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => {

@@ -152,6 +152,7 @@ impl Default for AuthConfig {
                 ClientRuleConfig::new("baresip*", &["digest-md5"]),
                 ClientRuleConfig::new("Linphone*", &["digest-sha256", "digest-md5"]),
                 ClientRuleConfig::new("sipp*", &["digest-md5"]),
+                ClientRuleConfig::new("JsSIP*", &["digest-md5"]),
             ],
             bearer_over_cleartext: CleartextBearer::Refuse,
             nonce_ttl_secs: 300,

@@ -313,6 +313,9 @@ impl PresenceService {
             Some(Check::OldCSeq) => return Response::new(500).with_reason("CSeq out of order"),
             Some(Check::Ok) => {}
         }
+        if let Target::Flow(flow) = Target::back_to(&ctx) {
+            self.subscriptions.note_flow(flow, sub_id);
+        }
         let ok = Response::new(200).header("Expires", expires.to_string());
         if expires == 0 {
             if let Some(sub) = self.subscriptions.remove(sub_id) {

@@ -125,6 +125,16 @@ impl App {
         self.http.local_addr().ok()
     }
 
+    /// SIP over WebSocket, when configured.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.sip.ws_addr()
+    }
+
+    /// SIP over secure WebSocket, when configured.
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.sip.wss_addr()
+    }
+
     /// Runs until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let expiry = self.registrar.spawn_expiry();

@@ -1,5 +1,6 @@
 //! The server: binds UDP and TCP on one address (and serves TLS when given a
-//! [`TlsListener`] through [`Server::with_tls`]), turns each received message into a
+//! [`TlsListener`] through [`Server::with_tls`], and the WebSocket listeners when
+//! configured, [`websocket`]), turns each received message into a
 //! [`dispatch::Decision`], runs server transactions, calls the [`Handler`], and sends the
 //! answer back the way RFC 3261 §18.2.2 and RFC 3581 say (by default to the packet's source).
 //!
@@ -8,6 +9,7 @@
 
 pub mod app;
 pub mod dispatch;
+pub mod websocket;
 
 use std::future::Future;
 use std::hash::BuildHasher;
@@ -281,6 +283,7 @@ pub struct Server {
     tls: Option<TlsListener>,
     /// How often the TLS files are checked for changes.
     tls_poll: Option<Duration>,
+    ws: websocket::WsListeners,
 }
 
 impl Server {
@@ -297,6 +300,7 @@ impl Server {
         uac: Arc<Uac>,
     ) -> std::io::Result<Server> {
         let (udp, tcp) = crate::transport::bind_pair(config.sip.listen)?;
+        let ws = websocket::WsListeners::bind(&config.websocket)?;
         let udp = Arc::new(udp);
         let core = Core::with_uac(config, handler, uac);
         core.uac
@@ -307,13 +311,19 @@ impl Server {
             tcp,
             tls: None,
             tls_poll: None,
+            ws,
         })
     }
 
     /// Serves SIP over TLS on `tls` too (bound by [`TlsListener::bind`]); its files are
-    /// checked for changes every `config.tls.reload_poll_secs`.
+    /// checked for changes every `config.tls.reload_poll_secs`. The WSS listener, when
+    /// configured, serves the same certificate.
     pub fn with_tls(mut self, tls: Option<TlsListener>) -> Server {
         self.tls_poll = self.core.config.tls.reload_poll();
+        if let Some(t) = &tls {
+            let acceptor = Arc::clone(&t.acceptor);
+            self.ws.set_tls(Arc::new(move || acceptor.acceptor()));
+        }
         self.tls = tls;
         self
     }
@@ -336,6 +346,21 @@ impl Server {
 
     pub fn core(&self) -> Arc<Core> {
         Arc::clone(&self.core)
+    }
+
+    /// The WS listener's address, when `[websocket] ws_listen` is set.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws.ws_addr()
+    }
+
+    /// The WSS listener's address, when `[websocket] wss_listen` is set.
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.ws.wss_addr()
+    }
+
+    /// The TLS side of WSS; without it a configured WSS listener is not served.
+    pub fn set_wss_tls(&mut self, tls: crate::transport::ws::TlsAccept) {
+        self.ws.set_tls(tls);
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight work (at most 5 s).
@@ -361,6 +386,7 @@ impl Server {
             }
             tls_tasks.push(tokio::spawn(tls.serve(core.streams(), stop.clone())));
         }
+        let ws_tasks = self.ws.spawn(&core, &stop);
         let sweeper = {
             let core = Arc::clone(&core);
             let stop = stop.clone();
@@ -384,7 +410,7 @@ impl Server {
         })
         .await;
         let _ = tcp_task.await;
-        for t in tls_tasks {
+        for t in tls_tasks.into_iter().chain(ws_tasks) {
             let _ = t.await;
         }
         let _ = sweeper.await;
@@ -440,6 +466,9 @@ pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
             reload_on_sighup(tls);
         }
         _ => tracing::info!("SIP over TLS is off (no [tls] cert_file configured)"),
+    }
+    if app.ws_addr().is_some() || app.wss_addr().is_some() {
+        tracing::info!(ws = ?app.ws_addr(), wss = ?app.wss_addr(), "SIP over WebSocket listening");
     }
     app.run(shutdown_signal()).await
 }

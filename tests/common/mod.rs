@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod presence;
 mod users;
+pub mod ws;
 #[allow(unused_imports)]
 pub use users::*;
 
@@ -202,6 +203,9 @@ pub struct AppServer {
     pub registrar: Arc<sipreg::registrar::Registrar>,
     pub users: Arc<sipreg::users::UsersService>,
     pub presence: Arc<sipreg::presence::PresenceService>,
+    /// SIP over WebSocket listeners, when configured.
+    pub ws: Option<SocketAddr>,
+    pub wss: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -226,9 +230,22 @@ impl AppServer {
 
     /// Starts on an existing folder (a restart keeps the store).
     pub async fn start_in(dir: tempfile::TempDir, config: Config) -> AppServer {
-        let app = sipreg::server::app::App::build(config)
+        Self::start_with_tls(dir, config, None).await
+    }
+
+    /// Starts with the TLS side of WSS (`[websocket] wss_listen` set in `config`).
+    pub async fn start_with_tls(
+        dir: tempfile::TempDir,
+        config: Config,
+        tls: Option<sipreg::transport::ws::TlsAccept>,
+    ) -> AppServer {
+        let mut app = sipreg::server::app::App::build(config)
             .await
             .expect("build app");
+        if let Some(tls) = tls {
+            app.sip.set_wss_tls(tls);
+        }
+        let (ws, wss) = (app.ws_addr(), app.wss_addr());
         let sip = app.sip_addr();
         let sips = app.sips_addr();
         let http = app.http_addr().unwrap();
@@ -246,6 +263,8 @@ impl AppServer {
             registrar,
             users,
             presence,
+            ws,
+            wss,
             dir,
             stop: Some(tx),
             task: Some(task),
