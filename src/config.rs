@@ -54,11 +54,14 @@ pub struct SipConfig {
     pub udp_threads: usize,
 }
 
-/// The admin HTTP API.
+/// The HTTP listeners: the admin API, and the public HTTPS side (OAuth, pages, JWKS).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// The public HTTPS listener, with the `[tls]` certificate; `None`: the public routes
+    /// are served on `listen` too.
+    pub public_listen: Option<SocketAddr>,
 }
 
 /// Where users, tokens and bindings are stored.
@@ -90,6 +93,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_listen: None,
         }
     }
 }

@@ -56,6 +56,9 @@ struct ServeArgs {
     /// Admin HTTP API listen address.
     #[arg(long, env = "SIPREG_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
+    /// Public HTTPS listen address (OAuth endpoints, pages, JWKS; needs the TLS certificate).
+    #[arg(long, env = "SIPREG_PUBLIC_LISTEN")]
+    public_listen: Option<SocketAddr>,
     /// A served domain (repeatable). None: serve any domain.
     #[arg(long = "domain", env = "SIPREG_DOMAINS", value_delimiter = ',')]
     domains: Vec<String>,
@@ -143,6 +146,9 @@ fn main() -> ExitCode {
             }
             if let Some(a) = args.http_listen {
                 config.http.listen = a;
+            }
+            if let Some(a) = args.public_listen {
+                config.http.public_listen = Some(a);
             }
             if !args.domains.is_empty() {
                 config.sip.domains = args.domains;

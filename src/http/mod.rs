@@ -1,10 +1,17 @@
-//! The admin HTTP API (axum): login and tokens, JWKS, introspection, users and API
-//! keys, and the OAuth 2.0 endpoints (discovery, token, revocation, clients).
-//! [`serve`] runs it on a bound listener until `shutdown` resolves.
+//! HTTP (axum), on two listeners:
+//!
+//! - the admin API, on loopback by default: users, API keys, signing keys, the OAuth
+//!   clients registry, registrations, presence, introspection;
+//! - the public side a phone or a person uses: OAuth 2.0 discovery, token, revocation and
+//!   device endpoints, the pages, JWKS. Over HTTPS on its own listener
+//!   (`[http] public_listen`, [`https`]), or on the admin listener when none is set.
+//!
+//! [`serve`] runs them until `shutdown` resolves.
 
 mod auth_routes;
 pub mod error;
 pub mod extract;
+pub mod https;
 mod oauth_routes;
 mod pages;
 pub mod presence;
@@ -27,10 +34,15 @@ const KEY_RELOAD_EVERY: Duration = Duration::from_secs(60);
 /// Request bodies larger than this are refused.
 const MAX_BODY: usize = 64 * 1024;
 
-/// The API's routes over `svc`.
+/// Every route over `svc`, admin and public alike (one listener).
 pub fn router(svc: Arc<UsersService>) -> Router {
-    use auth_routes as a;
     let oauth = crate::oauth::OAuthServer::new(svc.clone());
+    admin_router(svc.clone(), oauth.clone()).merge(public_router(svc, oauth))
+}
+
+/// The admin API: users, API keys, the clients registry, introspection, legacy login.
+pub fn admin_router(svc: Arc<UsersService>, oauth: Arc<crate::oauth::OAuthServer>) -> Router {
+    use auth_routes as a;
     use users_routes as u;
     Router::new()
         .route("/health", get(a::health))
@@ -38,7 +50,6 @@ pub fn router(svc: Arc<UsersService>) -> Router {
         .route("/auth/refresh", post(a::refresh))
         .route("/auth/logout", post(a::logout))
         .route("/auth/token", post(a::token))
-        .route("/.well-known/jwks.json", get(a::jwks))
         .route("/oauth/introspect", post(a::introspect))
         .route("/users", post(u::create).get(u::list))
         .route(
@@ -56,8 +67,17 @@ pub fn router(svc: Arc<UsersService>) -> Router {
         )
         .route("/api-keys/{id}", get(u::get_key).delete(u::revoke_key))
         .route("/api-keys/{id}/rotate", post(u::rotate_key))
-        .with_state(svc.clone())
-        .merge(oauth_routes::router(oauth.clone()))
+        .with_state(svc)
+        .merge(oauth_routes::admin(oauth))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// What phones, softclients and people reach: JWKS, OAuth endpoints, pages.
+pub fn public_router(svc: Arc<UsersService>, oauth: Arc<crate::oauth::OAuthServer>) -> Router {
+    Router::new()
+        .route("/.well-known/jwks.json", get(auth_routes::jwks))
+        .with_state(svc)
+        .merge(oauth_routes::public(oauth.clone()))
         .merge(pages::router(oauth))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
@@ -78,6 +98,19 @@ pub async fn serve_with(
     extra: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_split(listener, None, svc, extra, shutdown).await
+}
+
+/// The admin API on `admin` and, when given, the public side on `public` (HTTPS);
+/// without it the public routes are on `admin` too. One OAuth server backs both, so a
+/// device code asked for on one is approved on the other.
+pub async fn serve_split(
+    admin: tokio::net::TcpListener,
+    public: Option<https::HttpsListener>,
+    svc: Arc<UsersService>,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let reloader = {
         let svc = svc.clone();
         tokio::spawn(async move {
@@ -91,15 +124,43 @@ pub async fn serve_with(
             }
         })
     };
-    if let Ok(addr) = listener.local_addr() {
+    let oauth = crate::oauth::OAuthServer::new(svc.clone());
+    let mut admin_routes = admin_router(svc.clone(), oauth.clone()).merge(extra);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let public_task = match public {
+        Some(listener) => {
+            if let Ok(addr) = axum::serve::Listener::local_addr(&listener) {
+                tracing::info!(%addr, "public HTTPS listening (OAuth, pages, JWKS)");
+            }
+            let app = public_router(svc, oauth).into_make_service_with_connect_info::<SocketAddr>();
+            let mut rx = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                use axum::serve::ListenerExt;
+                axum::serve(listener.tap_io(|_| {}), app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await
+            }))
+        }
+        None => {
+            admin_routes = admin_routes.merge(public_router(svc, oauth));
+            None
+        }
+    };
+    if let Ok(addr) = admin.local_addr() {
         tracing::info!(%addr, "admin HTTP API listening");
     }
-    let app = router(svc)
-        .merge(extra)
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
+    let app = admin_routes.into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(admin, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    let _ = stop_tx.send(true);
+    if let Some(t) = public_task
+        && let Ok(Err(e)) = t.await
+    {
+        tracing::warn!(error = %e, "public HTTPS listener stopped with an error");
+    }
     reloader.abort();
     result
 }

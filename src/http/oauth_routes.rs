@@ -25,8 +25,9 @@ use crate::users::store::ClientRecord;
 
 type Oauth = State<Arc<OAuthServer>>;
 
-/// The OAuth routes over `server` (the discovery path follows the issuer's path).
-pub fn router(server: Arc<OAuthServer>) -> axum::Router {
+/// The OAuth routes a client uses, over `server` (the discovery path follows the
+/// issuer's path): served on the public listener.
+pub fn public(server: Arc<OAuthServer>) -> axum::Router {
     use axum::routing::{get, post};
     let metadata_path = Metadata::path_for(&server.users().config().tokens.issuer);
     axum::Router::new()
@@ -37,6 +38,13 @@ pub fn router(server: Arc<OAuthServer>) -> axum::Router {
             crate::oauth::metadata::DEVICE_AUTHORIZATION_PATH,
             post(device_authorization),
         )
+        .with_state(server)
+}
+
+/// The clients registry, for administrators: on the admin listener only.
+pub fn admin(server: Arc<OAuthServer>) -> axum::Router {
+    use axum::routing::{get, post};
+    axum::Router::new()
         .route("/clients", post(create_client).get(list_clients))
         .route("/clients/{id}", get(get_client).delete(remove_client))
         .with_state(server)

@@ -29,6 +29,8 @@ pub struct App {
     /// sipreg's own requests (NOTIFY) go out through this, from the SIP sockets.
     pub uac: Arc<Uac>,
     http: tokio::net::TcpListener,
+    /// The public HTTPS listener, when `[http] public_listen` is set.
+    public: Option<crate::http::https::HttpsListener>,
 }
 
 impl App {
@@ -81,6 +83,27 @@ impl App {
         let http = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .map_err(|e| format!("cannot bind the HTTP API on {}: {e}", config.http.listen))?;
+        let public = match (config.http.public_listen, &tls) {
+            (None, _) => None,
+            (Some(addr), None) => {
+                return Err(format!(
+                    "http.public_listen ({addr}) is HTTPS only: set [tls] cert_file and key_file"
+                ));
+            }
+            (Some(addr), Some(t)) => {
+                let tcp = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("cannot bind the public HTTPS listener on {addr}: {e}"))?;
+                Some(
+                    crate::http::https::HttpsListener::new(
+                        tcp,
+                        Arc::clone(&t.acceptor),
+                        t.limits.handshake_timeout,
+                    )
+                    .map_err(|e| format!("cannot serve HTTPS on {addr}: {e}"))?,
+                )
+            }
+        };
         let uac = Uac::new(Duration::from_millis(config.sip.t1_ms));
         let presence = PresenceService::new(
             config.presence.clone(),
@@ -104,6 +127,7 @@ impl App {
             presence,
             uac,
             http,
+            public,
         })
     }
 
@@ -125,6 +149,13 @@ impl App {
         self.http.local_addr().ok()
     }
 
+    /// The public HTTPS listener's address, when `[http] public_listen` is set.
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.public
+            .as_ref()
+            .and_then(|p| axum::serve::Listener::local_addr(p).ok())
+    }
+
     /// SIP over WebSocket, when configured.
     pub fn ws_addr(&self) -> Option<SocketAddr> {
         self.sip.ws_addr()
@@ -144,8 +175,9 @@ impl App {
             crate::http::registrations::routes(self.users.clone(), self.registrar.clone()).merge(
                 crate::http::presence::routes(self.users.clone(), self.presence.clone()),
             );
-        let http = tokio::spawn(crate::http::serve_with(
+        let http = tokio::spawn(crate::http::serve_split(
             self.http,
+            self.public,
             self.users.clone(),
             extra,
             async move {

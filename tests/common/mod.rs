@@ -200,6 +200,8 @@ pub struct AppServer {
     /// SIP over TLS, when the configuration has a certificate.
     pub sips: Option<SocketAddr>,
     pub http: SocketAddr,
+    /// The public HTTPS listener, when `[http] public_listen` is set.
+    pub public: Option<SocketAddr>,
     pub registrar: Arc<sipreg::registrar::Registrar>,
     pub users: Arc<sipreg::users::UsersService>,
     pub presence: Arc<sipreg::presence::PresenceService>,
@@ -249,6 +251,7 @@ impl AppServer {
         let sip = app.sip_addr();
         let sips = app.sips_addr();
         let http = app.http_addr().unwrap();
+        let public = app.public_addr();
         let registrar = app.registrar.clone();
         let users = app.users.clone();
         let presence = app.presence.clone();
@@ -260,6 +263,7 @@ impl AppServer {
             sip,
             sips,
             http,
+            public,
             registrar,
             users,
             presence,
