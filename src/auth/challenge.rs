@@ -198,7 +198,12 @@ mod tests {
         assert_eq!(of(Some("baresip v1.0.0 (x86_64/linux)")), vec![md5]);
         assert_eq!(of(Some("Linphonec/5.1.65")), vec![sha, md5]);
         assert_eq!(of(Some("sipp")), vec![md5]);
-        assert_eq!(of(Some("JsSIP 3.10.0")), vec![Challenge::Bearer, sha, md5]);
+        // JsSIP reads only the first challenge and answers only MD5 Digest.
+        assert_eq!(of(Some("JsSIP 3.13.8")), vec![md5]);
+        assert_eq!(
+            of(Some("sipreg-browser-test JsSIP")),
+            vec![Challenge::Bearer, sha, md5]
+        );
         assert_eq!(of(None), vec![Challenge::Bearer, sha, md5]);
     }
 
