@@ -14,6 +14,7 @@
 //! Nothing here knows the server, the registrar or presence: they sit behind [`Receiver`].
 
 mod flow_index;
+pub mod per_ip;
 pub mod tcp;
 pub mod tls;
 pub mod udp;

@@ -34,20 +34,35 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(sock.into())
 }
 
+/// The next connection on `listener`; `None` once `stop` is cancelled. Accept errors
+/// (out of descriptors, a connection reset before it was taken) are logged and retried
+/// after a short pause, so a burst of them does not spin. Shared by the TCP, TLS and
+/// WebSocket listeners.
+pub async fn accept(
+    listener: &TcpListener,
+    stop: &CancellationToken,
+    transport: Transport,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            r = listener.accept() => match r {
+                Ok(v) => return Some(v),
+                Err(e) => {
+                    tracing::debug!(error = %e, %transport, "accept error");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+}
+
 /// Accepts until `stop` is cancelled; at most `streams.max_connections` at once.
 pub async fn serve(streams: Streams, listener: TcpListener, stop: CancellationToken) {
     let slots = Arc::new(Semaphore::new(streams.max_connections));
     loop {
-        let (stream, peer) = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::debug!(error = %e, "TCP accept error");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
+        let Some((stream, peer)) = accept(&listener, &stop, Transport::Tcp).await else {
+            return;
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             tracing::warn!(%peer, "TCP connection refused: connection limit reached");

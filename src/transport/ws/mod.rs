@@ -9,7 +9,6 @@
 //! (see [`upgrade`]).
 
 pub mod config;
-mod per_ip;
 mod session;
 pub mod upgrade;
 
@@ -22,9 +21,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::per_ip::PerIp;
 use super::{Streams, Transport};
 pub use config::WebSocketConfig;
-use per_ip::PerIp;
 
 /// The TLS side of a WSS listener: called for every connection, so a reloaded
 /// certificate is used from the next connection on.
@@ -79,16 +78,8 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(streams.max_connections));
     let per_ip = Arc::new(PerIp::new(settings.max_connections_per_ip));
     loop {
-        let (stream, peer) = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::debug!(error = %e, %transport, "WebSocket accept error");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
+        let Some((stream, peer)) = super::tcp::accept(&listener, &stop, transport).await else {
+            return;
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             tracing::warn!(%peer, %transport, "connection refused: connection limit reached");

@@ -1,4 +1,5 @@
 //! Open connections per IP address, capped; a slot is given back when its guard drops.
+//! Shared by the TLS and WebSocket listeners.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ impl PerIp {
         if self.max == 0 {
             return None;
         }
+        // A v4 client on a dual-stack socket shows as ::ffff:a.b.c.d: one address either way.
+        let ip = ip.to_canonical();
         let mut n = self.open.entry(ip).or_insert(0);
         if *n >= self.max {
             return None;
@@ -65,6 +68,11 @@ mod tests {
         let _s2 = p.enter(a).expect("second");
         assert!(p.enter(a).is_none(), "third from the same address");
         assert!(p.enter(b).is_some(), "another address is not affected");
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
+        assert!(
+            p.enter(mapped).is_none(),
+            "a v4-mapped address is the same address"
+        );
         drop(s1);
         assert!(p.enter(a).is_some(), "a slot came back");
     }
