@@ -38,6 +38,7 @@ fn plan(target: SocketAddr, scenario: Scenario, users: Vec<User>, calls: u64) ->
         expires: 600,
         domain: "example.com".into(),
         progress: false,
+        connect: Default::default(),
     }
 }
 
