@@ -159,7 +159,8 @@ impl BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> ExitCode {
-    let plan = match args.plan() {
+    // What the options cannot express is a usage error too (exit 2).
+    let plan = match args.plan().and_then(|p| p.validate().map(|()| p)) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("sipreg bench: {e}");

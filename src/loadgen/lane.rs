@@ -172,7 +172,10 @@ impl Lane {
                 if measured {
                     self.stats.connect_errors += 1;
                 }
-                tracing::debug!(lane = self.id, error = %e, "cannot connect");
+                // One line for the run, not one per failed call.
+                if self.progress.connect_errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!("sipreg bench: cannot connect to {}: {e}", self.plan.target);
+                }
             }
         }
     }
