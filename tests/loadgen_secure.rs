@@ -60,7 +60,12 @@ fn answer(req: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(req);
     let mut out = String::from("SIP/2.0 200 OK\r\n");
     for line in text.split("\r\n").skip(1).take_while(|l| !l.is_empty()) {
-        let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if ["via", "from", "to", "call-id", "cseq", "contact"].contains(&name.as_str()) {
             out.push_str(line);
             out.push_str("\r\n");
@@ -75,7 +80,10 @@ fn record(seen: &Seen, req: &[u8]) {
         seen.registers.fetch_add(1, Ordering::Relaxed);
     }
     let text = String::from_utf8_lossy(req);
-    if let Some(v) = text.split("\r\n").find_map(|l| l.strip_prefix("Via: SIP/2.0/")) {
+    if let Some(v) = text
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("Via: SIP/2.0/"))
+    {
         let t = v.split(' ').next().unwrap_or("").to_string();
         seen.via.lock().expect("lock").push(t);
     }
@@ -113,6 +121,8 @@ async fn serve_framed<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, seen: Arc<See
 }
 
 /// One SIP message per WebSocket frame; the upgrade picks `sip` when offered.
+// The upgrade callback's Result type is tungstenite's (an HTTP response as the error).
+#[allow(clippy::result_large_err)]
 async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin>(s: S, seen: Arc<Seen>) {
     let saw = Arc::clone(&seen);
     let callback = move |req: &Request, mut resp: Response| {
@@ -237,8 +247,18 @@ async fn register_over_persistent_tls_connections_checked_against_the_ca() {
     let json = bench(
         r.addr,
         &[
-            "--transport", "tls", "--ca-file", &ca, "--users", "20", "--requests", "60",
-            "--sockets", "3", "--concurrency", "6",
+            "--transport",
+            "tls",
+            "--ca-file",
+            &ca,
+            "--users",
+            "20",
+            "--requests",
+            "60",
+            "--sockets",
+            "3",
+            "--concurrency",
+            "6",
         ],
     )
     .await;
@@ -258,8 +278,16 @@ async fn register_over_persistent_tls_connections_checked_against_the_ca() {
 async fn a_tls_connection_per_call_with_and_without_resumption() {
     let r = Responder::start(Kind::Tls).await;
     let args = [
-        "--transport", "tls", "--tls-insecure", "--users", "10", "--requests", "20",
-        "--concurrency", "2", "--connect-per-call",
+        "--transport",
+        "tls",
+        "--tls-insecure",
+        "--users",
+        "10",
+        "--requests",
+        "20",
+        "--concurrency",
+        "2",
+        "--connect-per-call",
     ];
     let full = bench(r.addr, &args).await;
     assert_eq!(full["statuses"]["200"], 20);
@@ -286,14 +314,27 @@ async fn register_over_websocket_offers_sip_and_the_origin() {
     let json = bench(
         r.addr,
         &[
-            "--transport", "ws", "--origin", "https://lab.example.com", "--users", "10",
-            "--requests", "40", "--sockets", "2", "--concurrency", "4",
+            "--transport",
+            "ws",
+            "--origin",
+            "https://lab.example.com",
+            "--users",
+            "10",
+            "--requests",
+            "40",
+            "--sockets",
+            "2",
+            "--concurrency",
+            "4",
         ],
     )
     .await;
     assert_eq!(json["transport"], "ws");
     assert_eq!(json["statuses"]["200"], 40);
-    assert_eq!((json["timeouts"].as_u64(), json["unmatched"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (json["timeouts"].as_u64(), json["unmatched"].as_u64()),
+        (Some(0), Some(0))
+    );
     let want = ("sip".to_string(), "https://lab.example.com".to_string());
     assert_eq!(upgrades(&r), [want.clone(), want]);
     assert_eq!(r.seen.registers.load(Ordering::Relaxed), 40);
@@ -306,8 +347,16 @@ async fn a_wss_connection_per_call() {
     let json = bench(
         r.addr,
         &[
-            "--transport", "wss", "--tls-insecure", "--users", "6", "--requests", "12",
-            "--concurrency", "3", "--connect-per-call",
+            "--transport",
+            "wss",
+            "--tls-insecure",
+            "--users",
+            "6",
+            "--requests",
+            "12",
+            "--concurrency",
+            "3",
+            "--connect-per-call",
         ],
     )
     .await;
@@ -327,7 +376,10 @@ fn tls_without_a_way_to_check_the_certificate_is_a_usage_error() {
         .expect("run sipreg bench");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--ca-file") && err.contains("--tls-insecure"), "{err}");
+    assert!(
+        err.contains("--ca-file") && err.contains("--tls-insecure"),
+        "{err}"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_sipreg"))
         .args(["bench", "127.0.0.1:5060", "--connect-per-call", "--no-auth"])
         .output()

@@ -50,6 +50,37 @@ pub struct BenchArgs {
     /// UDP sockets or persistent connections (TCP, TLS, WS, WSS).
     #[arg(long, alias = "connections", default_value_t = 16)]
     pub sockets: usize,
+    /// Connections: TLS, WebSocket, one per call (boxed: the command's enum stays small).
+    #[command(flatten)]
+    pub connect: Box<ConnectArgs>,
+    /// Runtime worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Timer E's first interval (RFC 3261 T1), ms.
+    #[arg(long, default_value_t = 500)]
+    pub t1_ms: u64,
+    /// Timer E's cap (T2), ms.
+    #[arg(long, default_value_t = 4000)]
+    pub t2_ms: u64,
+    /// A transaction without a final answer after this long is a timeout, ms.
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
+    /// A 2xx within this many ms counts as in time (for "sustained").
+    #[arg(long, default_value_t = 100.0)]
+    pub sla_ms: f64,
+    #[arg(long, default_value_t = 3600)]
+    pub expires: u32,
+    /// Domain of the AORs (default: the target's address).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How stream transports connect (see [`Connect`]).
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
     /// Open a new connection (TCP connect, TLS handshake, WebSocket upgrade) for every
     /// call and close it after the answer; --concurrency calls (and connections) at a time.
     #[arg(long, alias = "connect-per-request")]
@@ -80,29 +111,25 @@ pub struct BenchArgs {
     /// connections; IPv4 loopback targets).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
     pub source_addresses: u8,
-    /// Runtime worker threads.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
-    /// Timer E's first interval (RFC 3261 T1), ms.
-    #[arg(long, default_value_t = 500)]
-    pub t1_ms: u64,
-    /// Timer E's cap (T2), ms.
-    #[arg(long, default_value_t = 4000)]
-    pub t2_ms: u64,
-    /// A transaction without a final answer after this long is a timeout, ms.
-    #[arg(long, default_value_t = 5000)]
-    pub timeout_ms: u64,
-    /// A 2xx within this many ms counts as in time (for "sustained").
-    #[arg(long, default_value_t = 100.0)]
-    pub sla_ms: f64,
-    #[arg(long, default_value_t = 3600)]
-    pub expires: u32,
-    /// Domain of the AORs (default: the target's address).
-    #[arg(long)]
-    pub domain: Option<String>,
-    /// Print one JSON object as the last line.
-    #[arg(long)]
-    pub json: bool,
+}
+
+impl ConnectArgs {
+    fn connect(
+        &self,
+        secs: impl Fn(f64, &str) -> Result<Duration, String>,
+    ) -> Result<Connect, String> {
+        Ok(Connect {
+            per_call: self.connect_per_call,
+            tls_resume: self.tls_resume,
+            tls_insecure: self.tls_insecure,
+            ca_file: self.ca_file.clone(),
+            server_name: self.server_name.clone(),
+            origin: self.origin.clone(),
+            ws_path: self.ws_path.clone(),
+            hold: secs(self.hold, "--hold")?,
+            sources: self.source_addresses,
+        })
+    }
 }
 
 impl BenchArgs {
@@ -143,17 +170,7 @@ impl BenchArgs {
                 SocketAddr::V6(a) => format!("[{}]", a.ip()),
             }),
             progress: std::io::stdout().is_terminal(),
-            connect: Connect {
-                per_call: self.connect_per_call,
-                tls_resume: self.tls_resume,
-                tls_insecure: self.tls_insecure,
-                ca_file: self.ca_file.clone(),
-                server_name: self.server_name.clone(),
-                origin: self.origin.clone(),
-                ws_path: self.ws_path.clone(),
-                hold: secs(self.hold, "--hold")?,
-                sources: self.source_addresses,
-            },
+            connect: self.connect.connect(secs)?,
         })
     }
 }
