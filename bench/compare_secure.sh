@@ -18,7 +18,8 @@
 # transport. The sipreg side is "n/a" while `sipreg serve --help` lists no --sips-listen
 # (a, b, c, d) or --wss-listen (e).
 # Environment: TLS_RATE, IDLE_CONNS, HS_CONC, SECURE_SECS; SIPREG_TLS_TOML: extra lines for
-# sipreg's [tls] section (e.g. a per-address connection cap above IDLE_CONNS / 16).
+# sipreg's [tls] section; SIPREG_SERVE_BIN: the sipreg binary to serve with (default: the
+# one just built, which also generates the load), e.g. a branch's build.
 # shellcheck shell=bash
 
 if [ "$QUICK" = 1 ]; then
@@ -159,7 +160,8 @@ secure_measure() {
 }
 
 # --- sipreg over TLS and WSS, when it has the listeners ---------------------------------
-SERVE_HELP=$("$BIN" serve --help 2>&1 || true)
+SERVE_BIN=${SIPREG_SERVE_BIN:-$BIN}
+SERVE_HELP=$("$SERVE_BIN" serve --help 2>&1 || true)
 S_TLS_NA=""; S_WSS_NA=""
 grep -q -- '--sips-listen' <<<"$SERVE_HELP" || S_TLS_NA="n/a: sipreg has no TLS listener yet"
 grep -q -- '--wss-listen' <<<"$SERVE_HELP" || S_WSS_NA="n/a: sipreg has no WSS listener yet"
@@ -175,12 +177,15 @@ key_dir = "$WORK/st/keys"
 [tls]
 cert_file = "$WORK/tls/cert.pem"
 key_file = "$WORK/tls/key.pem"
+# Every connection comes from 127.0.0.1-16: no per-address cap below the idle count.
+max_connections = $((IDLE_CONNS + 1000))
+max_connections_per_ip = $((IDLE_CONNS + 1000))
 ${SIPREG_TLS_TOML:-}
 EOF
     ST_UDP=$(free_port); ST_TLS=$(free_port); ST_WSS=""
     extra=()
     if [ -z "$S_WSS_NA" ]; then ST_WSS=$(free_port); extra=(--wss-listen "127.0.0.1:$ST_WSS"); fi
-    RUST_LOG=warn "$BIN" --config "$WORK/st/sipreg.toml" serve --no-auth \
+    RUST_LOG=warn "$SERVE_BIN" --config "$WORK/st/sipreg.toml" serve --no-auth \
         --sip-listen "127.0.0.1:$ST_UDP" --sips-listen "127.0.0.1:$ST_TLS" "${extra[@]}" \
         --http-listen 127.0.0.1:0 >"$WORK/st/sipreg.log" 2>&1 &
     ST_PID=$!
