@@ -24,7 +24,7 @@
 # Prints the tables with the ratios and appends them to BENCHMARKS.md.
 #
 # Usage: bench/compare.sh [--quick] [--append | --no-append] [--secure-only | --no-secure]
-#   --quick        CI mode (under 2 minutes): shorter steps, coarser search, 100,000 AORs,
+#   --quick        CI mode (about 2 minutes): shorter steps, coarser search, 100,000 AORs,
 #                  1,000 idle TLS connections; prints the tables without appending unless
 #                  --append is given.
 #   --secure-only  only the TLS/WSS rows;  --no-secure  all but them.
@@ -45,7 +45,7 @@ for arg in "$@"; do
         --no-append) APPEND=0 ;;
         --secure-only) SECURE=only ;;
         --no-secure) SECURE=0 ;;
-        -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done

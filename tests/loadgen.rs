@@ -96,6 +96,21 @@ async fn register_over_tcp() {
 }
 
 #[tokio::test]
+async fn register_over_tcp_with_a_connection_per_call() {
+    let app = AppServer::start(|c| c.auth.required = false).await;
+    let mut p = plan(app.sip, Scenario::Register, generated("pc", 6), 18);
+    p.proto = Proto::Tcp;
+    p.load = Load::Concurrency(3);
+    p.connect.per_call = true;
+    let r = run(p).await;
+    assert_eq!(codes(&r), [(200, 18)]);
+    assert_eq!((r.connects, r.connect_errors, r.tls_resumed), (18, 0, 0));
+    // Each call had its own connection, the lanes as many as the calls in flight.
+    assert_eq!(r.lanes, 3);
+    assert_eq!(app.registrar.table.aors(), 6);
+}
+
+#[tokio::test]
 async fn register_auth_is_one_401_then_200_per_aor() {
     let app = AppServer::start(|_| {}).await;
     let users = users_with_tokens(&app, 6).await;
