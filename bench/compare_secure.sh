@@ -165,6 +165,8 @@ SERVE_HELP=$("$SERVE_BIN" serve --help 2>&1 || true)
 S_TLS_NA=""; S_WSS_NA=""
 grep -q -- '--sips-listen' <<<"$SERVE_HELP" || S_TLS_NA="n/a: sipreg has no TLS listener yet"
 grep -q -- '--wss-listen' <<<"$SERVE_HELP" || S_WSS_NA="n/a: sipreg has no WSS listener yet"
+# The sipreg server is only started with TLS (WSS needs its certificate too).
+[ -z "$S_TLS_NA" ] || S_WSS_NA=${S_WSS_NA:-$S_TLS_NA}
 if [ -z "$S_TLS_NA" ]; then
     mkdir -p "$WORK/st"
     cat >"$WORK/st/sipreg.toml" <<EOF

@@ -46,7 +46,8 @@ pub struct Report {
     pub scenario: Scenario,
     pub transport: Proto,
     pub target: String,
-    /// UDP sockets or TCP connections.
+    /// UDP sockets or persistent connections (with a connection per call: the calls in
+    /// flight, each on its own connection).
     pub lanes: usize,
     pub offered_rate: Option<f64>,
     pub concurrency: Option<usize>,
