@@ -20,6 +20,9 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     pub registrar: crate::registrar::RegistrarConfig,
     pub presence: crate::presence::PresenceConfig,
+    pub oauth: crate::oauth::OAuthConfig,
+    pub tls: crate::transport::tls::TlsConfig,
+    pub websocket: crate::transport::ws::WebSocketConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.

@@ -12,7 +12,8 @@
 //! - [`config`]: defaults, the TOML file, environment variables and flags.
 //! - [`users`]: the embedded users store, passwords, tokens, API keys and the admin CLI.
 //! - [`auth`]: signing keys, JWKS, and the token validator shared by SIP and HTTP.
-//! - [`http`]: the admin HTTP API.
+//! - [`oauth`]: the OAuth 2.0 authorization server (clients, grants, discovery).
+//! - [`http`]: the admin HTTP API and the OAuth endpoints.
 //! - [`presence`]: PIDF documents and their composition across a user's devices.
 //! - [`loadgen`]: `sipreg bench`, the load generator of the benchmarks.
 
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod loadgen;
+pub mod oauth;
 pub mod presence;
 pub mod registrar;
 pub mod server;

@@ -33,14 +33,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the SIP server (UDP and TCP) and the admin HTTP API.
+    /// Run the SIP server (UDP, TCP and, with a certificate, TLS) and the admin HTTP API.
     Serve(ServeArgs),
     #[command(flatten)]
     Admin(sipreg::users::cli::AdminCommand),
     #[command(flatten)]
     Registrar(sipreg::registrar::cli::RegistrarCommand),
+    #[command(flatten)]
+    Client(sipreg::oauth::cli::ClientCommand),
     /// Load generator for loopback benchmarks (see the README, "Benchmarks").
     Bench(sipreg::loadgen::cli::BenchArgs),
+    /// TLS certificates (see the README, "SIP over TLS").
+    #[command(subcommand)]
+    Tls(sipreg::transport::tls::cli::TlsCommand),
 }
 
 #[derive(Args)]
@@ -57,6 +62,49 @@ struct ServeArgs {
     /// Accept REGISTER, SUBSCRIBE and PUBLISH without authentication (lab use only).
     #[arg(long)]
     no_auth: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
+    websocket: WebSocketArgs,
+}
+
+/// SIP over TLS: served when a certificate is configured.
+#[derive(Args)]
+struct TlsArgs {
+    /// SIP over TLS listen address.
+    #[arg(long, env = "SIPREG_SIPS_LISTEN")]
+    sips_listen: Option<SocketAddr>,
+    /// PEM certificate chain for TLS (tls.cert_file).
+    #[arg(long, env = "SIPREG_TLS_CERT_FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key for TLS (tls.key_file).
+    #[arg(long, env = "SIPREG_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn apply(self, config: &mut sipreg::transport::tls::TlsConfig) {
+        if let Some(a) = self.sips_listen {
+            config.listen = a;
+        }
+        if let Some(f) = self.tls_cert_file {
+            config.cert_file = f;
+        }
+        if let Some(f) = self.tls_key_file {
+            config.key_file = f;
+        }
+    }
+}
+
+/// SIP over WebSocket listeners (`[websocket]` in the config file).
+#[derive(Args)]
+struct WebSocketArgs {
+    /// SIP over WebSocket (ws://) listen address, e.g. 0.0.0.0:5066.
+    #[arg(long, env = "SIPREG_WS_LISTEN")]
+    ws_listen: Option<SocketAddr>,
+    /// SIP over secure WebSocket (wss://) listen address, e.g. 0.0.0.0:7443 (uses the [tls] certificate).
+    #[arg(long, env = "SIPREG_WSS_LISTEN")]
+    wss_listen: Option<SocketAddr>,
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -86,7 +134,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Admin(cmd) => sipreg::users::cli::run(cmd, &config),
         Command::Registrar(cmd) => sipreg::registrar::cli::run(cmd, &config),
+        Command::Client(cmd) => sipreg::oauth::cli::run(cmd, &config),
         Command::Bench(args) => sipreg::loadgen::cli::run(args),
+        Command::Tls(cmd) => sipreg::transport::tls::cli::run(cmd),
         Command::Serve(args) => {
             if let Some(a) = args.sip_listen {
                 config.sip.listen = a;
@@ -99,6 +149,13 @@ fn main() -> ExitCode {
             }
             if args.no_auth {
                 config.auth.required = false;
+            }
+            args.tls.apply(&mut config.tls);
+            if let Some(a) = args.websocket.ws_listen {
+                config.websocket.ws_listen = Some(a);
+            }
+            if let Some(a) = args.websocket.wss_listen {
+                config.websocket.wss_listen = Some(a);
             }
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,

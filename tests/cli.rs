@@ -155,3 +155,73 @@ fn user_lifecycle_token_and_keys() {
     cli.ok(&["user", "remove", "alice"], None);
     assert!(!cli.run(&["user", "show", "alice"], None).status.success());
 }
+
+#[test]
+fn oauth_client_lifecycle() {
+    let cli = Cli::new();
+    let out = cli.ok(
+        &[
+            "client",
+            "add",
+            "Desk phones",
+            "--id",
+            "desk",
+            "--public",
+            "--grant",
+            "password",
+            "--grant",
+            "refresh_token",
+            "--scope",
+            "sip.register",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.trim(),
+        "client_id=desk",
+        "a public client has no secret"
+    );
+    let out = cli.ok(
+        &[
+            "client",
+            "add",
+            "Dashboard",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "presence.read",
+        ],
+        None,
+    );
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret="))
+        .expect("a confidential client's secret is printed once");
+    assert!(secret.starts_with("cs_") && secret.len() == 67, "{secret}");
+    let list = cli.ok(&["client", "list"], None);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(
+        list.contains("desk  public") && list.contains("confidential"),
+        "{list}"
+    );
+    assert!(!list.contains(secret), "the secret is never listed");
+    // A public client cannot have client_credentials; errors exit non-zero.
+    let bad = cli.run(
+        &[
+            "client",
+            "add",
+            "x",
+            "--public",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "a",
+        ],
+        None,
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("public client"));
+    cli.ok(&["client", "remove", "desk"], None);
+    assert_eq!(cli.ok(&["client", "list"], None).lines().count(), 1);
+    assert!(!cli.run(&["client", "show", "desk"], None).status.success());
+}

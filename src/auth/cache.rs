@@ -95,6 +95,7 @@ mod tests {
             roles: vec![],
             scope: String::new(),
             api_key_id: None,
+            client_id: None,
         })
     }
 

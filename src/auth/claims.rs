@@ -24,6 +24,10 @@ pub struct Claims {
     /// Space-separated scopes (RFC 8693 §4.2).
     #[serde(default)]
     pub scope: String,
+    /// The OAuth client the token was issued to (RFC 9068 §2.2); for a
+    /// `client_credentials` token it is also `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     /// Set when the credential was an API key rather than a JWT.
     #[serde(skip)]
     pub api_key_id: Option<String>,

@@ -74,15 +74,50 @@ pub struct AuthConfig {
     pub digest_enabled: bool,
     /// Realm of the SIP challenges and of the HA1 values.
     pub digest_realm: String,
-    /// Digest challenges offered, in this order ("SHA-256", "MD5"). RFC 8760 puts the
-    /// strongest first; some clients (sipp 3.6) answer only the first and know only MD5.
-    pub digest_algorithms: Vec<String>,
+    /// Challenges a 401 offers, in this order: `bearer`, `digest-sha256`, `digest-md5`
+    /// (RFC 8760 §2.4: the preferred first). Bearer is left out over cleartext transports
+    /// to non-loopback peers unless `bearer_over_cleartext = "allow"`.
+    pub challenges: Vec<String>,
+    /// Per-client challenge lists, matched on `User-Agent` with `*` globs; first match
+    /// wins, clients no rule matches get `challenges`.
+    pub client_rules: Vec<ClientRuleConfig>,
+    /// A Bearer token over UDP, TCP or WS from a non-loopback address: `refuse` (401
+    /// `error="invalid_request"`, and no Bearer challenge offered there) or `allow`.
+    pub bearer_over_cleartext: CleartextBearer,
     /// How long a Digest nonce stays fresh, in seconds; older ones get `stale=true`.
     pub nonce_ttl_secs: u64,
     /// Failed SIP authentications from one IP address within the window before it is
     /// answered 403 with Retry-After.
     pub max_failures: u32,
     pub failure_window_secs: u64,
+}
+
+/// One `[[auth.client_rules]]` entry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRuleConfig {
+    /// A `User-Agent` glob (`*` is any run of characters; letters in any case).
+    pub user_agent: String,
+    /// The challenges these clients get, in order.
+    pub challenges: Vec<String>,
+}
+
+impl ClientRuleConfig {
+    fn new(user_agent: &str, challenges: &[&str]) -> ClientRuleConfig {
+        ClientRuleConfig {
+            user_agent: user_agent.to_string(),
+            challenges: challenges.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+}
+
+/// Whether Bearer tokens may cross cleartext transports (RFC 6750 §5.3 says no).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CleartextBearer {
+    #[default]
+    Refuse,
+    Allow,
 }
 
 impl Default for TokensConfig {
@@ -109,7 +144,17 @@ impl Default for AuthConfig {
             required: true,
             digest_enabled: true,
             digest_realm: "sipreg".to_string(),
-            digest_algorithms: vec!["SHA-256".to_string(), "MD5".to_string()],
+            challenges: ["bearer", "digest-sha256", "digest-md5"]
+                .map(String::from)
+                .to_vec(),
+            // Clients that fail on a challenge they cannot parse (see docs/clients.md).
+            client_rules: vec![
+                ClientRuleConfig::new("baresip*", &["digest-md5"]),
+                ClientRuleConfig::new("Linphone*", &["digest-sha256", "digest-md5"]),
+                ClientRuleConfig::new("sipp*", &["digest-md5"]),
+                ClientRuleConfig::new("JsSIP*", &["digest-md5"]),
+            ],
+            bearer_over_cleartext: CleartextBearer::Refuse,
             nonce_ttl_secs: 300,
             max_failures: 20,
             failure_window_secs: 60,

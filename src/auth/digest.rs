@@ -16,7 +16,11 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::sip::headers::AuthValue;
+use bytestring::ByteString;
+
+use crate::sip::headers::{AuthData, AuthValue, WwwAuthenticate};
+use crate::sip::params::Param;
+use crate::sip::text::quote;
 
 /// Digest algorithms sipreg offers, strongest first (RFC 8760 §3: SHA-256 before MD5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,18 +244,29 @@ impl Nonces {
         }
     }
 
-    /// The `WWW-Authenticate` value of one Digest challenge.
-    pub fn challenge(&self, realm: &str, algorithm: Algorithm, stale: bool) -> String {
-        let mut v = format!(
-            "Digest realm=\"{}\", nonce=\"{}\", algorithm={}, qop=\"auth\"",
-            realm.replace(['"', '\\'], ""),
-            self.issue(realm),
-            algorithm.name()
-        );
+    /// One Digest challenge (RFC 8760 §2.2: the algorithm is always named).
+    pub fn challenge(&self, realm: &str, algorithm: Algorithm, stale: bool) -> WwwAuthenticate {
+        let mut ps = vec![
+            param("realm", quote(realm)),
+            param("nonce", quote(&self.issue(realm))),
+            param("algorithm", algorithm.name().to_string()),
+            param("qop", quote("auth")),
+        ];
         if stale {
-            v.push_str(", stale=true");
+            ps.push(param("stale", "true".to_string()));
         }
-        v
+        WwwAuthenticate(AuthValue {
+            scheme: ByteString::from_static("Digest"),
+            data: AuthData::Params(ps),
+        })
+    }
+}
+
+/// An auth-param whose value is already a token or a quoted-string.
+pub(crate) fn param(name: &'static str, value: String) -> Param {
+    Param {
+        name: ByteString::from_static(name),
+        value: Some(ByteString::from(value)),
     }
 }
 

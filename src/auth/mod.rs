@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod cache;
+pub mod challenge;
 pub mod claims;
 pub mod config;
 pub mod digest;
@@ -15,7 +16,7 @@ pub mod sip;
 pub mod validator;
 
 pub use claims::Claims;
-pub use config::{AuthConfig, TokensConfig, TrustedIssuer};
+pub use config::{AuthConfig, CleartextBearer, ClientRuleConfig, TokensConfig, TrustedIssuer};
 pub use error::AuthError;
 pub use validator::Validator;
 

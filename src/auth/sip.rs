@@ -1,23 +1,27 @@
 //! Authentication of SIP requests: `Authorization: Bearer` (RFC 8898, a JWT or an API key
 //! checked by the shared [`Validator`]) and `Authorization: Digest` (RFC 3261 §22,
-//! RFC 8760) against the users store; the 401 challenges (one `WWW-Authenticate` per
-//! enabled scheme), 403 for insufficient scope, and throttling of repeated failures.
+//! RFC 8760) against the users store; the 401 challenges (the [`ChallengePolicy`] picks
+//! them per client and transport), 403 for insufficient scope, the refusal of Bearer
+//! tokens sent in clear, and throttling of repeated failures.
 //!
 //! The cached-Bearer case is answered synchronously ([`SipAuth::quick`]) so a refreshing
 //! phone never waits on the database; everything else goes through [`SipAuth::full`].
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytestring::ByteString;
 use dashmap::DashMap;
 
-use super::digest::{Algorithm, Credentials, NonceState, Nonces};
+use super::challenge::{Challenge, ChallengePolicy};
+use super::digest::{Credentials, NonceState, Nonces, param};
 use super::{AuthError, Claims, Validator};
 use crate::clock::unix_now;
-use crate::sip::headers::{AuthData, HeaderName, TypedHeader};
+use crate::sip::headers::{AuthData, AuthValue, HeaderName, TypedHeader, WwwAuthenticate};
+use crate::sip::text::quote;
 use crate::sip::{Request, Response};
+use crate::transport::Context;
 use crate::users::UsersService;
 
 /// Who sent a request.
@@ -61,9 +65,8 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct SipAuthSettings {
     pub realm: String,
-    pub digest: bool,
-    /// Digest challenges in the order offered.
-    pub algorithms: Vec<Algorithm>,
+    /// Which challenges each client gets, and where Bearer may travel.
+    pub policy: ChallengePolicy,
     pub nonce_ttl: Duration,
     pub max_failures: u32,
     pub failure_window: Duration,
@@ -107,6 +110,19 @@ fn presented(req: &Request) -> Presented {
     Presented::None
 }
 
+/// A `Bearer` challenge with these auth-params (RFC 6750 §3).
+fn bearer(params: Vec<crate::sip::params::Param>) -> WwwAuthenticate {
+    WwwAuthenticate(AuthValue {
+        scheme: ByteString::from_static("Bearer"),
+        data: AuthData::Params(params),
+    })
+}
+
+/// The request's `User-Agent`, which the per-client challenge rules match.
+fn user_agent(req: &Request) -> Option<&str> {
+    req.msg.headers.first(HeaderName::UserAgent).map(str::trim)
+}
+
 /// The Request-URI as it appears on the request line (what a Digest `uri` must equal).
 fn request_uri_text(req: &Request) -> &str {
     req.msg.first_line.split(' ').nth(1).unwrap_or("")
@@ -130,42 +146,85 @@ impl SipAuth {
         &self.users
     }
 
-    fn quote(s: &str) -> String {
-        s.replace(['"', '\\'], "")
+    fn bearer_challenge(&self, scope: &str, error: Option<&str>) -> WwwAuthenticate {
+        let mut ps = vec![
+            param("realm", quote(&self.settings.realm)),
+            param("scope", quote(scope)),
+            param("authz_server", quote(&self.issuer)),
+        ];
+        if let Some(e) = error {
+            ps.push(param("error", quote(e)));
+        }
+        bearer(ps)
     }
 
-    /// 401 with one challenge per enabled scheme.
-    pub fn challenge(&self, scope: &str, bearer_error: Option<&str>, stale: bool) -> Response {
-        let mut bearer = format!(
-            "Bearer realm=\"{}\", scope=\"{}\", authz_server=\"{}\"",
-            Self::quote(&self.settings.realm),
-            Self::quote(scope),
-            Self::quote(&self.issuer)
-        );
-        if let Some(e) = bearer_error {
-            bearer.push_str(&format!(", error=\"{e}\""));
+    /// The challenges this client gets over this transport, in the configured order.
+    fn challenges(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        scope: &str,
+        bearer_error: Option<&str>,
+        stale: bool,
+    ) -> Vec<WwwAuthenticate> {
+        self.settings
+            .policy
+            .offered(user_agent(req), ctx)
+            .map(|c| match c {
+                Challenge::Bearer => self.bearer_challenge(scope, bearer_error),
+                Challenge::Digest(alg) => self.nonces.challenge(&self.settings.realm, alg, stale),
+            })
+            .collect()
+    }
+
+    /// 401 with the challenges this client gets (see [`ChallengePolicy`]). When it gets
+    /// none (only Bearer configured for it, and it is not on TLS), 403: a 401 must carry
+    /// a challenge (RFC 3261 §21.4.2).
+    pub fn challenge(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        scope: &str,
+        bearer_error: Option<&str>,
+        stale: bool,
+    ) -> Response {
+        let all = self.challenges(req, ctx, scope, bearer_error, stale);
+        if all.is_empty() {
+            let reason = if self.settings.policy.bearer_allowed(ctx) {
+                "No Authentication Scheme For This Client"
+            } else {
+                "TLS Required"
+            };
+            return Response::new(403).with_reason(reason);
         }
-        let mut r = Response::new(401).header("WWW-Authenticate", bearer);
-        if self.settings.digest {
-            for &alg in &self.settings.algorithms {
-                r = r.header(
-                    "WWW-Authenticate",
-                    self.nonces.challenge(&self.settings.realm, alg, stale),
-                );
-            }
-        }
-        r
+        all.iter().fold(Response::new(401), |r, h| {
+            r.header(WwwAuthenticate::NAME.as_str(), h.to_string())
+        })
+    }
+
+    /// A Bearer token that crossed a cleartext transport from a non-loopback peer: not
+    /// checked (RFC 6750 §5.3, RFC 8898 §6). 401 with `error="invalid_request"`, and the
+    /// Digest challenges this client may use instead.
+    fn token_in_clear(&self, req: &Request, ctx: &Context, scope: &str) -> Response {
+        tracing::debug!(source = %ctx.source, transport = %ctx.transport, "Bearer token in clear refused");
+        let bearer = self.bearer_challenge(scope, Some("invalid_request"));
+        self.challenges(req, ctx, scope, None, false).iter().fold(
+            Response::new(401)
+                .with_reason("TLS Required For Bearer Tokens")
+                .header(WwwAuthenticate::NAME.as_str(), bearer.to_string()),
+            |r, h| r.header(WwwAuthenticate::NAME.as_str(), h.to_string()),
+        )
     }
 
     fn insufficient_scope(&self, scope: &str) -> Response {
-        Response::new(403).with_reason("Insufficient Scope").header(
-            "WWW-Authenticate",
-            format!(
-                "Bearer realm=\"{}\", error=\"insufficient_scope\", scope=\"{}\"",
-                Self::quote(&self.settings.realm),
-                Self::quote(scope)
-            ),
-        )
+        let h = bearer(vec![
+            param("realm", quote(&self.settings.realm)),
+            param("error", quote("insufficient_scope")),
+            param("scope", quote(scope)),
+        ]);
+        Response::new(403)
+            .with_reason("Insufficient Scope")
+            .header(WwwAuthenticate::NAME.as_str(), h.to_string())
     }
 
     /// A 403 with Retry-After while `ip` is over its failure budget.
@@ -207,14 +266,20 @@ impl SipAuth {
         Outcome::Authenticated(Identity::from_claims(c))
     }
 
-    /// The synchronous path: throttled sources, requests without credentials, and Bearer
-    /// tokens already in the validation cache. `None` means [`SipAuth::full`] is needed.
-    pub fn quick(&self, req: &Request, scope: &str, source: SocketAddr) -> Option<Outcome> {
-        if let Some(r) = self.throttled(source.ip()) {
+    /// The synchronous path: throttled sources, requests without credentials, tokens in
+    /// clear, and Bearer tokens already in the validation cache. `None` means
+    /// [`SipAuth::full`] is needed.
+    pub fn quick(&self, req: &Request, scope: &str, ctx: &Context) -> Option<Outcome> {
+        if let Some(r) = self.throttled(ctx.source.ip()) {
             return Some(Outcome::Refused(r));
         }
         match presented(req) {
-            Presented::None => Some(Outcome::Refused(self.challenge(scope, None, false))),
+            Presented::None => Some(Outcome::Refused(
+                self.challenge(req, ctx, scope, None, false),
+            )),
+            Presented::Bearer(_) if !self.settings.policy.bearer_allowed(ctx) => {
+                Some(Outcome::Refused(self.token_in_clear(req, ctx, scope)))
+            }
             Presented::Bearer(t) => match self.validator.validate_cached(&t)? {
                 Ok(c) => Some(self.judge_claims(&c, scope)),
                 Err(_) => None,
@@ -224,12 +289,16 @@ impl SipAuth {
     }
 
     /// Full authentication, asynchronous (token validation, Digest against the store).
-    pub async fn full(&self, req: &Request, scope: &str, source: SocketAddr) -> Outcome {
+    pub async fn full(&self, req: &Request, scope: &str, ctx: &Context) -> Outcome {
+        let source = ctx.source;
         if let Some(r) = self.throttled(source.ip()) {
             return Outcome::Refused(r);
         }
         match presented(req) {
-            Presented::None => Outcome::Refused(self.challenge(scope, None, false)),
+            Presented::None => Outcome::Refused(self.challenge(req, ctx, scope, None, false)),
+            Presented::Bearer(_) if !self.settings.policy.bearer_allowed(ctx) => {
+                Outcome::Refused(self.token_in_clear(req, ctx, scope))
+            }
             Presented::Bearer(t) => match self.validator.validate(&t).await {
                 Ok(c) => self.judge_claims(&c, scope),
                 Err(AuthError::Unavailable(e)) => {
@@ -239,29 +308,28 @@ impl SipAuth {
                 Err(e) => {
                     tracing::debug!(%source, error = %e, "Bearer token refused");
                     self.record_failure(source.ip());
-                    Outcome::Refused(self.challenge(scope, Some("invalid_token"), false))
+                    Outcome::Refused(self.challenge(req, ctx, scope, Some("invalid_token"), false))
                 }
             },
-            Presented::Digest(c) => self.digest(req, c, scope, source).await,
+            Presented::Digest(c) => self.digest(req, c, scope, ctx).await,
         }
     }
 
-    async fn digest(
-        &self,
-        req: &Request,
-        c: Credentials,
-        scope: &str,
-        source: SocketAddr,
-    ) -> Outcome {
-        if !self.settings.digest
-            || c.realm != self.settings.realm
-            || !self.settings.algorithms.contains(&c.algorithm)
-        {
-            return Outcome::Refused(self.challenge(scope, None, false));
+    async fn digest(&self, req: &Request, c: Credentials, scope: &str, ctx: &Context) -> Outcome {
+        let source = ctx.source;
+        let challenge = |stale| Outcome::Refused(self.challenge(req, ctx, scope, None, stale));
+        // Only an algorithm this client was offered is accepted.
+        let offered = self
+            .settings
+            .policy
+            .configured(user_agent(req))
+            .contains(&Challenge::Digest(c.algorithm));
+        if !offered || c.realm != self.settings.realm {
+            return challenge(false);
         }
         match self.nonces.check(&c.nonce, &self.settings.realm) {
-            NonceState::Invalid => return Outcome::Refused(self.challenge(scope, None, false)),
-            NonceState::Stale => return Outcome::Refused(self.challenge(scope, None, true)),
+            NonceState::Invalid => return challenge(false),
+            NonceState::Stale => return challenge(true),
             NonceState::Fresh => {}
         }
         if c.uri != request_uri_text(req) {
@@ -273,7 +341,7 @@ impl SipAuth {
             .as_deref()
             .is_some_and(|q| !q.eq_ignore_ascii_case("auth"))
         {
-            return Outcome::Refused(self.challenge(scope, None, false));
+            return challenge(false);
         }
         let ha1 = match self.users.digest_ha1(&c.username, c.algorithm.name()).await {
             Ok(h) => h,
@@ -286,17 +354,17 @@ impl SipAuth {
         let ha1 = ha1.unwrap_or_else(|| "0".repeat(64));
         if !c.verify(&ha1, req.method.as_str()) {
             self.record_failure(source.ip());
-            return Outcome::Refused(self.challenge(scope, None, false));
+            return challenge(false);
         }
         if !self.nonces.accept_count(&c.nonce, c.nc.as_deref()) {
             // A replayed count: make the client start over with a new nonce.
-            return Outcome::Refused(self.challenge(scope, None, true));
+            return challenge(true);
         }
         let user = match self.users.get_user_by_name(&c.username).await {
             Ok(u) if u.active => u,
             _ => {
                 self.record_failure(source.ip());
-                return Outcome::Refused(self.challenge(scope, None, false));
+                return challenge(false);
             }
         };
         let id = Identity {

@@ -188,12 +188,19 @@ impl Validator {
             {
                 return Err(AuthError::Revoked);
             }
-            if !self
-                .store
-                .user_active(&claims.sub)
-                .await
-                .map_err(unavailable)?
+            // A client_credentials token speaks for a client, not a user: it lives as
+            // long as the client is registered.
+            let active = if claims.client_id.as_deref() == Some(claims.sub.as_str())
+                && claims.username.is_empty()
             {
+                self.store
+                    .client_by_id(&claims.sub)
+                    .await
+                    .map(|c| c.is_some())
+            } else {
+                self.store.user_active(&claims.sub).await
+            };
+            if !active.map_err(unavailable)? {
                 return Err(AuthError::UserDisabled);
             }
         }
@@ -274,6 +281,7 @@ impl Validator {
             roles: user.roles,
             scope: info.scopes.join(" "),
             api_key_id: Some(info.id),
+            client_id: None,
         })
     }
 }

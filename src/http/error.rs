@@ -102,6 +102,7 @@ impl From<UsersError> for ApiError {
                 err
             }
             UsersError::Forbidden(m) => ApiError::forbidden(m),
+            UsersError::ScopeNotGranted(_) => ApiError::forbidden(msg),
             UsersError::BadRefreshToken => {
                 let mut err = ApiError::new(StatusCode::UNAUTHORIZED, "invalid_grant", msg);
                 err.www_authenticate =

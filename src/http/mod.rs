@@ -1,9 +1,12 @@
 //! The admin HTTP API (axum): login and tokens, JWKS, introspection, users and API
-//! keys. [`serve`] runs it on a bound listener until `shutdown` resolves.
+//! keys, and the OAuth 2.0 endpoints (discovery, token, revocation, clients).
+//! [`serve`] runs it on a bound listener until `shutdown` resolves.
 
 mod auth_routes;
 pub mod error;
 pub mod extract;
+mod oauth_routes;
+mod pages;
 pub mod presence;
 pub mod registrations;
 mod users_routes;
@@ -27,6 +30,7 @@ const MAX_BODY: usize = 64 * 1024;
 /// The API's routes over `svc`.
 pub fn router(svc: Arc<UsersService>) -> Router {
     use auth_routes as a;
+    let oauth = crate::oauth::OAuthServer::new(svc.clone());
     use users_routes as u;
     Router::new()
         .route("/health", get(a::health))
@@ -52,8 +56,10 @@ pub fn router(svc: Arc<UsersService>) -> Router {
         )
         .route("/api-keys/{id}", get(u::get_key).delete(u::revoke_key))
         .route("/api-keys/{id}/rotate", post(u::rotate_key))
+        .with_state(svc.clone())
+        .merge(oauth_routes::router(oauth.clone()))
+        .merge(pages::router(oauth))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(svc)
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then drains requests.

@@ -9,7 +9,7 @@ use super::model::CONTENT_TYPE;
 use super::service::{EVENT, PresenceService};
 use crate::sip::{Method, Request, Response};
 use crate::transaction::user::{Handler, Reply};
-use crate::transport::Context;
+use crate::transport::{Context, Transport};
 
 pub struct PresenceHandler(pub Arc<PresenceService>);
 
@@ -32,5 +32,9 @@ impl Handler for PresenceHandler {
             Method::Subscribe => self.0.subscribe(req, ctx),
             _ => Reply::Now(Response::new(501)),
         }
+    }
+
+    fn flow_closed(&self, id: u64, transport: Transport) {
+        self.0.flow_closed(id, transport);
     }
 }

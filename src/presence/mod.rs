@@ -8,13 +8,16 @@
 //!
 //! SIP: the `[presence]` settings ([`config`]); the publications and their entity-tags
 //! ([`publications`]) and the PUBLISH handler ([`publish`]); the subscriptions
-//! ([`subscriptions`]), the SUBSCRIBE handler ([`subscribe`]) and the NOTIFYs sipreg
-//! sends as a UAC ([`notifier`]); the service tying them to the registrar's bindings
-//! ([`service`]) and the handler the SIP core calls ([`handler`]).
+//! ([`subscriptions`]), the SUBSCRIBE handler ([`subscribe`]) with sipreg's own Contact
+//! ([`contact`]) and the NOTIFYs sipreg sends as a UAC ([`notifier`]), ended with their
+//! WebSocket ([`flow`]); the service tying them to the registrar's bindings ([`service`])
+//! and the handler the SIP core calls ([`handler`]).
 
 pub mod compose;
 pub mod config;
+pub mod contact;
 pub mod error;
+pub mod flow;
 pub mod handler;
 pub mod model;
 pub mod notifier;

@@ -140,14 +140,14 @@ impl PresenceService {
         let Some(auth) = &self.auth else {
             return Reply::Now(then(self, &req, None, ctx));
         };
-        match auth.quick(&req, scope, ctx.source) {
+        match auth.quick(&req, scope, &ctx) {
             Some(Outcome::Refused(r)) => Reply::Now(r),
             Some(Outcome::Authenticated(id)) => Reply::Now(then(self, &req, Some(&id), ctx)),
             None => {
                 let me = Arc::clone(self);
                 let auth = Arc::clone(auth);
                 Reply::Later(Box::pin(async move {
-                    match auth.full(&req, scope, ctx.source).await {
+                    match auth.full(&req, scope, &ctx).await {
                         Outcome::Authenticated(id) => then(&me, &req, Some(&id), ctx),
                         Outcome::Refused(r) => r,
                     }

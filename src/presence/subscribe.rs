@@ -1,7 +1,8 @@
 //! SUBSCRIBE for `presence` (RFC 6665 §4.2.1, RFC 3856 §6): creating, refreshing and
 //! ending subscriptions, each a dialog with sipreg as the UAS.
 //!
-//! Order: Request-URI domain (404) → authentication (401/403, scope `presence.read`) →
+//! Order: Request-URI domain (404; not for in-dialog requests, which are sent to sipreg's
+//! own Contact) → authentication (401/403, scope `presence.read`) →
 //! `Event` (489 + Allow-Events) → `Accept` without PIDF (406 + Accept) → `Expires` (400,
 //! 423 + Min-Expires) → then
 //!
@@ -12,7 +13,8 @@
 //!   target.
 //! - **new**: the policy (403, see below) → Contact (400 without exactly one SIP URI) →
 //!   limits (403 over the watcher's, 503 + Retry-After over the presentity's) → 200 (never
-//!   202) with a To tag, Expires and Contact, then an immediate NOTIFY. `Expires: 0` is
+//!   202) with a To tag, Expires and a Contact naming sipreg itself ([`own_contact`]: the
+//!   address and transport the SUBSCRIBE arrived on), then an immediate NOTIFY. `Expires: 0` is
 //!   a fetch: 200, one NOTIFY `terminated;reason=timeout` with the state, nothing kept.
 //!
 //! Policy: the owner and `admin` may always watch; `same-domain` lets any authenticated
@@ -31,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::{Policy, granted};
+use super::contact::own_contact;
 use super::service::PresenceService;
 use super::subscriptions::{Full, Subscription};
 use crate::auth::sip::Identity;
@@ -87,6 +90,14 @@ impl PresenceService {
     pub fn subscribe(self: &Arc<Self>, req: Request, ctx: Context) -> Reply {
         let aor = match self.presentity(&req) {
             Ok(a) => a,
+            // An in-dialog request is sent to sipreg's Contact, whose host is sipreg's
+            // address rather than a served domain: the dialog names the subscription.
+            Err(_)
+                if req.to.tag().is_some()
+                    && let Some(u) = req.uri.as_sip() =>
+            {
+                Aor::from_uri(u)
+            }
             Err(r) => return Reply::Now(r),
         };
         self.with_identity(req, ctx, SUBSCRIBE_SCOPE, move |me, req, id, ctx| {
@@ -183,18 +194,10 @@ impl PresenceService {
             .first(HeaderName::From)
             .map(|v| v.to_string())
             .unwrap_or_default();
-        let contact = format!(
-            "<{}>",
-            Uri::Sip(match req.uri.as_sip() {
-                Some(u) => {
-                    let mut u = u.clone();
-                    u.params = Default::default();
-                    u.set_headers(None);
-                    u
-                }
-                None => return Response::new(416),
-            })
-        );
+        let contact = match req.uri.as_sip() {
+            Some(u) => own_contact(&ctx, u.user.as_ref()),
+            None => return Response::new(416),
+        };
         let sub = Subscription {
             id: self.subscriptions.next_id(),
             presentity: aor.clone(),
@@ -309,6 +312,9 @@ impl PresenceService {
             }
             Some(Check::OldCSeq) => return Response::new(500).with_reason("CSeq out of order"),
             Some(Check::Ok) => {}
+        }
+        if let Target::Flow(flow) = Target::back_to(&ctx) {
+            self.subscriptions.note_flow(flow, sub_id);
         }
         let ok = Response::new(200).header("Expires", expires.to_string());
         if expires == 0 {

@@ -14,6 +14,7 @@ use dashmap::DashMap;
 use crate::registrar::Aor;
 use crate::registrar::expiry::ExpiryQueue;
 use crate::transaction::client::Target;
+use crate::transport::FlowIndex;
 
 /// Call-ID, remote (watcher's) tag, local (sipreg's) tag.
 pub type DialogId = (Box<str>, Box<str>, Box<str>);
@@ -82,6 +83,8 @@ pub struct Subscriptions {
     by_dialog: DashMap<DialogId, u64>,
     by_presentity: DashMap<Aor, Vec<u64>>,
     per_watcher: DashMap<Box<str>, usize>,
+    /// Subscriptions whose NOTIFYs go over each open connection.
+    by_flow: FlowIndex<u64>,
     expiry: ExpiryQueue,
     next_id: AtomicU64,
 }
@@ -124,8 +127,41 @@ impl Subscriptions {
         self.expiry
             .schedule(sub.expires_at, sub.id, sub.presentity.clone());
         self.by_dialog.insert(sub.dialog(), sub.id);
+        // A flow already closed is not noted: the first NOTIFY over it fails and ends
+        // the subscription.
+        if let Target::Flow(flow) = sub.target {
+            self.by_flow.note(flow, sub.id);
+        }
         self.by_id.insert(sub.id, sub);
         Ok(())
+    }
+
+    /// Notes that subscription `id`'s NOTIFYs now go over connection `flow` (a refresh
+    /// arrived over it).
+    pub fn note_flow(&self, flow: u64, id: u64) {
+        self.by_flow.note(flow, id);
+    }
+
+    /// The subscriptions whose NOTIFYs still go over connection `flow`, which closed
+    /// (its index entry is forgotten).
+    pub fn take_flow(&self, flow: u64) -> Vec<u64> {
+        let Some(noted) = self.by_flow.take(flow) else {
+            return Vec::new();
+        };
+        let on_flow = |s: &Subscription| s.target == Target::Flow(flow);
+        if noted.overflowed {
+            return self
+                .by_id
+                .iter()
+                .filter(|e| on_flow(e.value()))
+                .map(|e| *e.key())
+                .collect();
+        }
+        noted
+            .items
+            .into_iter()
+            .filter(|id| self.by_id.get(id).is_some_and(|s| on_flow(&s)))
+            .collect()
     }
 
     /// The subscription of a dialog.
@@ -285,6 +321,29 @@ mod tests {
             s.insert(sub(&s, "bob", "sip:alice@example.com"), 1, 1),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_closed_flow_yields_the_subscriptions_still_on_it() {
+        let s = Subscriptions::default();
+        let mut on5 = sub(&s, "bob", "sip:alice@example.com");
+        on5.target = Target::Flow(5);
+        let mut moved = sub(&s, "eve", "sip:alice@example.com");
+        moved.target = Target::Flow(5);
+        let mut on6 = sub(&s, "carol", "sip:alice@example.com");
+        on6.target = Target::Flow(6);
+        let (i5, im, i6) = (on5.id, moved.id, on6.id);
+        for x in [on5, moved, on6] {
+            s.insert(x, 9, 9).unwrap();
+        }
+        // eve refreshed over connection 6 since.
+        s.with(im, |x| x.target = Target::Flow(6));
+        s.note_flow(6, im);
+        assert_eq!(s.take_flow(5), vec![i5]);
+        assert!(s.take_flow(5).is_empty(), "taken once");
+        let mut on_six = s.take_flow(6);
+        on_six.sort();
+        assert_eq!(on_six, vec![im, i6]);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::clock::unix_now;
 use crate::sip::headers::{Date, HeaderName, Path, Supported};
 use crate::sip::{Method, Request, Response};
 use crate::transaction::user::{Handler, Reply};
-use crate::transport::Context;
+use crate::transport::{Context, FlowIndex, Transport};
 use crate::users::UsersService;
 
 /// A change to one AOR's bindings, as other services (presence) consume them.
@@ -45,6 +45,8 @@ pub struct Registrar {
     listener: OnceLock<Listener>,
     persister: Option<Persister>,
     persistence: Persistence,
+    /// The AORs registered over each open WebSocket flow (removed when it closes).
+    flows: FlowIndex<Aor>,
     auth: Option<Arc<SipAuth>>,
     users: Option<Arc<UsersService>>,
     config: RegistrarConfig,
@@ -72,6 +74,7 @@ impl Registrar {
             listener: OnceLock::new(),
             persister,
             persistence: config.persistence,
+            flows: FlowIndex::default(),
             auth,
             users,
             config,
@@ -99,8 +102,17 @@ impl Registrar {
         }
     }
 
-    /// Puts one loaded binding into the table and schedules its expiry.
+    /// Puts one loaded binding into the table and schedules its expiry. A WebSocket
+    /// binding is dropped (and deleted from the store): its connection ended with the
+    /// process that accepted it, so its contact cannot be reached any more.
     pub fn restore_one(&self, aor: Aor, b: Binding) {
+        if b.source.transport.is_websocket() {
+            tracing::debug!(%aor, uri = %b.uri, "stored WebSocket binding dropped: its connection is gone");
+            if let Some(p) = &self.persister {
+                p.enqueue([Op::of(&aor, &Change::Removed(b))]);
+            }
+            return;
+        }
         if let Some(at) = self.table.restore(aor.clone(), b) {
             self.expiry.push(at, aor);
         }
@@ -147,6 +159,19 @@ impl Registrar {
         {
             p.enqueue(changes.iter().map(|c| Op::of(aor, c)));
         }
+        // A WebSocket binding is noted on its flow; one whose flow closed while its
+        // REGISTER was being processed is removed as soon as it is published.
+        let mut closed = Vec::new();
+        for c in &changes {
+            if let Change::Added(b) | Change::Refreshed(b) = c
+                && b.source.transport.is_websocket()
+                && let Some(flow) = b.source.connection
+                && !self.flows.note(flow, aor.clone())
+                && !closed.contains(&flow)
+            {
+                closed.push(flow);
+            }
+        }
         for c in changes {
             let event = BindingEvent {
                 aor: aor.clone(),
@@ -158,6 +183,46 @@ impl Registrar {
             // Nobody subscribed is fine.
             let _ = self.events.send(event);
         }
+        for flow in closed {
+            self.remove_flow_bindings(aor, flow);
+        }
+    }
+
+    /// A connection closed: the bindings registered over it, if it was a WebSocket, go
+    /// (the client is reachable only over that connection, RFC 7118 §5). Each removal is
+    /// stored and published like an unregistration, so presence recomposes.
+    pub fn flow_closed(&self, flow: u64, transport: Transport) {
+        if !transport.is_websocket() {
+            return;
+        }
+        let Some(noted) = self.flows.take(flow) else {
+            return;
+        };
+        let aors = if noted.overflowed {
+            self.table.aors_on_flow(flow)
+        } else {
+            noted.items
+        };
+        for aor in aors {
+            self.remove_flow_bindings(&aor, flow);
+        }
+    }
+
+    /// Removes `aor`'s bindings on the closed WebSocket `flow`, stored and published.
+    fn remove_flow_bindings(&self, aor: &Aor, flow: u64) {
+        let gone = self.table.remove_flow(aor, flow);
+        for b in &gone {
+            tracing::debug!(%aor, uri = %b.uri, flow, "binding removed: its WebSocket closed");
+        }
+        let changes: Vec<Change> = gone.into_iter().map(Change::Removed).collect();
+        // Sync mode writes in the REGISTER's answer path; here nobody waits, so the
+        // removal is written behind (record queues it only in write-behind mode).
+        if let Some(p) = &self.persister
+            && self.persistence == Persistence::Sync
+        {
+            p.enqueue(changes.iter().map(|c| Op::of(aor, c)));
+        }
+        self.record(aor, changes);
     }
 
     fn serves(&self, host: &str) -> bool {
@@ -325,7 +390,7 @@ impl Registrar {
                 Err(r) => Reply::Now(r),
             };
         };
-        match auth.quick(&req, REGISTER_SCOPE, ctx.source) {
+        match auth.quick(&req, REGISTER_SCOPE, &ctx) {
             Some(Outcome::Refused(r)) => Reply::Now(r),
             Some(Outcome::Authenticated(id)) if Self::own_aor(&id, &aor) || !id.is_admin() => {
                 match self.authorized(&req, &aor, Some(&id), ctx) {
@@ -338,7 +403,7 @@ impl Registrar {
                 let me = Arc::clone(self);
                 let auth = Arc::clone(auth);
                 Reply::Later(Box::pin(async move {
-                    let id = match auth.full(&req, REGISTER_SCOPE, ctx.source).await {
+                    let id = match auth.full(&req, REGISTER_SCOPE, &ctx).await {
                         Outcome::Authenticated(id) => id,
                         Outcome::Refused(r) => return r,
                     };
@@ -377,5 +442,9 @@ impl Handler for RegistrarHandler {
 
     fn handle(&self, req: Request, ctx: Context) -> Reply {
         self.0.register(req, ctx)
+    }
+
+    fn flow_closed(&self, id: u64, transport: Transport) {
+        self.0.flow_closed(id, transport);
     }
 }

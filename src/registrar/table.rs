@@ -288,6 +288,43 @@ impl BindingTable {
         })
     }
 
+    /// Removes `aor`'s WebSocket bindings that arrived over connection `flow`, which has
+    /// closed: their contacts cannot be reached any more (RFC 7118 §5). Returns them.
+    pub fn remove_flow(&self, aor: &Aor, flow: u64) -> Vec<Binding> {
+        let Entry::Occupied(mut e) = self.map.entry(aor.clone()) else {
+            return Vec::new();
+        };
+        let (scheduled, list) = unpack(e.get());
+        let (gone, kept): (Vec<Binding>, Vec<Binding>) = list
+            .into_iter()
+            .partition(|b| b.source.connection == Some(flow) && b.source.transport.is_websocket());
+        if gone.is_empty() {
+            return gone;
+        }
+        if kept.is_empty() {
+            e.remove();
+        } else {
+            // The queued deadline stays: its check finds the next one among those kept.
+            e.insert(Packed::pack(scheduled, &kept));
+        }
+        gone
+    }
+
+    /// The AORs holding a WebSocket binding on connection `flow` (a full scan, for when
+    /// the per-flow index overflowed).
+    pub fn aors_on_flow(&self, flow: u64) -> Vec<Aor> {
+        self.map
+            .iter()
+            .filter(|e| {
+                unpack(e.value())
+                    .1
+                    .iter()
+                    .any(|b| b.source.connection == Some(flow) && b.source.transport.is_websocket())
+            })
+            .map(|e| e.key().clone())
+            .collect()
+    }
+
     fn compute(
         &self,
         mut list: Vec<Binding>,
@@ -449,6 +486,69 @@ mod tests {
             1_000,
         )
         .map(|a| (a.bindings, a.changes))
+    }
+
+    #[test]
+    fn closing_a_websocket_flow_removes_only_its_bindings() {
+        let t = BindingTable::new();
+        let alice = Aor::parse("sip:alice@example.com").unwrap();
+        let on = |transport, connection, c: &[ContactValue], call_id| {
+            let up = Update {
+                contacts: c,
+                expires: None,
+                call_id,
+                cseq: 1,
+                path: Vec::new(),
+                source: Source {
+                    transport,
+                    addr: ([127, 0, 0, 1], 40_000).into(),
+                    connection,
+                },
+                user_agent: None,
+            };
+            t.apply(&alice, &up, &LIMITS, 1_000).unwrap();
+        };
+        on(
+            Transport::Ws,
+            Some(7),
+            &contacts(&["<sip:a@x.invalid;transport=ws>"]),
+            "w7",
+        );
+        on(
+            Transport::Ws,
+            Some(8),
+            &contacts(&["<sip:a@y.invalid;transport=ws>"]),
+            "w8",
+        );
+        // A TCP binding on a connection with the same id is not a WebSocket's.
+        on(
+            Transport::Tcp,
+            Some(7),
+            &contacts(&["<sip:a@192.0.2.1;transport=tcp>"]),
+            "t7",
+        );
+        assert_eq!(t.aors_on_flow(7), vec![alice.clone()]);
+        let gone = t.remove_flow(&alice, 7);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(&*gone[0].uri, "sip:a@x.invalid;transport=ws");
+        assert!(t.aors_on_flow(7).is_empty());
+        assert_eq!(t.get(&alice, 1_000).len(), 2);
+        assert!(
+            t.remove_flow(&alice, 7).is_empty(),
+            "nothing left on flow 7"
+        );
+        assert_eq!(t.remove_flow(&alice, 8).len(), 1);
+        // The last binding removed leaves the TCP one; its expiry check still runs.
+        let left = t.get(&alice, 1_000);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].source.transport, Transport::Tcp);
+        assert_eq!(
+            t.expire_due(&alice, t.scheduled(&alice), 1_000 + 3_600)
+                .gone
+                .len(),
+            1
+        );
+        assert_eq!(t.aors(), 0);
     }
 
     #[test]

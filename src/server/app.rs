@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{Server, Services};
-use crate::auth::digest::Algorithm;
+use crate::auth::challenge::ChallengePolicy;
 use crate::auth::sip::{SipAuth, SipAuthSettings};
 use crate::clock::unix_now;
 use crate::config::Config;
@@ -34,22 +34,19 @@ pub struct App {
 impl App {
     /// Opens the store, loads bindings, binds SIP and HTTP.
     pub async fn build(config: Config) -> Result<App, String> {
+        // First, so a missing or bad certificate stops the start before anything is loaded.
+        let tls =
+            crate::transport::tls::TlsListener::bind(&config.tls).map_err(|e| e.to_string())?;
         let users = UsersService::open(&config)
             .await
             .map_err(|e| format!("cannot open the store {}: {e}", config.database.url))?;
-        let mut algorithms = Vec::new();
-        for a in &config.auth.digest_algorithms {
-            algorithms.push(Algorithm::parse(Some(a)).ok_or_else(|| {
-                format!("auth.digest_algorithms: unknown algorithm '{a}' (use SHA-256 or MD5)")
-            })?);
-        }
+        let policy = ChallengePolicy::from_config(&config.auth)?;
         let auth = if config.auth.required {
             Some(Arc::new(SipAuth::new(
                 users.clone(),
                 SipAuthSettings {
                     realm: config.auth.digest_realm.clone(),
-                    digest: config.auth.digest_enabled && !algorithms.is_empty(),
-                    algorithms,
+                    policy,
                     nonce_ttl: Duration::from_secs(config.auth.nonce_ttl_secs.max(1)),
                     max_failures: config.auth.max_failures.max(1),
                     failure_window: Duration::from_secs(config.auth.failure_window_secs.max(1)),
@@ -98,7 +95,8 @@ impl App {
         ]);
         let sip = Server::bind_with(config.clone(), Arc::new(services), Arc::clone(&uac))
             .await
-            .map_err(|e| format!("cannot bind SIP on {}: {e}", config.sip.listen))?;
+            .map_err(|e| format!("cannot bind SIP on {}: {e}", config.sip.listen))?
+            .with_tls(tls);
         Ok(App {
             sip,
             registrar,
@@ -113,8 +111,28 @@ impl App {
         self.sip.local_addr()
     }
 
+    /// Where SIP over TLS listens; `None` when TLS is off.
+    pub fn sips_addr(&self) -> Option<SocketAddr> {
+        self.sip.sips_addr()
+    }
+
+    /// The TLS acceptor, for another TLS listener (WSS) or a reload.
+    pub fn tls(&self) -> Option<Arc<crate::transport::tls::ReloadableAcceptor>> {
+        self.sip.tls()
+    }
+
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.local_addr().ok()
+    }
+
+    /// SIP over WebSocket, when configured.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.sip.ws_addr()
+    }
+
+    /// SIP over secure WebSocket, when configured.
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.sip.wss_addr()
     }
 
     /// Runs until `shutdown` resolves.

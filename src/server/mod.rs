@@ -1,4 +1,6 @@
-//! The server: binds UDP and TCP on one address, turns each received message into a
+//! The server: binds UDP and TCP on one address (and serves TLS when given a
+//! [`TlsListener`] through [`Server::with_tls`], and the WebSocket listeners when
+//! configured, [`websocket`]), turns each received message into a
 //! [`dispatch::Decision`], runs server transactions, calls the [`Handler`], and sends the
 //! answer back the way RFC 3261 §18.2.2 and RFC 3581 say (by default to the packet's source).
 //!
@@ -7,6 +9,7 @@
 
 pub mod app;
 pub mod dispatch;
+pub mod websocket;
 
 use std::future::Future;
 use std::hash::BuildHasher;
@@ -24,6 +27,7 @@ use crate::sip::headers::HeaderName;
 use crate::sip::{Limits, Message, ParseError};
 use crate::transaction::client::Uac;
 use crate::transaction::{Lookup, Transactions, TxKey};
+use crate::transport::tls::{ReloadableAcceptor, TlsListener};
 use crate::transport::{Connections, Outbound, Receiver, Streams, tcp, udp};
 
 pub use crate::transaction::user::{Handler, NoServices, Reply, Services};
@@ -275,6 +279,11 @@ pub struct Server {
     core: Arc<Core>,
     udp: Arc<std::net::UdpSocket>,
     tcp: tokio::net::TcpListener,
+    /// SIP over TLS, when a certificate is configured ([`Server::with_tls`]).
+    tls: Option<TlsListener>,
+    /// How often the TLS files are checked for changes.
+    tls_poll: Option<Duration>,
+    ws: websocket::WsListeners,
 }
 
 impl Server {
@@ -291,11 +300,42 @@ impl Server {
         uac: Arc<Uac>,
     ) -> std::io::Result<Server> {
         let (udp, tcp) = crate::transport::bind_pair(config.sip.listen)?;
+        let ws = websocket::WsListeners::bind(&config.websocket)?;
         let udp = Arc::new(udp);
         let core = Core::with_uac(config, handler, uac);
         core.uac
             .attach(Arc::clone(&udp), Arc::clone(&core.connections));
-        Ok(Server { core, udp, tcp })
+        Ok(Server {
+            core,
+            udp,
+            tcp,
+            tls: None,
+            tls_poll: None,
+            ws,
+        })
+    }
+
+    /// Serves SIP over TLS on `tls` too (bound by [`TlsListener::bind`]); its files are
+    /// checked for changes every `config.tls.reload_poll_secs`. The WSS listener, when
+    /// configured, serves the same certificate.
+    pub fn with_tls(mut self, tls: Option<TlsListener>) -> Server {
+        self.tls_poll = self.core.config.tls.reload_poll();
+        if let Some(t) = &tls {
+            let acceptor = Arc::clone(&t.acceptor);
+            self.ws.set_tls(Arc::new(move || acceptor.acceptor()));
+        }
+        self.tls = tls;
+        self
+    }
+
+    /// The TLS acceptor (reload it, or share it with another TLS listener).
+    pub fn tls(&self) -> Option<Arc<ReloadableAcceptor>> {
+        self.tls.as_ref().map(|t| Arc::clone(&t.acceptor))
+    }
+
+    /// Where SIP over TLS listens, when it does.
+    pub fn sips_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(TlsListener::local_addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -306,6 +346,21 @@ impl Server {
 
     pub fn core(&self) -> Arc<Core> {
         Arc::clone(&self.core)
+    }
+
+    /// The WS listener's address, when `[websocket] ws_listen` is set.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws.ws_addr()
+    }
+
+    /// The WSS listener's address, when `[websocket] wss_listen` is set.
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.ws.wss_addr()
+    }
+
+    /// The TLS side of WSS; without it a configured WSS listener is not served.
+    pub fn set_wss_tls(&mut self, tls: crate::transport::ws::TlsAccept) {
+        self.ws.set_tls(tls);
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight work (at most 5 s).
@@ -320,6 +375,18 @@ impl Server {
             udp::thread_count(core.config.sip.udp_threads),
         )?;
         let tcp_task = tokio::spawn(tcp::serve(core.streams(), self.tcp, stop.clone()));
+        let mut tls_tasks = Vec::new();
+        if let Some(tls) = self.tls {
+            if let Some(every) = self.tls_poll {
+                tls_tasks.push(tokio::spawn(crate::transport::tls::reload::watch_files(
+                    Arc::clone(&tls.acceptor),
+                    every,
+                    stop.clone(),
+                )));
+            }
+            tls_tasks.push(tokio::spawn(tls.serve(core.streams(), stop.clone())));
+        }
+        let ws_tasks = self.ws.spawn(&core, &stop);
         let sweeper = {
             let core = Arc::clone(&core);
             let stop = stop.clone();
@@ -343,6 +410,9 @@ impl Server {
         })
         .await;
         let _ = tcp_task.await;
+        for t in tls_tasks.into_iter().chain(ws_tasks) {
+            let _ = t.await;
+        }
         let _ = sweeper.await;
         core.tracker.close();
         if tokio::time::timeout(Duration::from_secs(5), core.tracker.wait())
@@ -390,7 +460,44 @@ pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
         http = ?app.http_addr(),
         "sipreg listening (SIP on UDP and TCP, admin API on HTTP)"
     );
+    match (app.sips_addr(), app.tls()) {
+        (Some(addr), Some(tls)) => {
+            tracing::info!(sips = %addr, cert = %tls.settings().cert_file.display(), "SIP over TLS listening (SIGHUP reloads the certificate)");
+            reload_on_sighup(tls);
+        }
+        _ => tracing::info!("SIP over TLS is off (no [tls] cert_file configured)"),
+    }
+    if app.ws_addr().is_some() || app.wss_addr().is_some() {
+        tracing::info!(ws = ?app.ws_addr(), wss = ?app.wss_addr(), "SIP over WebSocket listening");
+    }
     app.run(shutdown_signal()).await
+}
+
+/// Reloads the TLS certificate on every SIGHUP (new handshakes use the new one). The
+/// signal is hooked before this returns, so a SIGHUP sent once TLS is served never finds
+/// the default action (termination) in place.
+fn reload_on_sighup(tls: Arc<ReloadableAcceptor>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; TLS reloads only when the files change");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the TLS certificate");
+                let tls = Arc::clone(&tls);
+                // A failure is logged by reload itself.
+                let _ = tokio::task::spawn_blocking(move || tls.reload()).await;
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 #[cfg(test)]

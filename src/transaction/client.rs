@@ -311,7 +311,7 @@ impl Uac {
 
 /// The address to name in Via: the listening address, or when that is a wildcard the
 /// local address the kernel routes `dest` from (a connected probe socket sends nothing).
-fn sent_by(local: SocketAddr, dest: SocketAddr) -> SocketAddr {
+pub(crate) fn sent_by(local: SocketAddr, dest: SocketAddr) -> SocketAddr {
     if !local.ip().is_unspecified() {
         return local;
     }

@@ -5,14 +5,19 @@
 //! - [`udp`]: one socket read by a few blocking threads, each datagram parsed in place.
 //! - [`tcp`]: a task per connection, Content-Length framing with a bounded buffer,
 //!   CRLF keep-alives (RFC 5626 §4.4.1), an idle timeout and a connection cap.
+//! - [`tls`]: TCP's framing behind a TLS handshake, with a reloadable certificate.
+//! - [`ws`]: SIP over WebSocket (RFC 7118), WS and WSS, one message per frame.
 //! - [`Connections`]: the open connections (flows) by id, so later requests (NOTIFY) can
 //!   go back over the connection a client registered or subscribed on, and the layers
-//!   above learn when a flow closes.
+//!   above learn when a flow closes; [`FlowIndex`] is what they keep per flow to act on it.
 //!
 //! Nothing here knows the server, the registrar or presence: they sit behind [`Receiver`].
 
+mod flow_index;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +30,8 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use crate::sip::{Limits, Message, ParseError};
+
+pub use flow_index::{FlowIndex, Noted};
 
 /// How a message reached sipreg (the Via transport token, RFC 3261 §18, RFC 7118 §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

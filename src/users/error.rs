@@ -24,6 +24,9 @@ pub enum UsersError {
     Forbidden(String),
     #[error("invalid or expired refresh token")]
     BadRefreshToken,
+    /// A scope asked for that was not granted (OAuth `invalid_scope`).
+    #[error("scope not granted: {0}")]
+    ScopeNotGranted(String),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error("database error: {0}")]

@@ -1,8 +1,10 @@
 //! Shared test helpers: an in-process server on loopback and small SIP clients.
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod presence;
 mod users;
+pub mod ws;
 #[allow(unused_imports)]
 pub use users::*;
 
@@ -195,10 +197,15 @@ pub fn request(method: &str, branch: &str, extra: &str) -> String {
 /// temporary folder.
 pub struct AppServer {
     pub sip: SocketAddr,
+    /// SIP over TLS, when the configuration has a certificate.
+    pub sips: Option<SocketAddr>,
     pub http: SocketAddr,
     pub registrar: Arc<sipreg::registrar::Registrar>,
     pub users: Arc<sipreg::users::UsersService>,
     pub presence: Arc<sipreg::presence::PresenceService>,
+    /// SIP over WebSocket listeners, when configured.
+    pub ws: Option<SocketAddr>,
+    pub wss: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -223,10 +230,24 @@ impl AppServer {
 
     /// Starts on an existing folder (a restart keeps the store).
     pub async fn start_in(dir: tempfile::TempDir, config: Config) -> AppServer {
-        let app = sipreg::server::app::App::build(config)
+        Self::start_with_tls(dir, config, None).await
+    }
+
+    /// Starts with the TLS side of WSS (`[websocket] wss_listen` set in `config`).
+    pub async fn start_with_tls(
+        dir: tempfile::TempDir,
+        config: Config,
+        tls: Option<sipreg::transport::ws::TlsAccept>,
+    ) -> AppServer {
+        let mut app = sipreg::server::app::App::build(config)
             .await
             .expect("build app");
+        if let Some(tls) = tls {
+            app.sip.set_wss_tls(tls);
+        }
+        let (ws, wss) = (app.ws_addr(), app.wss_addr());
         let sip = app.sip_addr();
+        let sips = app.sips_addr();
         let http = app.http_addr().unwrap();
         let registrar = app.registrar.clone();
         let users = app.users.clone();
@@ -237,10 +258,13 @@ impl AppServer {
         }));
         AppServer {
             sip,
+            sips,
             http,
             registrar,
             users,
             presence,
+            ws,
+            wss,
             dir,
             stop: Some(tx),
             task: Some(task),

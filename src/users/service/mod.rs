@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::auth::keys::KeyStore;
 use crate::auth::{Validator, now};
 use crate::config::Config;
-use crate::users::password::PasswordHasherArgon;
+use crate::users::password::{HashPool, PasswordHasherArgon};
 use crate::users::store::{Store, UserRow};
 use crate::users::throttle::LoginThrottle;
 use crate::users::{NewUser, User, UserQuery, UserUpdate, UsersError, digest, policy};
@@ -39,7 +39,7 @@ pub struct TokenPair {
 pub struct UsersService {
     config: Config,
     store: Store,
-    hasher: PasswordHasherArgon,
+    hasher: HashPool,
     throttle: LoginThrottle,
     keys: Arc<KeyStore>,
     validator: Arc<Validator>,
@@ -63,7 +63,7 @@ impl UsersService {
         let validator = Validator::new(config.tokens.clone(), keys.clone(), store.clone())
             .map_err(UsersError::Invalid)?;
         Ok(Arc::new(UsersService {
-            hasher: PasswordHasherArgon::new(&config.users)?,
+            hasher: HashPool::new(PasswordHasherArgon::new(&config.users)?),
             throttle: LoginThrottle::new(
                 config.users.throttle_max_failures,
                 config.users.throttle_window_secs,
@@ -99,7 +99,7 @@ impl UsersService {
             Some(p) => {
                 policy::check(&self.config.users, &new.username, p)
                     .map_err(UsersError::WeakPassword)?;
-                Some(self.hasher.hash(p)?)
+                Some(self.hasher.hash(p).await?)
             }
             None => None,
         };
@@ -210,7 +210,7 @@ impl UsersService {
         let user = self.get_user(id).await?;
         policy::check(&self.config.users, &user.username, password)
             .map_err(UsersError::WeakPassword)?;
-        let hash = self.hasher.hash(password)?;
+        let hash = self.hasher.hash(password).await?;
         self.store_password(id, &user.username, password, &hash)
             .await?;
         tracing::info!(user_id = %id, "password changed; refresh tokens revoked");

@@ -17,11 +17,30 @@ impl UsersService {
         source: Option<IpAddr>,
     ) -> Result<TokenPair, UsersError> {
         let user = self.check_password(username, password, source).await?;
-        self.store.touch_login(&user.id, now()).await?;
-        let family = uuid::Uuid::new_v4().to_string();
-        let refresh = self.new_refresh(&user.id, &family).await?;
-        let access = self.issue_token(&user, None, None)?;
+        self.touch_login(&user.id).await?;
         tracing::info!(user_id = %user.id, "login");
+        self.open_session(&user, "", None).await
+    }
+
+    /// Records a successful login's time.
+    pub async fn touch_login(&self, user_id: &str) -> Result<(), UsersError> {
+        self.store.touch_login(user_id, now()).await
+    }
+
+    /// A new refresh token family for `user` issued to `client_id` ('' for none) with
+    /// `scopes` (`None`: the user's scopes at each refresh), and its first access token.
+    pub async fn open_session(
+        &self,
+        user: &User,
+        client_id: &str,
+        scopes: Option<&[String]>,
+    ) -> Result<TokenPair, UsersError> {
+        let access = self.issue_token_for(user, scopes, None, client_id)?;
+        let family = uuid::Uuid::new_v4().to_string();
+        let scope = scopes.map(|s| s.join(" ")).unwrap_or_default();
+        let refresh = self
+            .new_refresh(&user.id, &family, client_id, scope)
+            .await?;
         Ok(TokenPair {
             access,
             refresh_token: refresh,
@@ -46,7 +65,7 @@ impl UsersService {
         let found = self.store.user_by_name(username).await?;
         let hash = found.as_ref().and_then(|(_, h)| h.as_deref());
         // Always run Argon2, against a dummy hash for unknown users (constant timing).
-        let ok = self.hasher.verify(password, hash);
+        let ok = self.hasher.verify(password, hash).await?;
         match found {
             Some((user, _)) if ok && user.active => {
                 self.throttle.clear(&keys[0]);
@@ -60,13 +79,21 @@ impl UsersService {
         }
     }
 
-    async fn new_refresh(&self, user_id: &str, family: &str) -> Result<String, UsersError> {
+    async fn new_refresh(
+        &self,
+        user_id: &str,
+        family: &str,
+        client_id: &str,
+        scope: String,
+    ) -> Result<String, UsersError> {
         let token = secret::random_hex(32);
         let record = RefreshRecord {
             id: uuid::Uuid::new_v4().to_string(),
             user_id: user_id.to_string(),
             family_id: family.to_string(),
             expires_at: now().saturating_add(secs(self.config.tokens.refresh_ttl_secs)),
+            client_id: client_id.to_string(),
+            scope,
         };
         self.store
             .insert_refresh(&record, &secret::sha256_hex(&token), now())
@@ -77,12 +104,26 @@ impl UsersService {
     /// Rotates a refresh token: the presented one is revoked and a new one returned.
     /// Presenting an already-rotated token revokes its whole family.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, UsersError> {
+        self.refresh_for(refresh_token, "", None).await
+    }
+
+    /// [`UsersService::refresh`] for a token issued to `client_id` ('' for none): a
+    /// token of another client is refused (RFC 6749 §6). The new access token carries
+    /// the family's scope, less what the user has lost since, or `narrow` when given
+    /// (a subset of it; else `ScopeNotGranted`, after the rotation).
+    pub async fn refresh_for(
+        &self,
+        refresh_token: &str,
+        client_id: &str,
+        narrow: Option<&[String]>,
+    ) -> Result<TokenPair, UsersError> {
         let new_token = secret::random_hex(32);
         let now = now();
         let outcome = self
             .store
             .rotate_refresh(
                 &secret::sha256_hex(refresh_token),
+                client_id,
                 &uuid::Uuid::new_v4().to_string(),
                 &secret::sha256_hex(&new_token),
                 now.saturating_add(secs(self.config.tokens.refresh_ttl_secs)),
@@ -101,7 +142,27 @@ impl UsersService {
         if !user.active {
             return Err(UsersError::BadRefreshToken);
         }
-        let access = self.issue_token(&user, None, None)?;
+        let kept: Vec<String> = record
+            .scope
+            .split_ascii_whitespace()
+            .filter(|s| user.scopes.iter().any(|u| u == s))
+            .map(str::to_string)
+            .collect();
+        let family_scopes: Vec<String> = if record.scope.is_empty() {
+            user.scopes.clone()
+        } else {
+            kept
+        };
+        let scopes = match narrow {
+            Some(n) => {
+                if let Some(extra) = n.iter().find(|s| !family_scopes.contains(s)) {
+                    return Err(UsersError::ScopeNotGranted(extra.clone()));
+                }
+                n
+            }
+            None => family_scopes.as_slice(),
+        };
+        let access = self.issue_token_for(&user, Some(scopes), None, client_id)?;
         Ok(TokenPair {
             access,
             refresh_token: new_token,
@@ -116,7 +177,7 @@ impl UsersService {
     ) -> Result<(), UsersError> {
         if let Some(r) = refresh_token {
             self.store
-                .revoke_refresh_family(&secret::sha256_hex(r))
+                .revoke_refresh_family(&secret::sha256_hex(r), "")
                 .await?;
         }
         if let Some(c) = access {
@@ -137,6 +198,20 @@ impl UsersService {
         Ok(())
     }
 
+    /// Revokes the refresh token family of `refresh_token` if it was issued to
+    /// `client_id`; `false` when no such token exists (RFC 7009 answers 200 anyway).
+    pub async fn revoke_refresh(
+        &self,
+        refresh_token: &str,
+        client_id: &str,
+    ) -> Result<bool, UsersError> {
+        Ok(self
+            .store
+            .revoke_refresh_family(&secret::sha256_hex(refresh_token), client_id)
+            .await?
+            .is_some())
+    }
+
     /// Signs an access token for `user`. `scopes` must be a subset of the user's
     /// (nothing is granted implicitly); `ttl` defaults to the configured access TTL.
     pub fn issue_token(
@@ -144,6 +219,18 @@ impl UsersService {
         user: &User,
         scopes: Option<&[String]>,
         ttl: Option<u64>,
+    ) -> Result<AccessToken, UsersError> {
+        self.issue_token_for(user, scopes, ttl, "")
+    }
+
+    /// [`UsersService::issue_token`] naming the OAuth client it is issued to ('' for
+    /// none) in `client_id` (RFC 9068 §2.2).
+    pub fn issue_token_for(
+        &self,
+        user: &User,
+        scopes: Option<&[String]>,
+        ttl: Option<u64>,
+        client_id: &str,
     ) -> Result<AccessToken, UsersError> {
         if !user.active {
             return Err(UsersError::Forbidden(format!(
@@ -178,6 +265,40 @@ impl UsersService {
             roles: user.roles.clone(),
             scope: scope.clone(),
             api_key_id: None,
+            client_id: (!client_id.is_empty()).then(|| client_id.to_string()),
+        };
+        let access_token = issuer::sign(&self.keys.ring(), &claims)?;
+        Ok(AccessToken {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            scope,
+        })
+    }
+
+    /// An access token for a client acting for itself (`client_credentials`, RFC 6749
+    /// §4.4): `sub` and `client_id` name the client, no user; no refresh token.
+    pub fn issue_client_token(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<AccessToken, UsersError> {
+        let ttl = self.config.tokens.access_ttl_secs.clamp(1, 86_400 * 365);
+        let now = now();
+        let scope = scopes.join(" ");
+        let claims = Claims {
+            iss: self.config.tokens.issuer.clone(),
+            sub: client_id.to_string(),
+            aud: self.config.tokens.audiences.clone(),
+            exp: now.saturating_add(secs(ttl)),
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            username: String::new(),
+            roles: Vec::new(),
+            scope: scope.clone(),
+            api_key_id: None,
+            client_id: Some(client_id.to_string()),
         };
         let access_token = issuer::sign(&self.keys.ring(), &claims)?;
         Ok(AccessToken {
@@ -199,7 +320,7 @@ impl UsersService {
             Ok(c) => serde_json::json!({
                 "active": true,
                 "scope": c.scope,
-                "client_id": c.api_key_id,
+                "client_id": c.client_id.as_ref().or(c.api_key_id.as_ref()),
                 "username": c.username,
                 "token_type": if c.api_key_id.is_some() { "api_key" } else { "access_token" },
                 "exp": c.exp,

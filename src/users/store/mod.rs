@@ -3,6 +3,7 @@
 //! TEXT/BIGINT columns), so both back ends run the same statements.
 
 mod api_keys;
+mod clients;
 mod digest;
 mod refresh;
 mod signing_keys;
@@ -16,6 +17,7 @@ use sqlx::{AnyPool, Executor};
 
 use super::UsersError;
 
+pub use clients::ClientRecord;
 pub use refresh::{RefreshRecord, RotateOutcome};
 pub use signing_keys::SigningKeyRow;
 pub use users::UserRow;

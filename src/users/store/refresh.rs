@@ -13,6 +13,11 @@ pub struct RefreshRecord {
     pub user_id: String,
     pub family_id: String,
     pub expires_at: i64,
+    /// The OAuth client it was issued to ('' when none): only that client may use it
+    /// (RFC 6749 §6).
+    pub client_id: String,
+    /// The scope granted to the family, space-separated ('' = the user's scopes).
+    pub scope: String,
 }
 
 /// What presenting a refresh token led to.
@@ -41,8 +46,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO refresh_tokens (id, token_hash, user_id, family_id, created_at, expires_at, revoked) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0)",
+            "INSERT INTO refresh_tokens (id, token_hash, user_id, family_id, created_at, expires_at, revoked, client_id, scope) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
         )
         .bind(&r.id)
         .bind(hash)
@@ -50,6 +55,8 @@ impl Store {
         .bind(&r.family_id)
         .bind(now)
         .bind(r.expires_at)
+        .bind(&r.client_id)
+        .bind(&r.scope)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -57,10 +64,12 @@ impl Store {
     }
 
     /// Revokes the token with `old_hash` and stores `new` (same family) in its place.
-    /// A token that was already revoked revokes its family instead.
+    /// A token that was already revoked revokes its family instead. A token issued to
+    /// another client than `client_id` is `Invalid` and left as it is.
     pub async fn rotate_refresh(
         &self,
         old_hash: &str,
+        client_id: &str,
         new_id: &str,
         new_hash: &str,
         new_expires_at: i64,
@@ -72,17 +81,18 @@ impl Store {
         // upgrade), and of concurrent uses exactly one sees `revoked = 0`.
         let claimed = sqlx::query(
             "UPDATE refresh_tokens SET revoked = 1, replaced_by = $2 \
-             WHERE token_hash = $1 AND revoked = 0 AND expires_at > $3",
+             WHERE token_hash = $1 AND revoked = 0 AND expires_at > $3 AND client_id = $4",
         )
         .bind(old_hash)
         .bind(new_id)
         .bind(now)
+        .bind(client_id)
         .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
         let row = sqlx::query(
-            "SELECT user_id, family_id, revoked FROM refresh_tokens WHERE token_hash = $1",
+            "SELECT user_id, family_id, revoked, client_id, scope FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(old_hash)
         .fetch_optional(&mut *tx)
@@ -90,12 +100,16 @@ impl Store {
         let Some(row) = row else {
             return Ok(RotateOutcome::Invalid);
         };
+        if row.try_get::<String, _>("client_id")? != client_id {
+            return Ok(RotateOutcome::Invalid);
+        }
         let user_id: String = row.try_get("user_id")?;
         let family_id: String = row.try_get("family_id")?;
+        let scope: String = row.try_get("scope")?;
         if !claimed {
             let revoked: i64 = row.try_get("revoked")?;
             if revoked == 0 {
-                // Not revoked, so it failed the expiry test.
+                // Not revoked and the client matched, so it failed the expiry test.
                 return Ok(RotateOutcome::Invalid);
             }
             sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
@@ -106,8 +120,8 @@ impl Store {
             return Ok(RotateOutcome::Reused);
         }
         sqlx::query(
-            "INSERT INTO refresh_tokens (id, token_hash, user_id, family_id, created_at, expires_at, revoked) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0)",
+            "INSERT INTO refresh_tokens (id, token_hash, user_id, family_id, created_at, expires_at, revoked, client_id, scope) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
         )
         .bind(new_id)
         .bind(new_hash)
@@ -115,6 +129,8 @@ impl Store {
         .bind(&family_id)
         .bind(now)
         .bind(new_expires_at)
+        .bind(client_id)
+        .bind(&scope)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -123,24 +139,35 @@ impl Store {
             user_id,
             family_id,
             expires_at: new_expires_at,
+            client_id: client_id.to_string(),
+            scope,
         }))
     }
 
-    /// Revokes the family of the token with `hash`; returns its user if it existed.
-    pub async fn revoke_refresh_family(&self, hash: &str) -> Result<Option<String>, UsersError> {
+    /// Revokes the family of the token with `hash` issued to `client_id` ('' for none);
+    /// returns its user if it existed.
+    pub async fn revoke_refresh_family(
+        &self,
+        hash: &str,
+        client_id: &str,
+    ) -> Result<Option<String>, UsersError> {
         let mut tx = self.pool.begin().await?;
         // Write first (see `rotate_refresh`), then read what was hit.
         sqlx::query(
             "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = \
-             (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+             (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2)",
         )
         .bind(hash)
+        .bind(client_id)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")
-            .bind(hash)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            "SELECT user_id FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2",
+        )
+        .bind(hash)
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(row.map(|r| r.try_get("user_id")).transpose()?)
     }
