@@ -1,19 +1,25 @@
 //! `sipreg bench --transport tls|ws|wss` (the real binary, `--json`) against a tiny
 //! in-test responder: tokio-rustls with an rcgen certificate, tokio-tungstenite for the
 //! WebSocket upgrade, a 200 to every REGISTER. Checks the JSON the bench prints and what
-//! the responder saw (messages, sub-protocol, Origin, handshakes), never timings.
+//! the responder saw (messages, sub-protocol, Origin, handshakes), never timings. Then the
+//! generator in process against sipreg's own TLS and WSS listeners.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
+use sipreg::loadgen::plan::{Connect, Load, Plan, Proto, Scenario};
+use sipreg::loadgen::users::generated;
 use sipreg::sip::{Frame, Limits, frame_stream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -385,4 +391,77 @@ fn tls_without_a_way_to_check_the_certificate_is_a_usage_error() {
         .output()
         .expect("run sipreg bench");
     assert_eq!(out.status.code(), Some(2), "UDP has no connections");
+}
+
+/// A run of `calls` REGISTERs for `users` over `proto` to `target`, the certificate
+/// checked against `ca`.
+fn plan(proto: Proto, target: SocketAddr, prefix: &str, ca: PathBuf, calls: u64) -> Plan {
+    Plan {
+        target,
+        scenario: Scenario::Register,
+        proto,
+        users: Arc::from(generated(prefix, 5)),
+        auth: false,
+        load: Load::Concurrency(4),
+        duration: Duration::from_secs(30),
+        warmup: Duration::ZERO,
+        max_calls: Some(calls),
+        lanes: 2,
+        t1: Duration::from_millis(500),
+        t2: Duration::from_secs(4),
+        timeout: Duration::from_secs(10),
+        sla: Duration::from_secs(10),
+        expires: 600,
+        domain: "example.com".into(),
+        progress: false,
+        connect: Connect {
+            ca_file: Some(ca),
+            ..Connect::default()
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_against_sipregs_own_tls_and_wss_listeners() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let files = tempfile::tempdir().expect("tempdir");
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
+    let (cert_file, key_file) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).expect("write key");
+    let (c, k) = (cert_file.clone(), key_file.clone());
+    let app = common::AppServer::start(move |config| {
+        config.auth.required = false;
+        config.tls.listen = "127.0.0.1:0".parse().expect("addr");
+        config.tls.cert_file = c;
+        config.tls.key_file = k;
+        config.tls.reload_poll_secs = 0;
+        config.websocket.wss_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
+    let sips = app.sips.expect("sipreg serves TLS with a certificate");
+    let wss = app
+        .wss
+        .expect("sipreg serves WSS with the [tls] certificate");
+
+    let r = sipreg::loadgen::run(plan(Proto::Tls, sips, "tls", cert_file.clone(), 20))
+        .await
+        .expect("the TLS run");
+    assert_eq!(r.statuses.get(&200), Some(&20), "{:?}", r.statuses);
+    let r = sipreg::loadgen::run(plan(Proto::Wss, wss, "wss", cert_file.clone(), 20))
+        .await
+        .expect("the WSS run");
+    assert_eq!(r.statuses.get(&200), Some(&20), "{:?}", r.statuses);
+    // A connection per REGISTER, offering earlier sessions: sipreg resumes them.
+    let mut p = plan(Proto::Tls, sips, "tls", cert_file, 12);
+    p.connect.per_call = true;
+    p.connect.tls_resume = true;
+    let r = sipreg::loadgen::run(p).await.expect("the per-call run");
+    assert_eq!(r.statuses.get(&200), Some(&12), "{:?}", r.statuses);
+    assert_eq!((r.connects, r.connect_errors), (12, 0));
+    assert!(r.tls_resumed > 0, "no session resumed");
+    // Five AORs over TLS, five over WSS. The WSS ones may already be gone: bindings
+    // registered over a WebSocket end with their connection, which the run closed.
+    let aors = app.registrar.table.aors();
+    assert!((5..=10).contains(&aors), "{aors} AORs");
 }
