@@ -18,25 +18,34 @@
 #   4. RSS after 1,000,000 distinct AORs registered over SIP (--no-auth), and, after a clean
 #      stop, the start-up reload of those bindings from the store (time until an OPTIONS is
 #      answered) and the RSS after it.
-# Prints a table with the ratios and appends it to BENCHMARKS.md.
+# Then the secure transports (issue 13, bench/compare_secure.sh): sipreg and Kamailio over
+# TLS and WSS: CPU per REGISTER, full and resumed TLS handshakes per second, memory per
+# idle TLS connection (sipreg "n/a" until it has the listeners).
+# Prints the tables with the ratios and appends them to BENCHMARKS.md.
 #
-# Usage: bench/compare.sh [--quick] [--append | --no-append]
-#   --quick      CI mode (under 2 minutes): shorter steps, coarser search, 100,000 AORs;
-#                prints the table without appending unless --append is given.
+# Usage: bench/compare.sh [--quick] [--append | --no-append] [--secure-only | --no-secure]
+#   --quick        CI mode (about 2 minutes): shorter steps, coarser search, 100,000 AORs,
+#                  1,000 idle TLS connections; prints the tables without appending unless
+#                  --append is given.
+#   --secure-only  only the TLS/WSS rows;  --no-secure  all but them.
 # Environment overrides: USERS, AORS, CPU_RATE (REGISTER/s for 3.), CPU_SECS, STEP_SECS.
-# Needs cargo, a C compiler, kamailio, kamailio-sqlite-modules, sqlite3 and python3; the Debian packages
+# Needs cargo, a C compiler, kamailio, kamailio-sqlite-modules, kamailio-tls-modules,
+# kamailio-websocket-modules, openssl, sqlite3 and python3; the Debian packages
 # are installed with apt-get when missing. All traffic stays on 127.0.0.1; every process
 # started here is stopped on exit.
 set -euo pipefail
 
 QUICK=0
 APPEND=""
+SECURE=1
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
         --append) APPEND=1 ;;
         --no-append) APPEND=0 ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        --secure-only) SECURE=only ;;
+        --no-secure) SECURE=0 ;;
+        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -145,10 +154,10 @@ gen() {
         || { cat "$out" "$out.err" >&2; echo "the generator failed" >&2; exit 1; }
 }
 
-# One OPTIONS answered by 127.0.0.1:PORT?
+# One OPTIONS answered by 127.0.0.1:PORT? (ARGS: e.g. --transport tls --tls-insecure)
 options_ok() {
     timeout 5 "$BIN" bench "127.0.0.1:$1" --json --scenario options --no-auth --users 1 \
-        --requests 1 --concurrency 1 --warmup 0 --duration 2 --timeout-ms 300 \
+        --requests 1 --concurrency 1 --warmup 0 --duration 2 --timeout-ms 300 "${@:2}" \
         >"$WORK/probe.out" 2>/dev/null || return 1
     [ "$(jget "$WORK/probe.out" answered)" = 1 ]
 }
@@ -262,6 +271,30 @@ log "building sipreg (release)"
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
 BIN="$TARGET_DIR/release/sipreg"
+
+# append_run SECTION HEADER TABLE: adds a run to its section of BENCHMARKS.md (the section
+# is created at the end when missing; a run goes after the section's last one).
+append_run() {
+    local section=$1 BM="$ROOT/BENCHMARKS.md"
+    grep -qF "$section" "$BM" 2>/dev/null \
+        || printf '\n%s\n\nRuns of `bench/compare.sh`, newest last.\n' "$section" >>"$BM"
+    printf '\n#### Run: %s\n\n%s\n' "$2" "$3" >"$WORK/entry.md"
+    awk -v entry="$WORK/entry.md" -v section="$section" '
+        function put() { while ((getline l < entry) > 0) print l; done = 1 }
+        /^## / && insec && !done && $0 != section { put(); print "" }
+        $0 == section { insec = 1 }
+        { print }
+        END { if (!done) put() }' "$BM" >"$WORK/BENCHMARKS.md"
+    cat "$WORK/BENCHMARKS.md" >"$BM"
+    log "appended to $BM ($section)"
+}
+
+# The TLS/WSS rows (issue 13) live in their own file, run here or at the end.
+if [ "$SECURE" = only ]; then
+    # shellcheck source=bench/compare_secure.sh
+    . "$ROOT/bench/compare_secure.sh"
+    exit 0
+fi
 
 # --- sipreg with Bearer tokens ----------------------------------------------------------
 mkdir -p "$WORK/s"
@@ -424,17 +457,10 @@ echo
 echo "$TABLE"
 
 if [ "$APPEND" = 1 ]; then
-    BM="$ROOT/BENCHMARKS.md"
-    SECTION='## sipreg against Kamailio (issue 6)'
-    grep -qF "$SECTION" "$BM" 2>/dev/null \
-        || printf '\n%s\n\nRuns of `bench/compare.sh`, newest last.\n' "$SECTION" >>"$BM"
-    printf '\n#### Run: %s\n\n%s\n' "$HEADER" "$TABLE" >"$WORK/entry.md"
-    awk -v entry="$WORK/entry.md" -v section="$SECTION" '
-        function put() { while ((getline l < entry) > 0) print l; done = 1 }
-        /^## / && insec && !done && $0 != section { put(); print "" }
-        $0 == section { insec = 1 }
-        { print }
-        END { if (!done) put() }' "$BM" >"$WORK/BENCHMARKS.md"
-    cat "$WORK/BENCHMARKS.md" >"$BM"
-    log "appended to $BM"
+    append_run '## sipreg against Kamailio (issue 6)' "$HEADER" "$TABLE"
+fi
+
+if [ "$SECURE" = 1 ]; then
+    # shellcheck source=bench/compare_secure.sh
+    . "$ROOT/bench/compare_secure.sh"
 fi

@@ -38,6 +38,7 @@ fn plan(target: SocketAddr, scenario: Scenario, users: Vec<User>, calls: u64) ->
         expires: 600,
         domain: "example.com".into(),
         progress: false,
+        connect: Default::default(),
     }
 }
 
@@ -92,6 +93,21 @@ async fn register_over_tcp() {
     assert_eq!(codes(&r), [(200, 60)]);
     assert_eq!(r.retransmissions, 0, "TCP never retransmits");
     assert_eq!(app.registrar.table.aors(), 20);
+}
+
+#[tokio::test]
+async fn register_over_tcp_with_a_connection_per_call() {
+    let app = AppServer::start(|c| c.auth.required = false).await;
+    let mut p = plan(app.sip, Scenario::Register, generated("pc", 6), 18);
+    p.proto = Proto::Tcp;
+    p.load = Load::Concurrency(3);
+    p.connect.per_call = true;
+    let r = run(p).await;
+    assert_eq!(codes(&r), [(200, 18)]);
+    assert_eq!((r.connects, r.connect_errors, r.tls_resumed), (18, 0, 0));
+    // Each call had its own connection, the lanes as many as the calls in flight.
+    assert_eq!(r.lanes, 3);
+    assert_eq!(app.registrar.table.aors(), 6);
 }
 
 #[tokio::test]

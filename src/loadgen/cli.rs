@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::plan::{Load, Plan, Proto, Scenario};
+use super::plan::{Connect, Load, Plan, Proto, Scenario};
 use super::users;
 
 #[derive(Debug, Args)]
@@ -47,9 +47,12 @@ pub struct BenchArgs {
     /// Stop after this many measured calls (even before --duration ends).
     #[arg(long)]
     pub requests: Option<u64>,
-    /// UDP sockets or TCP connections.
+    /// UDP sockets or persistent connections (TCP, TLS, WS, WSS).
     #[arg(long, alias = "connections", default_value_t = 16)]
     pub sockets: usize,
+    /// Connections: TLS, WebSocket, one per call (boxed: the command's enum stays small).
+    #[command(flatten)]
+    pub connect: Box<ConnectArgs>,
     /// Runtime worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -73,6 +76,60 @@ pub struct BenchArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How stream transports connect (see [`Connect`]).
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Open a new connection (TCP connect, TLS handshake, WebSocket upgrade) for every
+    /// call and close it after the answer; --concurrency calls (and connections) at a time.
+    #[arg(long, alias = "connect-per-request")]
+    pub connect_per_call: bool,
+    /// TLS: resume earlier sessions (tickets / session IDs) on new connections.
+    #[arg(long)]
+    pub tls_resume: bool,
+    /// TLS: accept the server's certificate unchecked (lab certificates).
+    #[arg(long, conflicts_with = "ca_file")]
+    pub tls_insecure: bool,
+    /// TLS: PEM file of the CA(s) the server's certificate must chain to.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// TLS: the name sent as SNI and checked in the certificate (default: the target IP).
+    #[arg(long)]
+    pub server_name: Option<String>,
+    /// WebSocket: the Origin header of the upgrade (none by default).
+    #[arg(long)]
+    pub origin: Option<String>,
+    /// WebSocket: the path of the upgrade request.
+    #[arg(long, default_value = "/")]
+    pub ws_path: String,
+    /// After the last call, keep the persistent connections open this many seconds
+    /// (prints "holding N connections" first, for memory measurements).
+    #[arg(long, default_value_t = 0.0)]
+    pub hold: f64,
+    /// Connect from 127.0.0.1 … 127.0.0.N in turn (more ephemeral ports for many
+    /// connections; IPv4 loopback targets).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    pub source_addresses: u8,
+}
+
+impl ConnectArgs {
+    fn connect(
+        &self,
+        secs: impl Fn(f64, &str) -> Result<Duration, String>,
+    ) -> Result<Connect, String> {
+        Ok(Connect {
+            per_call: self.connect_per_call,
+            tls_resume: self.tls_resume,
+            tls_insecure: self.tls_insecure,
+            ca_file: self.ca_file.clone(),
+            server_name: self.server_name.clone(),
+            origin: self.origin.clone(),
+            ws_path: self.ws_path.clone(),
+            hold: secs(self.hold, "--hold")?,
+            sources: self.source_addresses,
+        })
+    }
 }
 
 impl BenchArgs {
@@ -113,12 +170,14 @@ impl BenchArgs {
                 SocketAddr::V6(a) => format!("[{}]", a.ip()),
             }),
             progress: std::io::stdout().is_terminal(),
+            connect: self.connect.connect(secs)?,
         })
     }
 }
 
 pub fn run(args: BenchArgs) -> ExitCode {
-    let plan = match args.plan() {
+    // What the options cannot express is a usage error too (exit 2).
+    let plan = match args.plan().and_then(|p| p.validate().map(|()| p)) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("sipreg bench: {e}");

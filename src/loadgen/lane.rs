@@ -1,6 +1,7 @@
-//! One lane: a UDP socket or a TCP connection, the users assigned to it, its calls in
-//! flight and their timers, driven by one task. Lanes share nothing on the hot path;
-//! each returns its own [`Stats`] at the end.
+//! One lane: a UDP socket or a connection (TCP, TLS, WS, WSS), the users assigned to it,
+//! its calls in flight and their timers, driven by one task. Lanes share nothing on the
+//! hot path; each returns its own [`Stats`] at the end. With a connection per call, the
+//! lane has one call in flight and opens (and afterwards closes) a connection for each.
 //!
 //! A transaction is identified by its Via branch (run, lane, slot, generation), so an
 //! answer finds its slot without a map lookup, and a late answer to an earlier use of
@@ -13,11 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::UdpSocket;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 
+use super::conn::{Dialer, Io};
 use super::flow::{self, After, Step, UserState};
 use super::inbox::Inbox;
 use super::message::{Branch, Req, Templates, write_ok};
@@ -25,7 +24,6 @@ use super::plan::{Load, Plan, Proto, Scenario};
 use super::progress::Progress;
 use super::scan::{Start, scan};
 use super::stats::Stats;
-use super::{tcp, udp};
 
 /// How long a subscribe run keeps listening after its last answer.
 const NOTIFY_GRACE: Duration = Duration::from_millis(300);
@@ -35,34 +33,6 @@ const NOTIFY_GRACE: Duration = Duration::from_millis(300);
 pub struct Phases {
     pub measure_from: Instant,
     pub stop_at: Instant,
-}
-
-enum Io {
-    Udp {
-        sock: UdpSocket,
-        buf: Vec<u8>,
-    },
-    Tcp {
-        read: OwnedReadHalf,
-        write: OwnedWriteHalf,
-        pending: Vec<u8>,
-    },
-}
-
-impl Io {
-    async fn send(&mut self, msg: &[u8]) -> std::io::Result<()> {
-        match self {
-            Io::Udp { sock, .. } => sock.send(msg).await.map(|_| ()),
-            Io::Tcp { write, .. } => write.write_all(msg).await,
-        }
-    }
-
-    async fn recv(&mut self, inbox: &mut Inbox) -> std::io::Result<()> {
-        match self {
-            Io::Udp { sock, buf } => udp::recv(sock, buf, inbox).await,
-            Io::Tcp { read, pending, .. } => tcp::recv(read, pending, inbox).await,
-        }
-    }
 }
 
 struct Slot {
@@ -85,6 +55,8 @@ pub struct LaneResult {
     pub stats: Stats,
     /// The end of this lane's measured window.
     pub stopped_sending: Instant,
+    /// The persistent connection, still open (for `--hold`).
+    pub io: Option<Io>,
 }
 
 pub struct Lane {
@@ -93,7 +65,11 @@ pub struct Lane {
     plan: Arc<Plan>,
     phases: Phases,
     tpl: Templates,
-    io: Io,
+    /// None between calls with a connection per call (or after it was lost).
+    io: Option<Io>,
+    dialer: Arc<Dialer>,
+    /// A connection per call: the one whose call just ended, to close.
+    hang_up: Option<Io>,
     /// Global user indices served here are `id + k * lanes`.
     states: Vec<UserState>,
     next_user: usize,
@@ -121,46 +97,19 @@ impl Lane {
         id: u32,
         run: u32,
         plan: Arc<Plan>,
-        phases: Phases,
         share: Load,
         budget: Option<u64>,
         progress: Arc<Progress>,
-        start: Instant,
+        dialer: Arc<Dialer>,
     ) -> std::io::Result<Lane> {
-        let (io, local): (Io, SocketAddr) = match plan.proto {
-            Proto::Udp => {
-                let sock = udp::connect(plan.target).await?;
-                let local = sock.local_addr()?;
-                (
-                    Io::Udp {
-                        sock,
-                        buf: vec![0u8; 65_535],
-                    },
-                    local,
-                )
-            }
-            Proto::Tcp => {
-                let s = tcp::connect(plan.target).await?;
-                let local = s.local_addr()?;
-                let (read, write) = s.into_split();
-                (
-                    Io::Tcp {
-                        read,
-                        write,
-                        pending: Vec::with_capacity(64 * 1024),
-                    },
-                    local,
-                )
-            }
+        // A connection per call is opened when its call starts.
+        let (io, local) = if plan.connect.per_call {
+            (None, SocketAddr::from(([127, 0, 0, 1], 0)))
+        } else {
+            let (io, opened) = dialer.open(id).await?;
+            (Some(io), opened.local)
         };
-        let tpl = Templates::new(
-            plan.proto,
-            &local.to_string(),
-            &plan.target_hostport(),
-            &plan.domain,
-            run,
-            plan.expires,
-        );
+        let tpl = templates(&plan, local, run);
         let lanes = plan.lanes;
         let users = plan.users.len();
         let mine = users / lanes + usize::from((id as usize) < users % lanes);
@@ -171,9 +120,10 @@ impl Lane {
         Ok(Lane {
             id,
             run,
-            phases,
             tpl,
             io,
+            dialer,
+            hang_up: None,
             states: (0..mine).map(|_| UserState::default()).collect(),
             next_user: 0,
             slots: Vec::new(),
@@ -184,14 +134,58 @@ impl Lane {
             progress,
             concurrency,
             interval,
-            // Lanes start a little apart so their sends interleave instead of bursting.
-            next_send: start
-                + interval.map_or(Duration::ZERO, |i| i.mul_f64(f64::from(id) / lanes as f64)),
+            // Set by `start`, once every lane is open.
+            phases: Phases {
+                measure_from: Instant::now(),
+                stop_at: Instant::now(),
+            },
+            next_send: Instant::now(),
             budget,
             out: Vec::with_capacity(2048),
             auth: String::new(),
             plan,
         })
+    }
+
+    /// Sets the run's clock: sending starts at `start`.
+    pub fn start(&mut self, phases: Phases, start: Instant) {
+        self.phases = phases;
+        // Lanes start a little apart so their sends interleave instead of bursting.
+        self.next_send = start
+            + self.interval.map_or(Duration::ZERO, |i| {
+                i.mul_f64(f64::from(self.id) / self.plan.lanes as f64)
+            });
+    }
+
+    /// A connection per call: opens the call's connection (counted when measured) and
+    /// writes the lane's Via and Contact for its address.
+    async fn dial(&mut self, measured: bool) {
+        match self.dialer.open(self.id).await {
+            Ok((io, opened)) => {
+                if measured {
+                    self.stats.connected(opened.took, opened.resumed);
+                }
+                self.tpl = templates(&self.plan, opened.local, self.run);
+                self.io = Some(io);
+            }
+            Err(e) => {
+                if measured {
+                    self.stats.connect_errors += 1;
+                }
+                // One line for the run, not one per failed call.
+                if self.progress.connect_errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!("sipreg bench: cannot connect to {}: {e}", self.plan.target);
+                }
+            }
+        }
+    }
+
+    /// Sends on the lane's connection; false when it failed or there is none.
+    async fn send_bytes(&mut self, msg: &[u8]) -> bool {
+        match self.io.as_mut() {
+            Some(io) => io.send(msg).await.is_ok(),
+            None => false,
+        }
     }
 
     fn global(&self, k: usize) -> usize {
@@ -207,6 +201,10 @@ impl Lane {
         let mut stopped_sending = None;
         let mut linger: Option<Instant> = None;
         loop {
+            // A connection per call: the last call's connection goes before the next dials.
+            if let Some(io) = self.hang_up.take() {
+                io.close().await;
+            }
             let now = Instant::now();
             // Timers first: a timeout frees a call that the closed loop replaces at once.
             self.fire_timers(now).await;
@@ -240,11 +238,21 @@ impl Lane {
             }
             let Some(wake) = wake else { break };
             tokio::select! {
-                r = self.io.recv(&mut inbox) => {
+                r = async {
+                    match self.io.as_mut() {
+                        Some(io) => io.recv(&mut inbox).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
                     // UDP: an ICMP error (nothing listening) surfaces here; keep going.
-                    if let Err(e) = r && self.plan.proto == Proto::Tcp {
+                    if let Err(e) = r && self.plan.proto.is_stream() {
                         tracing::warn!(lane = self.id, error = %e, "connection lost");
-                        break;
+                        self.io = None;
+                        // A connection per call: that call times out, the next one dials.
+                        if !self.plan.connect.per_call {
+                            break;
+                        }
+                        continue;
                     }
                     let now = Instant::now();
                     for i in 0..inbox.len() {
@@ -266,9 +274,13 @@ impl Lane {
             Some(t) => t,
             None => now,
         };
+        if let Some(io) = self.hang_up.take() {
+            io.close().await;
+        }
         LaneResult {
             stats: self.stats,
             stopped_sending: stopped,
+            io: self.io,
         }
     }
 
@@ -330,6 +342,9 @@ impl Lane {
         s.user = k as u32;
         s.measured = measured;
         self.active += 1;
+        if self.plan.connect.per_call && self.io.is_none() {
+            self.dial(measured).await;
+        }
         self.send_step(slot, step, now).await;
         true
     }
@@ -386,7 +401,7 @@ impl Lane {
         s.deadline = now + plan.timeout;
         let first = match plan.proto {
             Proto::Udp => (now + plan.t1).min(s.deadline),
-            Proto::Tcp => s.deadline,
+            _ => s.deadline,
         };
         self.timers.push(Reverse((first, slot, s.generation)));
         self.progress.sent.fetch_add(1, Ordering::Relaxed);
@@ -394,7 +409,7 @@ impl Lane {
             self.stats.sent += 1;
         }
         let msg = std::mem::take(&mut s.msg);
-        if self.io.send(&msg).await.is_err() {
+        if !self.send_bytes(&msg).await {
             self.stats.send_errors += 1;
         }
         self.slots[slot as usize].msg = msg;
@@ -432,7 +447,7 @@ impl Lane {
             let next = (now + s.interval).min(s.deadline);
             self.timers.push(Reverse((next, slot, generation)));
             let msg = std::mem::take(&mut s.msg);
-            if self.io.send(&msg).await.is_err() {
+            if !self.send_bytes(&msg).await {
                 self.stats.send_errors += 1;
             }
             self.slots[slot as usize].msg = msg;
@@ -446,6 +461,10 @@ impl Lane {
         self.states[s.user as usize].busy = false;
         self.free.push(slot);
         self.active -= 1;
+        if self.plan.connect.per_call {
+            // Closed in the run loop (closing is async); the next call dials anew.
+            self.hang_up = self.io.take();
+        }
     }
 
     async fn on_message(&mut self, data: &[u8], now: Instant) {
@@ -465,9 +484,9 @@ impl Lane {
                     }
                     write_ok(&mut self.out, &msg);
                     let out = std::mem::take(&mut self.out);
-                    let sent = self.io.send(&out).await;
+                    let sent = self.send_bytes(&out).await;
                     self.out = out;
-                    if sent.is_ok() && counted {
+                    if sent && counted {
                         self.stats.notify_answered += 1;
                     }
                 } else if counted {
@@ -527,4 +546,16 @@ impl Lane {
             }
         }
     }
+}
+
+/// The lane's fixed request parts for a socket or connection bound to `local`.
+fn templates(plan: &Plan, local: SocketAddr, run: u32) -> Templates {
+    Templates::new(
+        plan.proto,
+        &local.to_string(),
+        &plan.target_hostport(),
+        &plan.domain,
+        run,
+        plan.expires,
+    )
 }

@@ -2,6 +2,7 @@
 //! the first request and shared read-only by every lane.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +36,12 @@ pub enum Scenario {
 pub enum Proto {
     Udp,
     Tcp,
+    /// SIP over TLS (RFC 3261 §26), framed like TCP.
+    Tls,
+    /// SIP over WebSocket (RFC 7118), one message per frame.
+    Ws,
+    /// WebSocket over TLS.
+    Wss,
 }
 
 impl Proto {
@@ -42,6 +49,9 @@ impl Proto {
         match self {
             Proto::Udp => "UDP",
             Proto::Tcp => "TCP",
+            Proto::Tls => "TLS",
+            Proto::Ws => "WS",
+            Proto::Wss => "WSS",
         }
     }
 
@@ -49,8 +59,51 @@ impl Proto {
         match self {
             Proto::Udp => "udp",
             Proto::Tcp => "tcp",
+            Proto::Tls => "tls",
+            Proto::Ws => "ws",
+            Proto::Wss => "wss",
         }
     }
+
+    /// Over a connection: no retransmissions, a lost connection ends the lane.
+    pub fn is_stream(self) -> bool {
+        self != Proto::Udp
+    }
+
+    /// A TLS handshake opens each connection.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Proto::Tls | Proto::Wss)
+    }
+
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Proto::Ws | Proto::Wss)
+    }
+}
+
+/// How stream lanes connect (ignored over UDP).
+#[derive(Debug, Clone, Default)]
+pub struct Connect {
+    /// Open a new connection for every call and close it after the call's last answer
+    /// (each lane then has one call in flight).
+    pub per_call: bool,
+    /// TLS: offer the sessions of earlier handshakes (TLS 1.3 tickets, 1.2 session IDs).
+    pub tls_resume: bool,
+    /// TLS: accept any server certificate (lab certificates without a CA file).
+    pub tls_insecure: bool,
+    /// TLS: the CA certificates (PEM) the server's certificate must chain to.
+    pub ca_file: Option<PathBuf>,
+    /// TLS: the name sent in SNI and checked against the certificate (default: the
+    /// target's IP address).
+    pub server_name: Option<String>,
+    /// WebSocket: the `Origin` header of the upgrade request (none when unset).
+    pub origin: Option<String>,
+    /// WebSocket: the request path of the upgrade.
+    pub ws_path: String,
+    /// After the last call, keep the connections open this long (idle-connection memory).
+    pub hold: Duration,
+    /// Lanes connect from 127.0.0.1 to 127.0.0.N in turn (IPv4 targets), so tens of
+    /// thousands of connections do not exhaust one address's ephemeral ports.
+    pub sources: u8,
 }
 
 /// Open loop (a fixed offered rate) or closed loop (a fixed number of calls in flight).
@@ -90,6 +143,8 @@ pub struct Plan {
     pub domain: String,
     /// Print a progress line.
     pub progress: bool,
+    /// Connections: TLS, WebSocket, one per call.
+    pub connect: Connect,
 }
 
 impl Plan {
@@ -128,6 +183,17 @@ impl Plan {
                 "{:?} needs users with credentials (a --users-csv file), not --no-auth",
                 self.scenario
             ));
+        }
+        if self.connect.per_call && !self.proto.is_stream() {
+            return Err("a connection per call needs --transport tcp, tls, ws or wss".into());
+        }
+        if self.connect.per_call && matches!(self.load, Load::Rate(_)) {
+            return Err(
+                "a connection per call runs closed loop: give --concurrency, not --rate".into(),
+            );
+        }
+        if self.proto.is_tls() && !self.connect.tls_insecure && self.connect.ca_file.is_none() {
+            return Err("TLS needs --ca-file FILE (the server's CA) or --tls-insecure".into());
         }
         if self.t1.is_zero() || self.timeout.is_zero() {
             return Err("T1 and the timeout must be positive".into());

@@ -14,6 +14,8 @@ pub struct Progress {
     pub answered: AtomicU64,
     pub retransmissions: AtomicU64,
     pub timeouts: AtomicU64,
+    /// Connections that could not be opened (the first one's reason is printed).
+    pub connect_errors: AtomicU64,
 }
 
 /// Draws the line until `done` resolves; the line is cleared at the end.

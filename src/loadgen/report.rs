@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::plan::{Load, Plan, Proto, Scenario};
@@ -20,12 +21,33 @@ pub struct Latency {
     pub mean_us: f64,
 }
 
+impl Latency {
+    fn of(h: &Histogram<u64>) -> Latency {
+        let q = |x: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(x)
+            }
+        };
+        Latency {
+            p50_us: q(0.5),
+            p90_us: q(0.9),
+            p99_us: q(0.99),
+            p999_us: q(0.999),
+            max_us: if h.is_empty() { 0 } else { h.max() },
+            mean_us: if h.is_empty() { 0.0 } else { h.mean() },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub scenario: Scenario,
     pub transport: Proto,
     pub target: String,
-    /// UDP sockets or TCP connections.
+    /// UDP sockets or persistent connections (with a connection per call: the calls in
+    /// flight, each on its own connection).
     pub lanes: usize,
     pub offered_rate: Option<f64>,
     pub concurrency: Option<usize>,
@@ -52,6 +74,15 @@ pub struct Report {
     pub sla_ms: f64,
     /// 2xx answers within the SLA.
     pub ok_in_time: u64,
+    /// Connections opened in the measured window (a connection per call).
+    pub connects: u64,
+    /// Of those, TLS handshakes that resumed a session.
+    pub tls_resumed: u64,
+    pub connect_errors: u64,
+    /// Connections opened per second (TLS: handshakes per second).
+    pub connects_per_s: f64,
+    /// Time to open a connection (TCP + TLS + WebSocket upgrade).
+    pub connect_latency: Latency,
     /// 401s to requests sent without credentials on purpose.
     pub challenges: u64,
     /// At least 99.9 % of the requests due answered 2xx within the SLA (challenges aside;
@@ -64,18 +95,12 @@ impl Report {
     pub fn new(plan: &Plan, stats: &Stats, window: Duration) -> Report {
         let secs = window.as_secs_f64();
         let h = &stats.latency;
-        let q = |x: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(x)
-            }
-        };
         let (offered_rate, concurrency) = match plan.load {
             Load::Rate(r) => (Some(r), None),
             Load::Concurrency(c) => (None, Some(c)),
         };
         let answered = stats.answered_total();
+        let per_s = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         let achieved_rate = if secs > 0.0 {
             answered as f64 / secs
         } else {
@@ -92,6 +117,7 @@ impl Report {
                 >= 0.999 * (stats.sent + stats.skipped) as f64
             && stats.retransmissions == 0
             && stats.timeouts == 0
+            && stats.connect_errors == 0
             && kept_up;
         Report {
             scenario: plan.scenario,
@@ -115,16 +141,14 @@ impl Report {
             notify_answered: stats.notify_answered,
             unusable_challenges: stats.unusable_challenges,
             achieved_rate,
-            latency: Latency {
-                p50_us: q(0.5),
-                p90_us: q(0.9),
-                p99_us: q(0.99),
-                p999_us: q(0.999),
-                max_us: if h.is_empty() { 0 } else { h.max() },
-                mean_us: if h.is_empty() { 0.0 } else { h.mean() },
-            },
+            latency: Latency::of(h),
             sla_ms: plan.sla.as_secs_f64() * 1000.0,
             ok_in_time: stats.ok_in_time,
+            connects: stats.connects,
+            tls_resumed: stats.resumed,
+            connect_errors: stats.connect_errors,
+            connects_per_s: per_s(stats.connects),
+            connect_latency: Latency::of(&stats.connect_latency),
             challenges: stats.challenges,
             sustained,
         }
@@ -145,6 +169,9 @@ impl Report {
         let lanes = match self.transport {
             Proto::Udp => "UDP sockets",
             Proto::Tcp => "TCP connections",
+            Proto::Tls => "TLS connections",
+            Proto::Ws => "WS connections",
+            Proto::Wss => "WSS connections",
         };
         let codes: Vec<String> = self
             .statuses
@@ -209,6 +236,23 @@ impl Report {
                 ),
             ),
             (
+                "connections",
+                if self.connects + self.connect_errors > 0 {
+                    let c = &self.connect_latency;
+                    format!(
+                        "{} opened ({:.0}/s, {} TLS resumed), {} failed; p50 {} µs, p99 {} µs",
+                        self.connects,
+                        self.connects_per_s,
+                        self.tls_resumed,
+                        self.connect_errors,
+                        c.p50_us,
+                        c.p99_us
+                    )
+                } else {
+                    format!("{} persistent", self.lanes)
+                },
+            ),
+            (
                 "sustained",
                 if self.sustained {
                     "yes".into()
@@ -249,6 +293,7 @@ mod tests {
             expires: 60,
             domain: "x".into(),
             progress: false,
+            connect: Default::default(),
         }
     }
 

@@ -35,6 +35,15 @@ pub struct Stats {
     pub unusable_challenges: u64,
     /// Latency from the first copy sent to the final answer, µs.
     pub latency: Histogram<u64>,
+    /// Connections opened during the run (a connection per call): TCP connect, TLS
+    /// handshake and WebSocket upgrade each time.
+    pub connects: u64,
+    /// Of those, TLS handshakes that resumed an earlier session.
+    pub resumed: u64,
+    /// Connections that could not be opened (refused, handshake failed).
+    pub connect_errors: u64,
+    /// Time to open a connection, µs.
+    pub connect_latency: Histogram<u64>,
 }
 
 impl Default for Stats {
@@ -54,6 +63,10 @@ impl Default for Stats {
             challenges: 0,
             unusable_challenges: 0,
             latency: new_histogram(),
+            connects: 0,
+            resumed: 0,
+            connect_errors: 0,
+            connect_latency: new_histogram(),
         }
     }
 }
@@ -82,6 +95,16 @@ impl Stats {
         if (200..300).contains(&code) && latency <= sla {
             self.ok_in_time += 1;
         }
+    }
+
+    /// A connection opened in `took`; `resumed` says whether TLS resumed a session.
+    pub fn connected(&mut self, took: Duration, resumed: Option<bool>) {
+        self.connects += 1;
+        self.resumed += u64::from(resumed == Some(true));
+        let us = u64::try_from(took.as_micros())
+            .unwrap_or(MAX_US)
+            .clamp(1, MAX_US);
+        self.connect_latency.saturating_record(us);
     }
 
     pub fn answered_total(&self) -> u64 {
@@ -113,8 +136,12 @@ impl Stats {
         self.notify_answered += o.notify_answered;
         self.challenges += o.challenges;
         self.unusable_challenges += o.unusable_challenges;
-        // Both histograms have the same bounds, so adding cannot fail.
+        self.connects += o.connects;
+        self.resumed += o.resumed;
+        self.connect_errors += o.connect_errors;
+        // The histograms have the same bounds, so adding cannot fail.
         let _ = self.latency.add(&o.latency);
+        let _ = self.connect_latency.add(&o.connect_latency);
     }
 }
 
@@ -133,7 +160,12 @@ mod tests {
         let mut b = Stats::default();
         b.answered(200, Duration::from_micros(70), sla);
         b.timeouts = 2;
+        b.connected(Duration::from_micros(900), Some(true));
+        b.connected(Duration::from_micros(2500), Some(false));
+        a.connected(Duration::from_micros(700), None);
         a.merge(&b);
+        assert_eq!((a.connects, a.resumed), (3, 1));
+        assert_eq!(a.connect_latency.len(), 3);
         assert_eq!(a.codes().collect::<Vec<_>>(), [(200, 3), (401, 1)]);
         assert_eq!(a.answered_total(), 4);
         assert_eq!(a.ok_in_time, 2);
