@@ -12,7 +12,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use sipreg::auth::keys::{generate_into, load_pem};
-use sipreg::auth::{AuthError, TrustedIssuer, now};
+use sipreg::auth::{AuthError, Provision, TrustedIssuer, now};
 
 struct IdpKey {
     enc: EncodingKey,
@@ -41,7 +41,7 @@ fn token(key: &IdpKey, kid: Option<&str>, iss: &str, aud: &str) -> String {
     let mut h = Header::new(Algorithm::RS256);
     h.kid = kid.map(str::to_string);
     let now = now();
-    let c = json!({"iss": iss, "sub": "ext-user-1", "aud": aud, "exp": now + 300, "iat": now,
+    let c = json!({"iss": iss, "sub": "ext-user-1", "preferred_username": "ext-user", "aud": aud, "exp": now + 300, "iat": now,
                    "jti": uuid::Uuid::new_v4().to_string(), "scope": "presence.read"});
     jsonwebtoken::encode(&h, &c, &key.enc).unwrap()
 }
@@ -60,6 +60,8 @@ async fn pem_configured_issuer() {
             jwks_url: None,
             jwks_refresh_secs: 300,
             jwks_min_refetch_secs: 30,
+            provision: Provision::Auto,
+            ..Default::default()
         })
     })
     .await;
@@ -68,7 +70,9 @@ async fn pem_configured_issuer() {
         .validate(&token(&key, None, "https://idp.example", "sip"))
         .await
         .unwrap();
-    assert_eq!(c.sub, "ext-user-1");
+    // The issuer's user maps to a local one (created on first sight here).
+    assert_eq!(c.username, "ext-user");
+    assert_eq!(c.sub, e.svc.get_user_by_name("ext-user").await.unwrap().id);
     assert!(c.has_scope("presence.read"));
     assert_eq!(
         v.validate(&token(&key, None, "https://idp.example", "web"))
@@ -105,6 +109,8 @@ async fn jwks_url_issuer_with_rate_limited_refetch() {
             jwks_url: Some(url.clone()),
             jwks_refresh_secs: 300,
             jwks_min_refetch_secs: 1,
+            provision: Provision::Auto,
+            ..Default::default()
         })
     })
     .await;
@@ -180,6 +186,8 @@ async fn stale_jwks_is_refreshed_in_the_background() {
             jwks_url: Some(url.clone()),
             jwks_refresh_secs: 1,
             jwks_min_refetch_secs: 1,
+            provision: Provision::Auto,
+            ..Default::default()
         })
     })
     .await;
