@@ -218,3 +218,38 @@ impl Default for AuthConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Keycloak example of docs/users-and-tokens.md parses into the mapping keys.
+    #[test]
+    fn a_keycloak_issuer_with_role_scopes_parses() {
+        let t: TokensConfig = toml::from_str(
+            r#"
+            [[trusted_issuers]]
+            issuer = "https://sso.example.com/realms/voice"
+            audiences = ["sipreg"]
+            roles_claim = "realm_access.roles"
+            role_scopes = { "sip-user" = ["sip.register", "presence.read"] }
+            provision = "auto"
+            domain_rewrite = { "corp.example" = "" }
+            "#,
+        )
+        .unwrap();
+        let i = &t.trusted_issuers[0];
+        assert_eq!(i.jwks_url, None);
+        assert_eq!(i.provision, Provision::Auto);
+        assert_eq!(i.roles_claim.as_deref(), Some("realm_access.roles"));
+        assert_eq!(i.role_scopes["sip-user"], ["sip.register", "presence.read"]);
+        assert_eq!(i.domain_rewrite["corp.example"], "");
+        assert_eq!(i.jwks_min_refetch_secs, 30);
+        assert!(
+            toml::from_str::<TokensConfig>(
+                "[[trusted_issuers]]\nissuer = \"x\"\naudiences = []\nprovision = \"maybe\""
+            )
+            .is_err()
+        );
+    }
+}
