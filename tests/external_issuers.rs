@@ -290,6 +290,8 @@ async fn discovery_finds_the_keys_and_an_outage_keeps_the_last_good_ones() {
         c.tokens.trusted_issuers.push(TrustedIssuer {
             issuer: iss.clone(),
             audiences: vec!["sip".into()],
+            // The scheduled refresh at its shortest period (5 s).
+            jwks_refresh_secs: 0,
             jwks_min_refetch_secs: 0,
             ..Default::default()
         })
@@ -328,6 +330,19 @@ async fn discovery_finds_the_keys_and_an_outage_keeps_the_last_good_ones() {
     v.validate(&token(&second, Some(&second.kid), &iss, "sip"))
         .await
         .unwrap();
+
+    // With no token arriving, the scheduled refresh still fetches the keys.
+    let seen = idp.hits.load(Ordering::SeqCst);
+    for _ in 0..300 {
+        if idp.hits.load(Ordering::SeqCst) > seen {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        idp.hits.load(Ordering::SeqCst) > seen,
+        "a scheduled refresh"
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Trusted external issuers: their keys come from a PEM file, a JWKS URL, or OpenID
 //! discovery (`{issuer}/.well-known/openid-configuration` → `jwks_uri`). The JWKS
-//! is fetched on first use; once older than `jwks_refresh_secs` it is refreshed in
-//! the background while the known keys keep serving; an unknown kid triggers a
+//! is fetched on first use, then refreshed every `jwks_refresh_secs` by a background
+//! task, and on use once older than that (the known keys keep serving meanwhile); an unknown kid triggers a
 //! refetch at most once per `jwks_min_refetch_secs`. A failed fetch (provider down,
 //! bad document, no usable key) keeps the last good key set and is logged. Plain
 //! `http://` is only fetched from loopback (tests, a co-located IdP); a loopback
@@ -21,6 +21,9 @@ use super::{AuthError, TrustedIssuer};
 const MAX_JWKS_BYTES: usize = 1 << 20;
 /// Where OpenID Connect Discovery 1.0 §4 puts the provider's metadata.
 const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+/// Shortest period of the scheduled refresh (`jwks_refresh_secs = 0` refreshes on
+/// every use, in the background, but is not a busy loop).
+const MIN_SCHEDULE_SECS: u64 = 5;
 
 /// The part of the provider metadata sipreg reads.
 #[derive(Deserialize)]
@@ -61,6 +64,8 @@ pub struct ExternalIssuer {
     fetched_at: Mutex<Option<Instant>>,
     /// One fetch at a time per issuer.
     fetching: tokio::sync::Mutex<()>,
+    /// Whether the periodic refresh task runs.
+    scheduled: std::sync::atomic::AtomicBool,
     /// The `jwks_uri` discovery found; forgotten when a fetch from it fails.
     discovered: Mutex<Option<String>>,
     client: reqwest::Client,
@@ -104,6 +109,7 @@ impl ExternalIssuer {
             fetched_at: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
             discovered: Mutex::new(None),
+            scheduled: std::sync::atomic::AtomicBool::new(false),
             client,
             loopback_client,
         })
@@ -117,6 +123,7 @@ impl ExternalIssuer {
         if let Some(k) = &self.static_key {
             return Ok(k.clone());
         }
+        self.schedule();
         let kid = kid.ok_or(AuthError::UnknownKey)?;
         if let Some(found) = self.lookup(kid) {
             if self
@@ -135,6 +142,27 @@ impl ExternalIssuer {
         self.refetch(Duration::from_secs(self.cfg.jwks_min_refetch_secs))
             .await;
         self.lookup(kid).ok_or(AuthError::UnknownKey)
+    }
+
+    /// Starts (once, from the first use, inside the runtime) the periodic refresh, so
+    /// keys the provider withdrew stop verifying even while no token arrives. The task
+    /// ends with the issuer.
+    fn schedule(self: &Arc<Self>) {
+        if self
+            .scheduled
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let period = Duration::from_secs(self.cfg.jwks_refresh_secs.max(MIN_SCHEDULE_SECS));
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let Some(this) = weak.upgrade() else { return };
+                this.refetch(period).await;
+            }
+        });
     }
 
     fn lookup(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
