@@ -57,18 +57,20 @@ struct Provider {
 impl Provider {
     /// Starts provider.mjs on `port`; each start signs with a fresh key.
     async fn start(dir: &std::path::Path, port: u16) -> Provider {
+        // Its warnings go to a file, shown if it does not come up.
+        let log = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new("node")
             .arg(dir.join("provider.mjs"))
             .arg(port.to_string())
             .current_dir(dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().unwrap())
             .kill_on_drop(true)
             .spawn()
             .expect("node starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(30), async {
+        let ready = tokio::time::timeout(Duration::from_secs(90), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.strip_prefix("ready ") {
                     return Some(rest.to_string());
@@ -77,8 +79,12 @@ impl Provider {
             None
         })
         .await
-        .expect("the provider started in time")
-        .expect("the provider said ready");
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            let err = std::fs::read_to_string(log.path()).unwrap_or_default();
+            panic!("the provider did not start on port {port}: {err}")
+        });
         let (issuer, kid) = ready.split_once(' ').expect("ready ISSUER KID");
         Provider {
             child,
