@@ -1,7 +1,8 @@
 //! Tokens from a real OpenID provider nobody here wrote: panva's `oidc-provider`
 //! (npm, tests/oidc/provider.mjs) runs as a Node process on loopback, sipreg finds its
 //! keys by OpenID discovery, and its JWT access tokens REGISTER over SIP UDP. Also:
-//! wrong audience, missing scope, unknown user, key rotation followed without a
+//! wrong audience, missing scope, unknown user, Keycloak-style realm roles mapped to
+//! scopes with users provisioned on first sight, key rotation followed without a
 //! restart, and forged tokens (issuer swap, HS256 keyed with the public key, a sipreg
 //! kid under the provider's `iss`, `alg: none`).
 //!
@@ -389,5 +390,48 @@ async fn forged_and_confused_tokens_are_refused() {
     // The genuine token, for contrast: 200, one binding (B's registration is the other).
     assert_eq!(outcome(&app, "alice", &genuine).await, (200, String::new()));
     assert_eq!(bindings(&app, "alice"), 2);
+    provider.stop().await;
+}
+
+#[tokio::test]
+async fn provider_roles_map_to_scopes_and_new_users_are_provisioned() {
+    let Some(dir) = provider_dir() else { return };
+    let provider = Provider::start(&dir, free_port()).await;
+    let issuer = provider.issuer.clone();
+    // Keycloak-style: scopes from realm roles, users created on first sight.
+    let app = AppServer::start(move |c| {
+        c.tokens.trusted_issuers.push(TrustedIssuer {
+            issuer,
+            audiences: vec![AUDIENCE.into()],
+            roles_claim: Some("realm_access.roles".into()),
+            role_scopes: [
+                ("sip-user".to_string(), vec!["sip.register".to_string()]),
+                ("watcher".to_string(), vec!["presence.read".to_string()]),
+            ]
+            .into(),
+            provision: sipreg::auth::Provision::Auto,
+            ..Default::default()
+        });
+    })
+    .await;
+    assert!(app.users.get_user_by_name("alice").await.is_err());
+
+    // alice's token asks for no scope at all: her role sip-user grants sip.register.
+    let t = provider.token("alice-phone", AUDIENCE, None).await;
+    assert_eq!(part(&t, 1).get("scope"), None);
+    assert_eq!(outcome(&app, "alice", &t).await, (200, String::new()));
+    assert_eq!(bindings(&app, "alice"), 1);
+    let alice = app.users.get_user_by_name("alice").await.unwrap();
+    assert!(alice.active && alice.scopes.is_empty());
+
+    // bob's role watcher grants presence.read only, whatever scope the token carries.
+    let t = provider
+        .token("bob-phone", AUDIENCE, Some("sip.register"))
+        .await;
+    assert_eq!(
+        outcome(&app, "bob", &t).await,
+        (403, "insufficient_scope".into())
+    );
+    assert_eq!(bindings(&app, "bob"), 0);
     provider.stop().await;
 }
