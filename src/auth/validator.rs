@@ -1,8 +1,9 @@
 //! The token validator shared by SIP and HTTP. It accepts sipreg's own RS256 tokens,
 //! tokens of trusted external issuers (RS256/ES256, mapped to a local user and sipreg
-//! scopes by [`super::mapping`]), and API keys, and returns the claims. Only RS256 and ES256 are allowed: `none` and every HS* are refused before
-//! any key is looked at. Successful results are cached (see [`super::cache`]) so the
-//! SIP hot path can call [`Validator::validate_cached`] without awaiting.
+//! scopes by [`super::mapping`]), and API keys, and returns the claims. Only RS256 and
+//! ES256 are allowed: `none` and every HS* are refused before any key is looked at.
+//! Successful results are cached (see [`super::cache`]) so the SIP hot path can call
+//! [`Validator::validate_cached`] without awaiting.
 
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -194,32 +195,31 @@ impl Validator {
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &v)
             .map_err(|e| map_jwt_error(e.kind()))?
             .claims;
+        // A local token: not revoked, and its user (or client) still there.
+        let unavailable = |e: crate::users::UsersError| AuthError::Unavailable(e.to_string());
+        if !claims.jti.is_empty()
+            && self
+                .store
+                .jti_revoked(&claims.jti)
+                .await
+                .map_err(unavailable)?
         {
-            let unavailable = |e: crate::users::UsersError| AuthError::Unavailable(e.to_string());
-            if !claims.jti.is_empty()
-                && self
-                    .store
-                    .jti_revoked(&claims.jti)
-                    .await
-                    .map_err(unavailable)?
-            {
-                return Err(AuthError::Revoked);
-            }
-            // A client_credentials token speaks for a client, not a user: it lives as
-            // long as the client is registered.
-            let active = if claims.client_id.as_deref() == Some(claims.sub.as_str())
-                && claims.username.is_empty()
-            {
-                self.store
-                    .client_by_id(&claims.sub)
-                    .await
-                    .map(|c| c.is_some())
-            } else {
-                self.store.user_active(&claims.sub).await
-            };
-            if !active.map_err(unavailable)? {
-                return Err(AuthError::UserDisabled);
-            }
+            return Err(AuthError::Revoked);
+        }
+        // A client_credentials token speaks for a client, not a user: it lives as
+        // long as the client is registered.
+        let active = if claims.client_id.as_deref() == Some(claims.sub.as_str())
+            && claims.username.is_empty()
+        {
+            self.store
+                .client_by_id(&claims.sub)
+                .await
+                .map(|c| c.is_some())
+        } else {
+            self.store.user_active(&claims.sub).await
+        };
+        if !active.map_err(unavailable)? {
+            return Err(AuthError::UserDisabled);
         }
         Ok(claims)
     }
