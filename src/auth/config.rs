@@ -1,6 +1,7 @@
 //! `[tokens]` and `[auth]` settings: issuer, audiences, lifetimes, signing keys,
 //! trusted external issuers, and Digest credentials.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -32,7 +33,9 @@ pub struct TokensConfig {
     pub trusted_issuers: Vec<TrustedIssuer>,
 }
 
-/// An external issuer whose tokens the validator accepts.
+/// An external issuer whose tokens the validator accepts. Its keys come from
+/// `public_key_file`, `jwks_url`, or, when neither is set, OpenID discovery
+/// (`{issuer}/.well-known/openid-configuration` → `jwks_uri`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrustedIssuer {
@@ -40,7 +43,7 @@ pub struct TrustedIssuer {
     pub issuer: String,
     /// Accepted `aud` values (one must match).
     pub audiences: Vec<String>,
-    /// PEM public key (RSA or EC P-256) file; or use `jwks_url`.
+    /// PEM public key (RSA or EC P-256) file; or use `jwks_url` or discovery.
     #[serde(default)]
     pub public_key_file: Option<PathBuf>,
     /// JWKS document URL, fetched on first use and refreshed every `jwks_refresh_secs`.
@@ -52,6 +55,60 @@ pub struct TrustedIssuer {
     /// Least time between two refetches caused by an unknown kid, in seconds.
     #[serde(default = "default_jwks_min_refetch")]
     pub jwks_min_refetch_secs: u64,
+    /// The claim naming the user: `preferred_username` when unset (then `username`,
+    /// the claim sipreg's own tokens carry), or `sub`, `email`, any claim. A value
+    /// `user@domain` or a SIP URI `sip:user@domain` goes through `domain_rewrite`.
+    #[serde(default)]
+    pub username_claim: Option<String>,
+    /// Domains accepted in the username claim, each mapped to a suffix appended to
+    /// the user part: `{ "corp.example" = "" }` makes `alice@corp.example` the
+    /// user `alice`; `{ "partner.example" = ".partner" }` makes it `alice.partner`.
+    /// A value with a domain not listed here is refused.
+    #[serde(default)]
+    pub domain_rewrite: BTreeMap<String, String>,
+    /// The claim holding the scopes: a space-separated string (`scope`, the
+    /// default) or an array (`scp`). Ignored when `roles_claim` is set.
+    #[serde(default)]
+    pub scope_claim: Option<String>,
+    /// The claim holding the user's roles (an array or a space-separated string);
+    /// when set, the scopes are those `role_scopes` gives these roles.
+    #[serde(default)]
+    pub roles_claim: Option<String>,
+    /// sipreg scopes granted per role, e.g. `{ "sip-user" = ["sip.register"] }`.
+    #[serde(default)]
+    pub role_scopes: BTreeMap<String, Vec<String>>,
+    /// A user this issuer names but sipreg does not know: refused, or created on
+    /// first sight (without a password) once the token is valid.
+    #[serde(default)]
+    pub provision: Provision,
+}
+
+impl Default for TrustedIssuer {
+    fn default() -> Self {
+        TrustedIssuer {
+            issuer: String::new(),
+            audiences: Vec::new(),
+            public_key_file: None,
+            jwks_url: None,
+            jwks_refresh_secs: default_jwks_refresh(),
+            jwks_min_refetch_secs: default_jwks_min_refetch(),
+            username_claim: None,
+            domain_rewrite: BTreeMap::new(),
+            scope_claim: None,
+            roles_claim: None,
+            role_scopes: BTreeMap::new(),
+            provision: Provision::Refuse,
+        }
+    }
+}
+
+/// What happens to a valid external token naming an unknown user.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Provision {
+    #[default]
+    Refuse,
+    Auto,
 }
 
 fn default_jwks_refresh() -> u64 {
@@ -159,5 +216,40 @@ impl Default for AuthConfig {
             max_failures: 20,
             failure_window_secs: 60,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Keycloak example of docs/users-and-tokens.md parses into the mapping keys.
+    #[test]
+    fn a_keycloak_issuer_with_role_scopes_parses() {
+        let t: TokensConfig = toml::from_str(
+            r#"
+            [[trusted_issuers]]
+            issuer = "https://sso.example.com/realms/voice"
+            audiences = ["sipreg"]
+            roles_claim = "realm_access.roles"
+            role_scopes = { "sip-user" = ["sip.register", "presence.read"] }
+            provision = "auto"
+            domain_rewrite = { "corp.example" = "" }
+            "#,
+        )
+        .unwrap();
+        let i = &t.trusted_issuers[0];
+        assert_eq!(i.jwks_url, None);
+        assert_eq!(i.provision, Provision::Auto);
+        assert_eq!(i.roles_claim.as_deref(), Some("realm_access.roles"));
+        assert_eq!(i.role_scopes["sip-user"], ["sip.register", "presence.read"]);
+        assert_eq!(i.domain_rewrite["corp.example"], "");
+        assert_eq!(i.jwks_min_refetch_secs, 30);
+        assert!(
+            toml::from_str::<TokensConfig>(
+                "[[trusted_issuers]]\nissuer = \"x\"\naudiences = []\nprovision = \"maybe\""
+            )
+            .is_err()
+        );
     }
 }

@@ -24,6 +24,10 @@ pub enum AuthError {
     Revoked,
     #[error("user disabled or removed")]
     UserDisabled,
+    #[error("user unknown to sipreg")]
+    UnknownUser,
+    #[error("token names no usable user: {0}")]
+    Unmapped(String),
     #[error("invalid API key")]
     InvalidApiKey,
     #[error("authentication backend unavailable: {0}")]

@@ -11,12 +11,16 @@ pub mod error;
 pub mod external;
 pub mod issuer;
 pub mod keys;
+pub mod mapping;
+pub mod provision;
 pub mod secret;
 pub mod sip;
 pub mod validator;
 
 pub use claims::Claims;
-pub use config::{AuthConfig, CleartextBearer, ClientRuleConfig, TokensConfig, TrustedIssuer};
+pub use config::{
+    AuthConfig, CleartextBearer, ClientRuleConfig, Provision, TokensConfig, TrustedIssuer,
+};
 pub use error::AuthError;
 pub use validator::Validator;
 

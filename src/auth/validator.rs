@@ -1,10 +1,11 @@
 //! The token validator shared by SIP and HTTP. It accepts sipreg's own RS256 tokens,
-//! tokens of trusted external issuers (RS256/ES256), and API keys, and returns the
-//! claims. Only RS256 and ES256 are allowed: `none` and every HS* are refused before
-//! any key is looked at. Successful results are cached (see [`super::cache`]) so the
-//! SIP hot path can call [`Validator::validate_cached`] without awaiting.
+//! tokens of trusted external issuers (RS256/ES256, mapped to a local user and sipreg
+//! scopes by [`super::mapping`]), and API keys, and returns the claims. Only RS256 and
+//! ES256 are allowed: `none` and every HS* are refused before any key is looked at.
+//! Successful results are cached (see [`super::cache`]) so the SIP hot path can call
+//! [`Validator::validate_cached`] without awaiting.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -12,12 +13,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use super::api_key::{self, KEY_PREFIX};
 use super::cache::ValidationCache;
 use super::external::ExternalIssuer;
 use super::keys::KeyStore;
-use super::{AuthError, Claims, TokensConfig, now, secret};
+use super::mapping;
+use super::provision::{LocalUser, Provisioner};
+use super::{AuthError, Claims, Provision, TokensConfig, now, secret};
 use crate::users::store::Store;
 
 /// Longer credentials are refused unread (a JWT of sipreg is under 1 KiB).
@@ -26,6 +30,8 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 const RELOAD_EVERY: Duration = Duration::from_secs(10);
 /// `last_used_at` of an API key is written at most this often.
 const TOUCH_EVERY_SECS: i64 = 60;
+/// Most users `provision = "auto"` issuers may create per minute, all issuers together.
+const MAX_PROVISIONS_PER_MINUTE: u32 = 60;
 
 #[derive(Deserialize)]
 struct PeekHeader {
@@ -47,6 +53,10 @@ pub struct Validator {
     cache: ValidationCache,
     external: Vec<Arc<ExternalIssuer>>,
     last_reload: Mutex<Option<Instant>>,
+    /// Finds (and may create) the users external tokens name; set by the users service.
+    provisioner: OnceLock<Weak<dyn Provisioner>>,
+    /// Start of the current minute and the users created in it.
+    provisioned: Mutex<(Instant, u32)>,
 }
 
 impl Validator {
@@ -61,14 +71,8 @@ impl Validator {
             .trusted_issuers
             .iter()
             .map(|t| {
-                // A JWKS on this machine is never fetched through a proxy.
-                let local = t.jwks_url.as_deref().is_some_and(is_loopback_url);
-                let c = if local {
-                    loopback_client.clone()
-                } else {
-                    client.clone()
-                };
-                ExternalIssuer::new(t.clone(), c).map(Arc::new)
+                ExternalIssuer::new(t.clone(), client.clone(), loopback_client.clone())
+                    .map(Arc::new)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Validator {
@@ -78,7 +82,15 @@ impl Validator {
             store,
             external,
             last_reload: Mutex::new(None),
+            provisioner: OnceLock::new(),
+            provisioned: Mutex::new((Instant::now(), 0)),
         })
+    }
+
+    /// Where external tokens' users are looked up and created (the users service). Set
+    /// once; later calls are ignored.
+    pub fn set_provisioner(&self, p: Weak<dyn Provisioner>) {
+        let _ = self.provisioner.set(p);
     }
 
     /// The cached verdict, without awaiting: `Some(Ok)` for a cached valid credential,
@@ -174,37 +186,141 @@ impl Validator {
         v.set_issuer(&[&iss]);
         v.set_audience(&audiences);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        if !local {
+            let raw = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v)
+                .map_err(|e| map_jwt_error(e.kind()))?
+                .claims;
+            return self.external_claims(&iss, raw).await;
+        }
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &v)
             .map_err(|e| map_jwt_error(e.kind()))?
             .claims;
-        if local {
-            let unavailable = |e: crate::users::UsersError| AuthError::Unavailable(e.to_string());
-            if !claims.jti.is_empty()
-                && self
-                    .store
-                    .jti_revoked(&claims.jti)
-                    .await
-                    .map_err(unavailable)?
-            {
-                return Err(AuthError::Revoked);
-            }
-            // A client_credentials token speaks for a client, not a user: it lives as
-            // long as the client is registered.
-            let active = if claims.client_id.as_deref() == Some(claims.sub.as_str())
-                && claims.username.is_empty()
-            {
-                self.store
-                    .client_by_id(&claims.sub)
-                    .await
-                    .map(|c| c.is_some())
-            } else {
-                self.store.user_active(&claims.sub).await
-            };
-            if !active.map_err(unavailable)? {
-                return Err(AuthError::UserDisabled);
-            }
+        // A local token: not revoked, and its user (or client) still there.
+        let unavailable = |e: crate::users::UsersError| AuthError::Unavailable(e.to_string());
+        if !claims.jti.is_empty()
+            && self
+                .store
+                .jti_revoked(&claims.jti)
+                .await
+                .map_err(unavailable)?
+        {
+            return Err(AuthError::Revoked);
+        }
+        // A client_credentials token speaks for a client, not a user: it lives as
+        // long as the client is registered.
+        let active = if claims.client_id.as_deref() == Some(claims.sub.as_str())
+            && claims.username.is_empty()
+        {
+            self.store
+                .client_by_id(&claims.sub)
+                .await
+                .map(|c| c.is_some())
+        } else {
+            self.store.user_active(&claims.sub).await
+        };
+        if !active.map_err(unavailable)? {
+            return Err(AuthError::UserDisabled);
         }
         Ok(claims)
+    }
+
+    /// The claims of a valid external token, in sipreg's terms: `sub` and `username`
+    /// are the local user's (found, or created with `provision = "auto"`), `scope` is
+    /// what the issuer's mapping grants.
+    async fn external_claims(
+        &self,
+        iss: &str,
+        raw: Map<String, Value>,
+    ) -> Result<Claims, AuthError> {
+        let ext = self
+            .external
+            .iter()
+            .find(|e| e.cfg.issuer == iss)
+            .ok_or(AuthError::WrongIssuer)?;
+        let mapped = mapping::map(&ext.cfg, &raw).map_err(|why| {
+            tracing::warn!(issuer = %iss, "external token refused: {why}");
+            AuthError::Unmapped(why)
+        })?;
+        let user = self
+            .local_user(&ext.cfg.issuer, ext.cfg.provision, &mapped.username)
+            .await?;
+        if !user.active {
+            return Err(AuthError::UserDisabled);
+        }
+        let int = |name: &str| raw.get(name).and_then(Value::as_i64).unwrap_or(0);
+        let text = |name: &str| raw.get(name).and_then(Value::as_str).map(str::to_string);
+        let aud = match raw.get("aud") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Claims {
+            iss: iss.to_string(),
+            sub: user.id,
+            aud,
+            exp: int("exp"),
+            iat: int("iat"),
+            nbf: int("nbf"),
+            jti: text("jti").unwrap_or_default(),
+            username: user.username,
+            roles: mapped.roles,
+            scope: mapped.scopes.join(" "),
+            client_id: text("client_id"),
+            api_key_id: None,
+        })
+    }
+
+    /// The local user an external token names; unknown ones are refused or created.
+    async fn local_user(
+        &self,
+        issuer: &str,
+        provision: Provision,
+        username: &str,
+    ) -> Result<LocalUser, AuthError> {
+        let Some(p) = self.provisioner.get().and_then(Weak::upgrade) else {
+            return Err(AuthError::Unavailable("no users service".to_string()));
+        };
+        if let Some(u) = p.find(username).await.map_err(AuthError::Unavailable)? {
+            return Ok(u);
+        }
+        if provision == Provision::Refuse {
+            tracing::warn!(%issuer, %username, "external token refused: no such user (provision = \"refuse\")");
+            return Err(AuthError::UnknownUser);
+        }
+        if !self.provision_allowed() {
+            tracing::warn!(%issuer, %username, "external token refused: too many users provisioned this minute");
+            return Err(AuthError::UnknownUser);
+        }
+        match p.create(username).await {
+            Ok(u) => {
+                tracing::info!(%issuer, %username, user_id = %u.id, "user provisioned from an external token");
+                Ok(u)
+            }
+            // Two first tokens at once: the other one created it.
+            Err(e) => match p.find(username).await.map_err(AuthError::Unavailable)? {
+                Some(u) => Ok(u),
+                None => {
+                    tracing::warn!(%issuer, %username, "cannot provision user: {e}");
+                    Err(AuthError::UnknownUser)
+                }
+            },
+        }
+    }
+
+    /// Counts one provisioning against the per-minute budget.
+    fn provision_allowed(&self) -> bool {
+        let Ok(mut w) = self.provisioned.lock() else {
+            return false;
+        };
+        if w.0.elapsed() >= Duration::from_secs(60) {
+            *w = (Instant::now(), 0);
+        }
+        w.1 += 1;
+        w.1 <= MAX_PROVISIONS_PER_MINUTE
     }
 
     async fn local_key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
@@ -284,14 +400,6 @@ impl Validator {
             client_id: None,
         })
     }
-}
-
-fn is_loopback_url(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    ["127.", "localhost:", "localhost/", "[::1]"]
-        .iter()
-        .any(|p| rest.starts_with(p))
-        || rest == "localhost"
 }
 
 fn peek<T: serde::de::DeserializeOwned>(segment: &str) -> Result<T, AuthError> {

@@ -4,6 +4,7 @@
 //! ever a subset of the owner's).
 
 mod api_keys;
+mod provision;
 mod sessions;
 mod signing;
 
@@ -62,7 +63,7 @@ impl UsersService {
         let keys = Arc::new(KeyStore::open(store.clone(), config.tokens.clone()).await?);
         let validator = Validator::new(config.tokens.clone(), keys.clone(), store.clone())
             .map_err(UsersError::Invalid)?;
-        Ok(Arc::new(UsersService {
+        let svc = Arc::new(UsersService {
             hasher: HashPool::new(PasswordHasherArgon::new(&config.users)?),
             throttle: LoginThrottle::new(
                 config.users.throttle_max_failures,
@@ -72,7 +73,12 @@ impl UsersService {
             store,
             keys,
             validator: Arc::new(validator),
-        }))
+        });
+        // External tokens name users the validator finds (or creates) through us; weak,
+        // since we own the validator.
+        let weak: std::sync::Weak<UsersService> = Arc::downgrade(&svc);
+        svc.validator.set_provisioner(weak);
+        Ok(svc)
     }
 
     pub fn store(&self) -> &Store {
