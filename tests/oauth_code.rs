@@ -339,6 +339,19 @@ async fn an_app_gets_a_code_through_sign_in_and_consent_and_registers_with_its_t
     assert_eq!(s, StatusCode::OK, "{tok}");
     assert!(tok.get("id_token").is_none());
     assert_eq!(tok["scope"], "sip.register");
+    // Sign-in only: an ID token, an access token that grants nothing, no refresh token
+    // (whose empty scope would stand for all of alice's).
+    let code = f.code(&client, "openid").await;
+    let (s, tok) = f.redeem(&client, &code, VERIFIER).await;
+    assert_eq!(s, StatusCode::OK, "{tok}");
+    assert_eq!(tok["scope"], "openid");
+    assert!(tok["id_token"].as_str().is_some());
+    assert!(tok.get("refresh_token").is_none(), "{tok}");
+    assert_eq!(
+        f.register_with(tok["access_token"].as_str().unwrap(), "c2")
+            .await,
+        403
+    );
 }
 
 #[tokio::test]
@@ -391,6 +404,7 @@ async fn discovery_names_the_authorization_endpoint_and_openid_configuration() {
     );
     assert_eq!(meta["response_types_supported"], json!(["code"]));
     assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     assert!(has(&meta, "grant_types_supported", "authorization_code"));
 }
 

@@ -67,7 +67,16 @@ impl OAuthServer {
         } else {
             grant_scopes(None, &allowed)?
         };
-        let mut response = self.session_tokens(&user, client, &scopes).await?;
+        let mut response = if scopes.is_empty() {
+            // Sign-in only (`openid`): an access token that grants nothing, and no
+            // refresh family (an empty family scope would mean "all the user's").
+            let access = self
+                .users
+                .issue_token_for(&user, Some(&scopes), None, &client.id)?;
+            TokenResponse::from_access(access, None)
+        } else {
+            self.session_tokens(&user, client, &scopes).await?
+        };
         if openid {
             response.id_token = Some(oidc::id_token(
                 &self.users,

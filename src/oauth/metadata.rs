@@ -33,6 +33,8 @@ pub struct Metadata {
     pub scopes_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
     pub code_challenge_methods_supported: Vec<&'static str>,
+    /// RFC 9207: authorization responses carry `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
     pub grant_types_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
@@ -55,6 +57,7 @@ impl Metadata {
             scopes_supported: SCOPES.to_vec(),
             response_types_supported: vec!["code"],
             code_challenge_methods_supported: vec![super::pkce::S256],
+            authorization_response_iss_parameter_supported: true,
             grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
             token_endpoint_auth_methods_supported: auth_methods.clone(),
             revocation_endpoint_auth_methods_supported: auth_methods,

@@ -64,6 +64,8 @@ pub struct Configuration {
     pub scopes_supported: Vec<&'static str>,
     pub claims_supported: Vec<&'static str>,
     pub code_challenge_methods_supported: Vec<&'static str>,
+    /// RFC 9207: authorization responses carry `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
     pub grant_types_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
 }
@@ -94,6 +96,7 @@ impl Configuration {
                 "preferred_username",
             ],
             code_challenge_methods_supported: vec![super::pkce::S256],
+            authorization_response_iss_parameter_supported: true,
             grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
             token_endpoint_auth_methods_supported: vec![
                 "client_secret_basic",

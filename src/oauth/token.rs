@@ -264,7 +264,10 @@ impl OAuthServer {
 }
 
 impl TokenResponse {
-    fn from_access(a: crate::users::AccessToken, refresh_token: Option<String>) -> TokenResponse {
+    pub(super) fn from_access(
+        a: crate::users::AccessToken,
+        refresh_token: Option<String>,
+    ) -> TokenResponse {
         TokenResponse {
             access_token: a.access_token,
             token_type: a.token_type,
