@@ -1,4 +1,4 @@
-//! The OAuth 2.0 endpoints: discovery (RFC 8414), the token endpoint (RFC 6749 §3.2),
+//! The OAuth 2.0 endpoints: discovery (RFC 8414, OpenID Connect Discovery), the token endpoint (RFC 6749 §3.2),
 //! revocation (RFC 7009), and the clients registry on the admin API (`/clients`).
 //!
 //! Token and revocation requests are form-encoded; answers are JSON with
@@ -30,8 +30,11 @@ type Oauth = State<Arc<OAuthServer>>;
 pub fn public(server: Arc<OAuthServer>) -> axum::Router {
     use axum::routing::{get, post};
     let metadata_path = Metadata::path_for(&server.users().config().tokens.issuer);
+    let openid_path =
+        crate::oauth::oidc::Configuration::path_for(&server.users().config().tokens.issuer);
     axum::Router::new()
         .route(&metadata_path, get(metadata))
+        .route(&openid_path, get(openid_configuration))
         .route(crate::oauth::metadata::TOKEN_PATH, post(token))
         .route(crate::oauth::metadata::REVOCATION_PATH, post(revoke))
         .route(
@@ -52,6 +55,10 @@ pub fn admin(server: Arc<OAuthServer>) -> axum::Router {
 
 async fn metadata(State(server): Oauth) -> Json<Metadata> {
     Json(server.metadata())
+}
+
+async fn openid_configuration(State(server): Oauth) -> Json<crate::oauth::oidc::Configuration> {
+    Json(server.openid_configuration())
 }
 
 async fn token(

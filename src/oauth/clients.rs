@@ -69,6 +69,11 @@ impl OAuthServer {
             )));
         }
         let grants = check_grants(&new.grants, new.public)?;
+        if grants.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+            return Err(UsersError::Invalid(
+                "the authorization_code grant needs at least one redirect URI".into(),
+            ));
+        }
         for uri in &new.redirect_uris {
             check_redirect_uri(uri)?;
         }

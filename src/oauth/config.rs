@@ -24,6 +24,11 @@ pub struct OAuthConfig {
     /// Wrong user codes one address may enter per `device_attempt_window_secs`.
     pub device_max_attempts: u32,
     pub device_attempt_window_secs: u64,
+    /// Authorization codes (RFC 6749 §4.1.2): how long one lives before redemption.
+    pub auth_code_ttl_secs: u64,
+    /// Outstanding authorization codes and login-to-consent steps at most (the
+    /// authorize page answers `temporarily_unavailable` beyond).
+    pub max_auth_codes: usize,
 }
 
 impl Default for OAuthConfig {
@@ -45,6 +50,8 @@ impl Default for OAuthConfig {
             max_device_codes: 10_000,
             device_max_attempts: 10,
             device_attempt_window_secs: 300,
+            auth_code_ttl_secs: 60,
+            max_auth_codes: 10_000,
         }
     }
 }

@@ -14,6 +14,8 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     InvalidScope,
     UnsupportedTokenType,
+    /// RFC 6749 §4.1.2.1: the authorization endpoint serves only `code`.
+    UnsupportedResponseType,
     /// RFC 8628 §3.5: the user has not decided yet; poll again.
     AuthorizationPending,
     /// RFC 8628 §3.5: polling too fast; the interval grows by 5 s.
@@ -37,6 +39,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::AccessDenied => "access_denied",

@@ -11,14 +11,17 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 8628: a device without a keyboard shows a code the user approves elsewhere.
     DeviceCode,
+    /// RFC 6749 §4.1 with PKCE (RFC 7636): a browser-based login and consent page.
+    AuthorizationCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::DeviceCode,
+        GrantType::AuthorizationCode,
     ];
 
     /// The `grant_type` value.
@@ -28,6 +31,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::AuthorizationCode => "authorization_code",
         }
     }
 

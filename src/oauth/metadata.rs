@@ -7,6 +7,8 @@ use super::grant::GrantType;
 
 /// The endpoints' paths below the issuer.
 pub const TOKEN_PATH: &str = "/oauth/token";
+/// The authorization endpoint: the login and consent page (RFC 6749 §3.1).
+pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 pub const REVOCATION_PATH: &str = "/oauth/revoke";
 pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -22,6 +24,7 @@ pub const SCOPES: [&str; 4] = ["sip.register", "presence.read", "presence.write"
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Metadata {
     pub issuer: String,
+    pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
     pub revocation_endpoint: String,
@@ -29,6 +32,9 @@ pub struct Metadata {
     pub device_authorization_endpoint: String,
     pub scopes_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    /// RFC 9207: authorization responses carry `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
     pub grant_types_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
@@ -42,14 +48,16 @@ impl Metadata {
         let auth_methods = vec!["client_secret_basic", "client_secret_post", "none"];
         Metadata {
             issuer: issuer.to_string(),
+            authorization_endpoint: at(AUTHORIZE_PATH),
             token_endpoint: at(TOKEN_PATH),
             jwks_uri: at(JWKS_PATH),
             revocation_endpoint: at(REVOCATION_PATH),
             introspection_endpoint: at(INTROSPECTION_PATH),
             device_authorization_endpoint: at(DEVICE_AUTHORIZATION_PATH),
             scopes_supported: SCOPES.to_vec(),
-            // No authorization endpoint is served yet, so no response type.
-            response_types_supported: Vec::new(),
+            response_types_supported: vec!["code"],
+            code_challenge_methods_supported: vec![super::pkce::S256],
+            authorization_response_iss_parameter_supported: true,
             grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
             token_endpoint_auth_methods_supported: auth_methods.clone(),
             revocation_endpoint_auth_methods_supported: auth_methods,

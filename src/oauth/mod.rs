@@ -5,18 +5,25 @@
 //! - [`clients`]: the clients registry and client authentication.
 //! - [`token`]: the token endpoint's grants and revocation (RFC 7009).
 //! - [`device`]: the device authorization grant (RFC 8628).
+//! - [`authorize`], [`code`], [`code_grant`], [`pkce`]: the authorization-code grant
+//!   with PKCE (RFC 6749 §4.1, RFC 7636); [`oidc`]: its ID token and discovery.
 //! - [`metadata`]: the discovery document.
 //! - [`error`]: RFC 6749 §5.2 errors.
 //!
 //! Transport-free: `http` decodes requests and encodes answers.
 
+pub mod authorize;
 pub mod cli;
 pub mod clients;
+pub mod code;
+mod code_grant;
 pub mod config;
 pub mod device;
 pub mod error;
 pub mod grant;
 pub mod metadata;
+pub mod oidc;
+pub mod pkce;
 pub mod token;
 
 use std::sync::Arc;
@@ -39,7 +46,13 @@ pub struct OAuthServer {
     device: device::DeviceGrants,
     /// Wrong user codes per address (the verification page).
     device_throttle: LoginThrottle,
+    /// Authorization codes, and logged-in requests awaiting consent.
+    codes: code::AuthCodes,
+    consents: code::Expiring<authorize::Consent>,
 }
+
+/// How long a person may take between logging in and deciding.
+const CONSENT_TTL: Duration = Duration::from_secs(600);
 
 impl OAuthServer {
     pub fn new(users: Arc<UsersService>) -> Arc<OAuthServer> {
@@ -53,11 +66,18 @@ impl OAuthServer {
             config.device_max_attempts,
             config.device_attempt_window_secs,
         );
+        let codes = code::AuthCodes::new(
+            Duration::from_secs(config.auth_code_ttl_secs),
+            config.max_auth_codes,
+        );
+        let consents = code::Expiring::new(CONSENT_TTL, config.max_auth_codes);
         Arc::new(OAuthServer {
             users,
             config,
             device,
             device_throttle,
+            codes,
+            consents,
         })
     }
 
@@ -68,5 +88,10 @@ impl OAuthServer {
     /// The discovery document for the configured issuer.
     pub fn metadata(&self) -> Metadata {
         Metadata::new(&self.users.config().tokens.issuer)
+    }
+
+    /// The OpenID Connect discovery document.
+    pub fn openid_configuration(&self) -> oidc::Configuration {
+        oidc::Configuration::new(&self.users.config().tokens.issuer)
     }
 }

@@ -54,6 +54,9 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// OpenID Connect: with the `openid` scope of an authorization-code grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// The client identification of a request: `Authorization: Basic` (already split into
@@ -137,6 +140,7 @@ impl OAuthServer {
             GrantType::RefreshToken => self.refresh_grant(params, &client).await,
             GrantType::ClientCredentials => self.client_credentials_grant(params, &client),
             GrantType::DeviceCode => self.device_code_grant(params, &client).await,
+            GrantType::AuthorizationCode => self.authorization_code_grant(params, &client).await,
         }
     }
 
@@ -260,13 +264,17 @@ impl OAuthServer {
 }
 
 impl TokenResponse {
-    fn from_access(a: crate::users::AccessToken, refresh_token: Option<String>) -> TokenResponse {
+    pub(super) fn from_access(
+        a: crate::users::AccessToken,
+        refresh_token: Option<String>,
+    ) -> TokenResponse {
         TokenResponse {
             access_token: a.access_token,
             token_type: a.token_type,
             expires_in: a.expires_in,
             scope: a.scope,
             refresh_token,
+            id_token: None,
         }
     }
 }

@@ -194,13 +194,14 @@ fn decide_page(token: &str, view: &DeviceView, error: Option<&VerifyError>) -> M
     )
 }
 
-/// What a scope lets the device do, in words.
-fn describe(scope: &str) -> String {
+/// What a scope lets the device (or app) do, in words.
+pub(super) fn describe(scope: &str) -> String {
     match scope {
         "sip.register" => "register your phone number (receive calls)".to_string(),
         "presence.read" => "see the presence of people you watch".to_string(),
         "presence.write" => "publish your presence".to_string(),
         "admin" => "administer sipreg (all users)".to_string(),
+        "openid" => "know who you are (your user id and username)".to_string(),
         other => other.to_string(),
     }
 }

@@ -36,6 +36,20 @@ font-size:1.3rem;letter-spacing:.1rem}ul{padding-left:1.2rem}";
 /// A page response with its CSRF cookie (when new) and the headers that keep it out
 /// of frames, caches and other sites' reach.
 pub fn respond(status: StatusCode, markup: Markup, new_csrf: Option<&str>) -> Response {
+    respond_with(status, markup, new_csrf, "")
+}
+
+/// [`respond`] for a page whose form's answer may redirect to `form_target` (a CSP
+/// source): `form-action` also governs redirects after a submission.
+pub fn respond_with(
+    status: StatusCode,
+    markup: Markup,
+    new_csrf: Option<&str>,
+    form_target: &str,
+) -> Response {
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {form_target}; frame-ancestors 'none'"
+    );
     let mut resp = (status, markup.into_string()).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -44,12 +58,9 @@ pub fn respond(status: StatusCode, markup: Markup, new_csrf: Option<&str>) -> Re
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

@@ -20,4 +20,19 @@ impl UsersService {
     pub fn current_kid(&self) -> String {
         self.keys.ring().current.kid.clone()
     }
+
+    /// An RS256 JWT of `claims` with the current key's `kid` and header `typ` (an ID
+    /// token, for one: `JWT`).
+    pub fn sign_jwt<T: serde::Serialize>(
+        &self,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, UsersError> {
+        let ring = self.keys.ring();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.typ = Some(typ.to_string());
+        header.kid = Some(ring.current.kid.clone());
+        jsonwebtoken::encode(&header, claims, &ring.current.encoding)
+            .map_err(|e| UsersError::Internal(format!("signing failed: {e}")))
+    }
 }
