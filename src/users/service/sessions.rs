@@ -249,31 +249,18 @@ impl UsersService {
             }
             None => user.scopes.join(" "),
         };
-        let ttl = ttl
-            .unwrap_or(self.config.tokens.access_ttl_secs)
-            .clamp(1, 86_400 * 365);
-        let now = now();
-        let claims = Claims {
-            iss: self.config.tokens.issuer.clone(),
-            sub: user.id.clone(),
-            aud: self.config.tokens.audiences.clone(),
-            exp: now.saturating_add(secs(ttl)),
-            iat: now,
-            nbf: now,
-            jti: uuid::Uuid::new_v4().to_string(),
-            username: user.username.clone(),
-            roles: user.roles.clone(),
-            scope: scope.clone(),
-            api_key_id: None,
-            client_id: (!client_id.is_empty()).then(|| client_id.to_string()),
-        };
-        let access_token = issuer::sign(&self.keys.ring(), &claims)?;
-        Ok(AccessToken {
-            access_token,
-            token_type: "Bearer",
-            expires_in: ttl,
+        let ttl = ttl.unwrap_or(self.config.tokens.access_ttl_secs);
+        let client = (!client_id.is_empty()).then(|| client_id.to_string());
+        self.sign_access(
+            Subject {
+                sub: user.id.clone(),
+                username: user.username.clone(),
+                roles: user.roles.clone(),
+                client_id: client,
+            },
             scope,
-        })
+            ttl,
+        )
     }
 
     /// An access token for a client acting for itself (`client_credentials`, RFC 6749
@@ -283,22 +270,41 @@ impl UsersService {
         client_id: &str,
         scopes: &[String],
     ) -> Result<AccessToken, UsersError> {
-        let ttl = self.config.tokens.access_ttl_secs.clamp(1, 86_400 * 365);
+        self.sign_access(
+            Subject {
+                sub: client_id.to_string(),
+                username: String::new(),
+                roles: Vec::new(),
+                client_id: Some(client_id.to_string()),
+            },
+            scopes.join(" "),
+            self.config.tokens.access_ttl_secs,
+        )
+    }
+
+    /// Signs an access token for `who` with `scope`, living `ttl` seconds (clamped to
+    /// between one second and a year): the one place claims are built and signed.
+    fn sign_access(
+        &self,
+        who: Subject,
+        scope: String,
+        ttl: u64,
+    ) -> Result<AccessToken, UsersError> {
+        let ttl = ttl.clamp(1, 86_400 * 365);
         let now = now();
-        let scope = scopes.join(" ");
         let claims = Claims {
             iss: self.config.tokens.issuer.clone(),
-            sub: client_id.to_string(),
+            sub: who.sub,
             aud: self.config.tokens.audiences.clone(),
             exp: now.saturating_add(secs(ttl)),
             iat: now,
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
-            username: String::new(),
-            roles: Vec::new(),
+            username: who.username,
+            roles: who.roles,
             scope: scope.clone(),
             api_key_id: None,
-            client_id: Some(client_id.to_string()),
+            client_id: who.client_id,
         };
         let access_token = issuer::sign(&self.keys.ring(), &claims)?;
         Ok(AccessToken {
@@ -334,4 +340,12 @@ impl UsersService {
             Err(_) => serde_json::json!({ "active": false }),
         }
     }
+}
+
+/// Who an access token speaks for: a user (through a client or none), or a client.
+struct Subject {
+    sub: String,
+    username: String,
+    roles: Vec<String>,
+    client_id: Option<String>,
 }
