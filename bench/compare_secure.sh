@@ -15,9 +15,10 @@
 #      once, RSS in every process that maps it); for one process it is its RSS;
 #   e. server CPU per REGISTER over persistent WSS connections (16) at $TLS_RATE/s.
 # Each CPU step follows a warm-up pass in which every user registers once over that
-# transport. The sipreg side is "n/a" while `sipreg serve --help` lists no --sips-listen
+# transport, and is run $SECURE_REPEAT times: the row shows the median (these figures are
+# dominated by thread wake-ups, which vary from minute to minute on a VM). The sipreg side is "n/a" while `sipreg serve --help` lists no --sips-listen
 # (a, b, c, d) or --wss-listen (e).
-# Environment: TLS_RATE, IDLE_CONNS, HS_CONC, SECURE_SECS; SIPREG_TLS_TOML: extra lines for
+# Environment: TLS_RATE, IDLE_CONNS, HS_CONC, SECURE_SECS, SECURE_REPEAT; SIPREG_TLS_TOML: extra lines for
 # sipreg's [tls] section; SIPREG_SERVE_BIN: the sipreg binary to serve with (default: the
 # one just built, which also generates the load), e.g. a branch's build.
 # shellcheck shell=bash
@@ -29,6 +30,7 @@ else
 fi
 TLS_RATE=${TLS_RATE:-2000}
 HS_CONC=${HS_CONC:-16}
+if [ "$QUICK" = 1 ]; then SECURE_REPEAT=${SECURE_REPEAT:-1}; else SECURE_REPEAT=${SECURE_REPEAT:-3}; fi
 # Lanes connect from 127.0.0.1 ... 127.0.0.16: a connection per REGISTER leaves a TIME_WAIT
 # per connection, and 10,000 held connections need that many ports.
 SOURCES=16
@@ -77,6 +79,19 @@ cpu_per() {
         'BEGIN { if (n > 0) printf "%.1f %d\n", t * 1e6 / hz / n, n; else print "n/a 0" }'
 }
 
+# cpu_median NAME PORT "PIDS" COUNT-KEY ARGS...: cpu_per SECURE_REPEAT times (servers
+# settled between runs); prints the median "µs-per-COUNT COUNT" and logs every run.
+cpu_median() {
+    local name=$1 port=$2 pids=$3 key=$4 i runs=()
+    shift 4
+    for i in $(seq "$SECURE_REPEAT"); do
+        [ "$i" = 1 ] || settle "$pids"
+        runs+=("$(cpu_per "$name-$i" "$port" "$pids" "$key" "$@")")
+    done
+    log "$name: runs (µs, count): $(printf '%s; ' "${runs[@]}")"
+    printf '%s\n' "${runs[@]}" | sort -g | awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'
+}
+
 # idle_memory NAME PORT "PIDS": the servers' memory per idle TLS connection (kB), and how
 # many were held.
 idle_memory() {
@@ -121,7 +136,7 @@ secure_measure() {
     settle "$pids"
     log "$name: CPU per REGISTER over TLS at $TLS_RATE/s for $SECURE_SECS s"
     local tls_cpu
-    tls_cpu=$(cpu_per "$name-tls-cpu" "$tport" "$pids" answered "${tls[@]}" --sockets 16 \
+    tls_cpu=$(cpu_median "$name-tls-cpu" "$tport" "$pids" answered "${tls[@]}" --sockets 16 \
         --rate "$TLS_RATE" --duration "$SECURE_SECS" --warmup 0)
     log "$name: $tls_cpu (µs per REGISTER, answered)"
     settle "$pids"
@@ -149,7 +164,7 @@ secure_measure() {
             --concurrency 64 --warmup 0 --duration 60
         settle "$pids"
         log "$name: CPU per REGISTER over WSS at $TLS_RATE/s for $SECURE_SECS s"
-        wss=$(cpu_per "$name-wss-cpu" "$wport" "$pids" answered "${wargs[@]}" --sockets 16 \
+        wss=$(cpu_median "$name-wss-cpu" "$wport" "$pids" answered "${wargs[@]}" --sockets 16 \
             --rate "$TLS_RATE" --duration "$SECURE_SECS" --warmup 0)
         log "$name: $wss (µs per REGISTER, answered)"
     fi
@@ -245,7 +260,7 @@ EOF
 )
 MODE=$([ "$QUICK" = 1 ] && echo "quick" || echo "full")
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-SECURE_HEADER="$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD), mode $MODE, nproc $(nproc), CPU \"$CPU_MODEL\", load average at the end $(cut -d' ' -f1-3 /proc/loadavg), $USERS users, ECDSA P-256 lab certificate, ulimit -n $FD_LIMIT"
+SECURE_HEADER="$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD), mode $MODE, nproc $(nproc), CPU \"$CPU_MODEL\", load average at the end $(cut -d' ' -f1-3 /proc/loadavg), $USERS users, ECDSA P-256 lab certificate, ulimit -n $FD_LIMIT, CPU rows the median of $SECURE_REPEAT runs"
 echo
 echo "$SECURE_HEADER"
 echo

@@ -7,6 +7,7 @@
 //!   CRLF keep-alives (RFC 5626 §4.4.1), an idle timeout and a connection cap.
 //! - [`tls`]: TCP's framing behind a TLS handshake, with a reloadable certificate.
 //! - [`ws`]: SIP over WebSocket (RFC 7118), WS and WSS, one message per frame.
+//! - [`Outbox`]: what is queued for one connection, written by the connection's task.
 //! - [`Connections`]: the open connections (flows) by id, so later requests (NOTIFY) can
 //!   go back over the connection a client registered or subscribed on, and the layers
 //!   above learn when a flow closes; [`FlowIndex`] is what they keep per flow to act on it.
@@ -14,6 +15,7 @@
 //! Nothing here knows the server, the registrar or presence: they sit behind [`Receiver`].
 
 mod flow_index;
+mod outbox;
 pub mod per_ip;
 pub mod tcp;
 pub mod tls;
@@ -27,12 +29,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use crate::sip::{Limits, Message, ParseError};
 
 pub use flow_index::{FlowIndex, Noted};
+pub use outbox::{Outbox, OutboxTx, SendError};
 
 /// How a message reached sipreg (the Via transport token, RFC 3261 §18, RFC 7118 §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -149,7 +151,7 @@ pub enum Outbound {
     /// buffer a datagram send does not wait in practice).
     Udp(Arc<std::net::UdpSocket>),
     /// The writer of one connection (TCP, TLS or WebSocket: the writer frames).
-    Stream(mpsc::Sender<Bytes>),
+    Stream(OutboxTx),
 }
 
 impl Outbound {
@@ -178,7 +180,7 @@ pub struct Connection {
     pub peer: SocketAddr,
     /// sipreg's address on this connection.
     pub local: SocketAddr,
-    pub tx: mpsc::Sender<Bytes>,
+    pub tx: OutboxTx,
 }
 
 /// Open connections by id.

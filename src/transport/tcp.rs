@@ -1,10 +1,11 @@
-//! The TCP transport: a reader task per connection frames messages by Content-Length and
-//! dispatches them; a writer task sends what the server queues for that connection.
+//! The TCP transport: a task per connection frames messages by Content-Length,
+//! dispatches them, and writes what the server queues for that connection.
 //!
 //! A stream that can no longer be framed (no or bad Content-Length, oversized message) is
 //! answered 400 when the header section allows it, then closed (RFC 3261 §18.3).
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,10 +13,11 @@ use bytes::{Buf, Bytes, BytesMut};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Connection, Context, Outbound, Streams, Transport};
+use super::{Connection, Context, Outbound, Outbox, Streams, Transport};
 use crate::sip::{Frame, ParseError, frame_stream, parse_datagram};
 
 /// Messages queued for one connection's writer before the connection counts as stuck.
@@ -93,6 +95,12 @@ async fn connection(
 /// Runs one connection whose SIP messages are framed by Content-Length (TCP, and TLS
 /// once its handshake is done) until the peer closes it, it idles out, its framing is
 /// lost, or `stop` is cancelled.
+///
+/// One task reads and writes: the answers to what it just read were queued while the
+/// receiver handled them, so it writes them before it waits again, with no second task
+/// to wake and no lock between halves of the stream (a wake-up on another thread costs
+/// more than the TLS record). Requests sipreg sends later (NOTIFY) wake it through the
+/// same queue.
 pub async fn serve_framed<S>(
     streams: Streams,
     stream: S,
@@ -103,8 +111,8 @@ pub async fn serve_framed<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    tokio::pin!(stream);
+    let (tx, outbox) = Outbox::new(WRITE_QUEUE);
     let flow = streams.open(Connection {
         transport,
         peer,
@@ -117,17 +125,17 @@ pub async fn serve_framed<S>(
         local,
         connection: Some(flow.id),
     };
-    let writer = tokio::spawn(async move {
-        while let Some(b) = rx.recv().await {
-            if wr.write_all(&b).await.is_err() {
-                break;
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
-    let out = Outbound::Stream(tx.clone());
+    let out = Outbound::Stream(tx);
     let idle = streams.idle_timeout;
+    // One timer for the connection's life, moved only when it fires: arming a timer per
+    // read would cost more than the read.
+    let mut heard = Instant::now();
+    let deadline = tokio::time::sleep_until(heard + idle);
+    tokio::pin!(deadline);
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     let mut buf = BytesMut::with_capacity(4096);
+    let mut pending = BytesMut::new();
     'conn: loop {
         // Frame everything already buffered.
         loop {
@@ -146,27 +154,86 @@ pub async fn serve_framed<S>(
                 Frame::Invalid(why) => {
                     tracing::debug!(%peer, %transport, why, "closing connection: framing lost");
                     answer_unframable(&streams, &buf, why, ctx, &out);
+                    outbox.drain_into(&mut pending);
+                    let _ =
+                        write_out(&mut stream, &mut pending, deadline.as_mut(), heard, idle).await;
                     break 'conn;
                 }
             }
         }
-        let read = tokio::select! {
-            _ = stop.cancelled() => break,
-            r = tokio::time::timeout(idle, rd.read_buf(&mut buf)) => r,
-        };
-        match read {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(_)) => {}
-            Err(_) => {
-                tracing::debug!(%peer, %transport, "closing idle connection");
+        outbox.drain_into(&mut pending);
+        if !pending.is_empty() {
+            if !write_out(&mut stream, &mut pending, deadline.as_mut(), heard, idle).await {
                 break;
             }
+            // More may have been queued while the peer took it.
+            continue;
+        }
+        if !outbox.arm() {
+            continue;
+        }
+        let woke = tokio::select! {
+            biased;
+            _ = &mut stopped => break,
+            _ = outbox.notified() => Ok(()),
+            r = stream.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) => Err("closed"),
+                Ok(_) => {
+                    heard = Instant::now();
+                    Ok(())
+                }
+            },
+            _ = &mut deadline => {
+                if heard.elapsed() >= idle {
+                    Err("idle")
+                } else {
+                    deadline.as_mut().reset(heard + idle);
+                    Ok(())
+                }
+            }
+        };
+        outbox.disarm();
+        if let Err(why) = woke {
+            tracing::debug!(%peer, %transport, why, "closing connection");
+            break;
         }
     }
     drop(flow);
-    drop(out);
-    drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    // What was queued before the end still goes out, if the peer takes it promptly.
+    outbox.drain_into(&mut pending);
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all_buf(&mut pending).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// Writes and flushes `pending`; false when the connection failed, or when the peer
+/// has not taken it `idle` after it was last heard from (a peer that stops reading is
+/// cut off like a silent one).
+async fn write_out<S: AsyncWrite>(
+    stream: &mut Pin<&mut S>,
+    pending: &mut BytesMut,
+    mut deadline: Pin<&mut tokio::time::Sleep>,
+    heard: Instant,
+    idle: Duration,
+) -> bool {
+    let io = async {
+        stream.write_all_buf(pending).await?;
+        stream.flush().await
+    };
+    tokio::pin!(io);
+    loop {
+        tokio::select! {
+            r = &mut io => return r.is_ok(),
+            _ = deadline.as_mut() => {
+                if heard.elapsed() >= idle {
+                    return false;
+                }
+                deadline.as_mut().reset(heard + idle);
+            }
+        }
+    }
 }
 
 /// Sends a 400 for a request whose stream cannot be framed, when its header section is

@@ -4,12 +4,12 @@
 //! (binary when it is not UTF-8). The same task reads, writes and keeps the connection
 //! alive, so nothing is shared between halves.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Link, WsSettings};
 use crate::sip::parse_datagram;
-use crate::transport::{Connection, Context, Outbound, Streams};
+use crate::transport::{Connection, Context, Outbound, Outbox, Streams};
 
 /// Messages queued for one connection before it counts as stuck.
 const WRITE_QUEUE: usize = 256;
@@ -46,7 +46,7 @@ pub(super) async fn run<S>(
         peer,
         local,
     } = link;
-    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let (tx, outbox) = Outbox::new(WRITE_QUEUE);
     let flow = streams.open(Connection {
         transport,
         peer,
@@ -68,9 +68,26 @@ pub(super) async fn run<S>(
         .max(Duration::from_millis(100));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut heard = Instant::now();
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     let ending = loop {
+        // Answers to what was just read were queued while it was handled: send them
+        // before waiting (see the outbox for why not a channel).
+        let queued = outbox.take();
+        if !queued.is_empty() {
+            if let Err(e) = send_all(&mut ws, queued).await {
+                tracing::debug!(%peer, %transport, error = %e, "WebSocket write error");
+                break Ending::Gone;
+            }
+            continue;
+        }
+        if !outbox.arm() {
+            continue;
+        }
         tokio::select! {
-            _ = stop.cancelled() => break Ending::Close(CloseCode::Away, "server shutting down"),
+            biased;
+            _ = &mut stopped => break Ending::Close(CloseCode::Away, "server shutting down"),
+            _ = outbox.notified() => {},
             frame = ws.next() => match frame {
                 None => break Ending::Gone,
                 Some(Err(WsError::Capacity(e))) => {
@@ -92,12 +109,6 @@ pub(super) async fn run<S>(
                     }
                 }
             },
-            Some(b) = rx.recv() => {
-                if let Err(e) = ws.send(frame_of(b)).await {
-                    tracing::debug!(%peer, %transport, error = %e, "WebSocket write error");
-                    break Ending::Gone;
-                }
-            }
             _ = tick.tick() => {
                 let silent = heard.elapsed();
                 if silent >= settings.idle_timeout {
@@ -109,6 +120,7 @@ pub(super) async fn run<S>(
                 }
             }
         }
+        outbox.disarm();
     };
     // The flow goes first: nothing more is queued for it, the layers above learn now.
     drop(flow);
@@ -126,6 +138,17 @@ pub(super) async fn run<S>(
         .await;
     }
     tracing::debug!(%peer, %transport, "WebSocket flow closed");
+}
+
+/// Sends what was queued, a frame per message, with one flush.
+async fn send_all<S>(ws: &mut WebSocketStream<S>, queued: VecDeque<Bytes>) -> Result<(), WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    for b in queued {
+        ws.feed(frame_of(b)).await?;
+    }
+    ws.flush().await
 }
 
 /// One frame's SIP message to the receiver. Frames holding only CRLFs (keep-alives some
