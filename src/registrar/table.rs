@@ -62,6 +62,8 @@ pub enum Refused {
     IntervalTooBrief(u32),
     /// 403: more than the allowed number of contacts.
     TooManyContacts(usize),
+    /// 503: the changes could not be queued for the store (write-behind queue full).
+    Unavailable,
 }
 
 /// One change to the table, as the presence service and persistence consume it.
@@ -251,6 +253,21 @@ impl BindingTable {
         limits: &Limits,
         now: u64,
     ) -> Result<Applied, Refused> {
+        self.apply_if(aor, up, limits, now, |_| true)
+    }
+
+    /// [`BindingTable::apply`], installed only if `admit` accepts the changes; it runs
+    /// under the AOR's lock, so whatever it records (the write-behind queue) sees each
+    /// AOR's changes in the order the table made them. Refused: the AOR is untouched and
+    /// the answer is [`Refused::Unavailable`]. A fetch that changes nothing skips it.
+    pub fn apply_if(
+        &self,
+        aor: &Aor,
+        up: &Update<'_>,
+        limits: &Limits,
+        now: u64,
+        admit: impl FnOnce(&[Change]) -> bool,
+    ) -> Result<Applied, Refused> {
         let entry = self.map.entry(aor.clone());
         let (scheduled, stored) = match &entry {
             Entry::Occupied(e) => unpack(e.get()),
@@ -267,6 +284,10 @@ impl BindingTable {
                 schedule: None,
             });
         }
+        changes.extend(stale.into_iter().map(Change::Expired));
+        if !changes.is_empty() && !admit(&changes) {
+            return Err(Refused::Unavailable);
+        }
         let schedule = match earliest(&next) {
             None => {
                 if let Entry::Occupied(e) = entry {
@@ -280,12 +301,71 @@ impl BindingTable {
                 push
             }
         };
-        changes.extend(stale.into_iter().map(Change::Expired));
         Ok(Applied {
             bindings: next,
             changes,
             schedule,
         })
+    }
+
+    /// What one REGISTER would do to `aor`, without doing it (sync mode: the changes are
+    /// stored first, then [`BindingTable::install`]ed). The caller keeps other
+    /// REGISTERs of the AOR out until then; `schedule` is always `None` here.
+    pub fn plan(
+        &self,
+        aor: &Aor,
+        up: &Update<'_>,
+        limits: &Limits,
+        now: u64,
+    ) -> Result<Applied, Refused> {
+        let stored = self.map.get(aor).map(|p| unpack(&p).1).unwrap_or_default();
+        let (current, stale): (Vec<Binding>, Vec<Binding>) =
+            stored.into_iter().partition(|b| b.expires_at > now);
+        let (next, mut changes) = self.compute(current, up, limits, now)?;
+        changes.extend(stale.into_iter().map(Change::Expired));
+        Ok(Applied {
+            bindings: next,
+            changes,
+            schedule: None,
+        })
+    }
+
+    /// Installs planned changes into `aor`, binding by binding (by id), so that a
+    /// removal made meanwhile by expiry or a closed connection is kept. Returns the
+    /// deadline to queue for the AOR, if any.
+    pub fn install(&self, aor: &Aor, changes: &[Change]) -> Option<u64> {
+        if changes.is_empty() {
+            return None;
+        }
+        let entry = self.map.entry(aor.clone());
+        let (scheduled, mut list) = match &entry {
+            Entry::Occupied(e) => unpack(e.get()),
+            Entry::Vacant(_) => (0, Vec::new()),
+        };
+        for c in changes {
+            match c {
+                Change::Added(b) | Change::Refreshed(b) => {
+                    match list.iter_mut().find(|x| x.id == b.id) {
+                        Some(x) => *x = b.clone(),
+                        None => list.push(b.clone()),
+                    }
+                }
+                Change::Removed(b) | Change::Expired(b) => list.retain(|x| x.id != b.id),
+            }
+        }
+        match earliest(&list) {
+            None => {
+                if let Entry::Occupied(e) = entry {
+                    e.remove();
+                }
+                None
+            }
+            Some(first) => {
+                let (keep, push) = deadline(scheduled, first);
+                entry.insert(Packed::pack(keep, &list));
+                push
+            }
+        }
     }
 
     /// Removes `aor`'s WebSocket bindings that arrived over connection `flow`, which has
