@@ -488,6 +488,16 @@ impl Persister {
     /// Starts the writer: batches at most `max_age` old or `max_changes` changes, and a
     /// queue of at most `bound` bindings for client changes.
     pub fn start(pool: AnyPool, max_age: Duration, max_changes: usize, bound: usize) -> Persister {
+        Self::start_with(pool, max_age, max_changes, bound, CLOSE_GRACE)
+    }
+
+    fn start_with(
+        pool: AnyPool,
+        max_age: Duration,
+        max_changes: usize,
+        bound: usize,
+        close_grace: Duration,
+    ) -> Persister {
         let shared = Arc::new(Shared {
             queue: Queue::new(bound),
             wake: Notify::new(),
@@ -500,6 +510,7 @@ impl Persister {
             Arc::clone(&shared),
             pool.clone(),
             max_age,
+            close_grace,
             stop.clone(),
         ));
         Persister {
@@ -634,7 +645,13 @@ impl Persister {
 
 /// The writer: waits for a batch to fill or age, writes it, and keeps failed batches
 /// queued, retrying with a growing pause, until the store takes them.
-async fn run(shared: Arc<Shared>, pool: AnyPool, max_age: Duration, stop: CancellationToken) {
+async fn run(
+    shared: Arc<Shared>,
+    pool: AnyPool,
+    max_age: Duration,
+    close_grace: Duration,
+    stop: CancellationToken,
+) {
     let max_changes = shared.max_changes;
     let mut failures: u32 = 0;
     let mut stopping_since: Option<tokio::time::Instant> = None;
@@ -696,7 +713,7 @@ async fn run(shared: Arc<Shared>, pool: AnyPool, max_age: Duration, stop: Cancel
                 );
                 if stop.is_cancelled() {
                     let since = *stopping_since.get_or_insert_with(tokio::time::Instant::now);
-                    if since.elapsed() >= CLOSE_GRACE {
+                    if since.elapsed() >= close_grace {
                         let lost = shared.queue.discard() as u64;
                         shared.counters.dropped.fetch_add(lost, Ordering::Relaxed);
                         tracing::error!(
@@ -877,6 +894,120 @@ mod tests {
         };
         assert_eq!(aor, want_aor);
         assert_eq!(odd, want);
+    }
+
+    /// Makes every write fail at once ("no such table"), as a store that lost its
+    /// schema or its disk would, without waiting on a lock.
+    async fn break_store(pool: &AnyPool) {
+        sqlx::raw_sql("ALTER TABLE bindings RENAME TO bindings_away")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+
+    async fn mend_store(pool: &AnyPool) {
+        sqlx::raw_sql("ALTER TABLE bindings_away RENAME TO bindings")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+
+    async fn until(mut done: impl FnMut() -> bool) {
+        for _ in 0..600 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn added(id: u64, cseq: u32) -> Change {
+        Change::Added(binding(id, cseq))
+    }
+
+    #[tokio::test]
+    async fn failed_writes_stay_queued_past_any_retry_count_and_land_when_the_store_is_back() {
+        let (_dir, pool) = bindings_pool().await;
+        let a = Aor::parse("sip:a@example.com").unwrap();
+        let p = Persister::start(pool.clone(), Duration::from_millis(10), 100, 100);
+        break_store(&pool).await;
+        for id in 1..=10 {
+            assert!(p.admit(&a, &[added(id, 1)]));
+        }
+        // Refreshes of binding 1 coalesce into its slot; the last one is what is stored.
+        for cseq in 2..=20 {
+            assert!(p.admit(&a, &[Change::Refreshed(binding(1, cseq))]));
+        }
+        // More failed attempts than the writer used to allow before it dropped a batch.
+        until(|| p.write_failures() >= 7).await;
+        assert!(p.write_failures() >= 7);
+        assert_eq!(p.queue_depth(), 10, "nothing given up");
+        assert!(p.oldest_age() > Duration::ZERO);
+        mend_store(&pool).await;
+        until(|| p.queue_depth() == 0).await;
+        let rows = list(&pool, 0).await.unwrap();
+        assert_eq!(rows.len(), 10);
+        assert_eq!(rows.iter().find(|(_, b)| b.id == 1).unwrap().1.cseq, 20);
+        assert_eq!(p.dropped(), 0);
+        assert_eq!(p.written(), 10);
+        p.close().await;
+    }
+
+    #[tokio::test]
+    async fn admit_refuses_beyond_the_bound_but_not_expiry() {
+        let (_dir, pool) = bindings_pool().await;
+        let a = Aor::parse("sip:a@example.com").unwrap();
+        let p = Persister::start(pool.clone(), Duration::from_secs(60), 1000, 3);
+        break_store(&pool).await;
+        assert!(p.admit(&a, &[added(1, 1), added(2, 1)]));
+        assert!(
+            !p.admit(&a, &[added(3, 1), added(4, 1)]),
+            "two slots, one left"
+        );
+        assert!(p.admit(&a, &[added(3, 1)]));
+        assert!(!p.admit(&a, &[added(4, 1)]));
+        assert!(
+            p.admit(&a, &[Change::Removed(binding(1, 1))]),
+            "no new slot"
+        );
+        assert!(
+            p.admit(&a, &[Change::Expired(binding(9, 1))]),
+            "expiry is never refused"
+        );
+        assert_eq!(p.refused(), 2);
+        assert_eq!((p.queue_depth(), p.queue_bound()), (4, 3));
+        mend_store(&pool).await;
+        p.close().await;
+        let ids: Vec<u64> = list(&pool, 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.id)
+            .collect();
+        assert_eq!(ids, [2, 3], "written on close: 1 removed, 9 never stored");
+        assert_eq!(p.dropped(), 0);
+    }
+
+    #[tokio::test]
+    async fn shutdown_with_the_store_down_counts_what_it_gives_up() {
+        let (_dir, pool) = bindings_pool().await;
+        let a = Aor::parse("sip:a@example.com").unwrap();
+        let p = Persister::start_with(
+            pool.clone(),
+            Duration::from_millis(10),
+            100,
+            100,
+            Duration::from_millis(300),
+        );
+        break_store(&pool).await;
+        assert!(p.admit(&a, &[added(1, 1), added(2, 1)]));
+        p.close().await;
+        assert_eq!(p.dropped(), 2);
+        assert_eq!(p.queue_depth(), 0);
+        // After the writer stopped, nothing is taken silently.
+        assert!(!p.admit(&a, &[added(3, 1)]));
+        p.enqueue([Op::Delete(a.clone(), 1)]);
+        assert_eq!(p.dropped(), 3);
     }
 
     #[tokio::test]
