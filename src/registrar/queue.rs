@@ -78,16 +78,16 @@ impl Inner {
         });
     }
 
-    /// How many new slots `ops` would take.
+    /// How many new slots `ops` would take (a REGISTER's few changes: the quadratic
+    /// check for repeats among them costs less than allocating a set).
     fn new_slots(&self, ops: &[Op]) -> usize {
-        let mut fresh: Vec<Key> = Vec::new();
-        for op in ops {
-            let k = key_of(op);
-            if !self.index.contains_key(&k) && !fresh.contains(&k) {
-                fresh.push(k);
-            }
-        }
-        fresh.len()
+        ops.iter()
+            .enumerate()
+            .filter(|(i, op)| {
+                let k = key_of(op);
+                !self.index.contains_key(&k) && !ops[..*i].iter().any(|o| key_of(o) == k)
+            })
+            .count()
     }
 }
 
