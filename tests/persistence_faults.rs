@@ -140,6 +140,15 @@ async fn rows_become(
     }
 }
 
+/// Waits (at most [`CATCH_UP`]) for the write-behind queue to empty, and says it did.
+async fn queue_drains(p: &sipreg::registrar::persist::Persister) {
+    let deadline = tokio::time::Instant::now() + CATCH_UP;
+    while p.queue_depth() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(p.queue_depth(), 0, "everything queued was written");
+}
+
 /// An admin's token for `GET /registrations` (made before any fault: it writes).
 async fn admin_token(app: &AppServer) -> String {
     let root = add_user(&app.users, "root", &["admin"]).await;
@@ -277,7 +286,9 @@ async fn write_behind_keeps_everything_answered_200_through_an_outage() {
     )
     .await;
     assert_eq!(status(&m), 200);
-    rows_become(&app, &[pair("gone", "sip:gone@192.0.2.99")].into()).await;
+    let before: BTreeSet<_> = [pair("gone", "sip:gone@192.0.2.99")].into();
+    assert_eq!(rows_become(&app, &before).await, before);
+    queue_drains(p).await;
 
     let lock = Lock::take(&app).await;
     let mut answered = BTreeSet::new();
@@ -325,11 +336,7 @@ async fn write_behind_keeps_everything_answered_200_through_an_outage() {
     );
     assert_eq!(p.dropped(), 0);
     assert_eq!(p.refused(), 0);
-    let deadline = tokio::time::Instant::now() + CATCH_UP;
-    while p.queue_depth() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(p.queue_depth(), 0);
+    queue_drains(p).await;
 }
 
 #[tokio::test]
@@ -393,11 +400,7 @@ async fn write_behind_full_queue_refuses_with_503_and_loses_nothing_answered_200
         answered,
         "every 200 is stored"
     );
-    let deadline = tokio::time::Instant::now() + CATCH_UP;
-    while p.queue_depth() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(p.queue_depth(), 0);
+    queue_drains(p).await;
     // With the queue drained, the refused client's retry is accepted and stored.
     let m = send(
         app.sip,
