@@ -433,6 +433,53 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// queued (logged and counted as dropped).
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
+/// Whether the store refused a write for what it holds (it would refuse it on every
+/// retry: a constraint, a value out of range), rather than for being unreachable, locked,
+/// full or read-only. SQLite names errors by number (primary code in the low byte),
+/// PostgreSQL by SQLSTATE.
+fn rejects_content(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return matches!(e, sqlx::Error::Encode(_));
+    };
+    let Some(code) = db.code() else {
+        return false;
+    };
+    match code.parse::<i64>() {
+        // SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH, SQLITE_RANGE.
+        Ok(n) => matches!(n & 0xff, 18 | 19 | 20 | 25),
+        // Class 22 (data exception), 23 (integrity constraint violation).
+        Err(_) => code.starts_with("22") || code.starts_with("23"),
+    }
+}
+
+/// A batch the store refused for its content: each change is written on its own, and
+/// the ones refused for their content are given up (logged and counted; retrying them
+/// would stall every change behind them for ever). Returns, per change, whether it is
+/// settled; a change that failed for any other reason stays for the next attempt.
+async fn isolate(pool: &AnyPool, batch: &[Op], counters: &Counters) -> Vec<bool> {
+    let mut done = vec![false; batch.len()];
+    for (i, op) in batch.iter().enumerate() {
+        match write(pool, std::slice::from_ref(op)).await {
+            Ok(()) => {
+                done[i] = true;
+                counters.written.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) if rejects_content(&e) => {
+                done[i] = true;
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+                let (aor, id) = match op {
+                    Op::Upsert(aor, b) => (aor, b.id),
+                    Op::Delete(aor, id) => (aor, *id),
+                };
+                tracing::error!(error = %e, %aor, binding = id, "the store refuses this binding change: not saved");
+            }
+            // Unreachable again: the rest waits for the next attempt.
+            Err(_) => break,
+        }
+    }
+    done
+}
+
 fn retry_pause(failures: u32) -> Duration {
     RETRY_FIRST
         .saturating_mul(1 << failures.saturating_sub(1).min(16))
@@ -442,8 +489,8 @@ fn retry_pause(failures: u32) -> Duration {
 /// What the writer has done, for operators (the metrics read these).
 #[derive(Default)]
 struct Counters {
-    /// Changes thrown away: still queued when shutdown gave up on the store, or
-    /// arriving after the writer stopped.
+    /// Changes thrown away: refused by the store for their content, still queued when
+    /// shutdown gave up on the store, or arriving after the writer stopped.
     dropped: AtomicU64,
     /// REGISTERs answered 503 because their changes could not be stored (queue full in
     /// write-behind mode, a failed write in sync mode).
@@ -695,6 +742,11 @@ async fn run(
                     );
                     failures = 0;
                 }
+            }
+            Err(e) if rejects_content(&e) => {
+                tracing::warn!(error = %e, changes = batch.len(), "the store refuses part of a batch; writing its changes one by one");
+                let done = isolate(&pool, &batch, &shared.counters).await;
+                shared.queue.settle(&done);
             }
             Err(e) => {
                 shared.queue.failed();
@@ -986,6 +1038,35 @@ mod tests {
             .collect();
         assert_eq!(ids, [2, 3], "written on close: 1 removed, 9 never stored");
         assert_eq!(p.dropped(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_change_the_store_refuses_is_given_up_alone_and_counted() {
+        let (_dir, pool) = bindings_pool().await;
+        // The store refuses one binding for its content (as a constraint would).
+        sqlx::raw_sql(
+            "CREATE TRIGGER poison BEFORE INSERT ON bindings WHEN NEW.uri LIKE '%:5002' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let a = Aor::parse("sip:a@example.com").unwrap();
+        let p = Persister::start(pool.clone(), Duration::from_millis(10), 100, 100);
+        assert!(p.admit(&a, &(1..=4).map(|i| added(i, 1)).collect::<Vec<_>>()));
+        until(|| p.queue_depth() == 0).await;
+        let ids: Vec<u64> = list(&pool, 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.id)
+            .collect();
+        assert_eq!(ids, [1, 3, 4], "the others are stored");
+        assert_eq!(p.dropped(), 1);
+        // The queue is not stalled: later changes are written.
+        assert!(p.admit(&a, &[added(5, 1)]));
+        p.close().await;
+        assert_eq!(list(&pool, 0).await.unwrap().len(), 4);
     }
 
     #[tokio::test]

@@ -159,14 +159,28 @@ impl Queue {
     /// The batch from [`Queue::take_batch`] is in the store: its slots leave, except
     /// those replaced meanwhile, which go to the back with their newer state.
     pub fn committed(&self) {
+        let n = self.lock().in_flight.len();
+        self.settle(&vec![true; n]);
+    }
+
+    /// Part of the batch from [`Queue::take_batch`] is settled (`done[i]` for its `i`th
+    /// change: stored, or given up on): those slots leave as in [`Queue::committed`];
+    /// the others stay at the front, in order, for the next attempt.
+    pub fn settle(&self, done: &[bool]) {
         let mut q = self.lock();
         let gens = std::mem::take(&mut q.in_flight);
         let now = Instant::now();
-        for g in gens {
-            let Some(slot) = q.slots.pop_front() else {
+        let mut kept = Vec::new();
+        for (i, g) in gens.into_iter().enumerate() {
+            let Some(mut slot) = q.slots.pop_front() else {
                 break;
             };
             q.head += 1;
+            if !done.get(i).copied().unwrap_or(false) {
+                slot.replaced_in_flight = None;
+                kept.push(slot);
+                continue;
+            }
             let key = key_of(&slot.op);
             if slot.generation == g {
                 q.index.remove(&key);
@@ -179,6 +193,12 @@ impl Queue {
                     ..slot
                 });
             }
+        }
+        for slot in kept.into_iter().rev() {
+            q.head -= 1;
+            let pos = q.head;
+            q.index.insert(key_of(&slot.op), pos);
+            q.slots.push_front(slot);
         }
     }
 
@@ -346,6 +366,27 @@ mod tests {
         assert_eq!(cseqs(&q.take_batch(10)), [(3, Some(1)), (1, Some(2))]);
         q.committed();
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_partly_settled_batch_keeps_the_rest_in_front() {
+        let q = Queue::new(10);
+        q.offer((1..=4).map(|i| up("a", i, 1)).collect()).unwrap();
+        assert_eq!(q.take_batch(3).len(), 3);
+        q.offer(vec![up("a", 5, 1)]).unwrap();
+        // 1 and 3 settled, 2 not: 2 stays first, ahead of what was behind the batch.
+        q.settle(&[true, false, true]);
+        assert_eq!(
+            cseqs(&q.take_batch(10)),
+            [(2, Some(1)), (4, Some(1)), (5, Some(1))]
+        );
+        // Its index entry still finds it: a refresh replaces it in place.
+        q.failed();
+        q.offer(vec![up("a", 2, 7)]).unwrap();
+        assert_eq!(q.len(), 3);
+        assert_eq!(cseqs(&q.take_batch(1)), [(2, Some(7))]);
+        q.committed();
+        assert_eq!(cseqs(&q.take_batch(10)), [(4, Some(1)), (5, Some(1))]);
     }
 
     #[test]
