@@ -413,3 +413,26 @@ async fn write_behind_full_queue_refuses_with_503_and_loses_nothing_answered_200
     assert_eq!(listed(&app, &admin).await, answered);
     assert_eq!(p.dropped(), 0);
 }
+
+#[tokio::test]
+async fn sync_mode_answers_500_when_the_store_refuses_the_change_itself() {
+    let app = start(Persistence::Sync, 100_000).await;
+    let admin = admin_token(&app).await;
+    // A rule of the operator's (a trigger) that refuses one contact: retrying cannot help.
+    sqlx::raw_sql(
+        "CREATE TRIGGER no_bad BEFORE INSERT ON bindings WHEN NEW.uri LIKE '%192.0.2.66%' \
+         BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    )
+    .execute(app.users.store().pool())
+    .await
+    .unwrap();
+    let m = send(app.sip, &register("r", "r1", 1, &["<sip:r@192.0.2.66>"])).await;
+    assert_eq!(status(&m), 500);
+    assert_eq!(retry_after(&m), None);
+    assert!(listed(&app, &admin).await.is_empty());
+    assert!(rows(&app).await.is_empty());
+    let m = send(app.sip, &register("r", "r1", 2, &["<sip:r@192.0.2.67>"])).await;
+    assert_eq!(status(&m), 200);
+    let want: BTreeSet<_> = [pair("r", "sip:r@192.0.2.67")].into();
+    assert_eq!(rows(&app).await, want);
+}

@@ -437,7 +437,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// retry: a constraint, a value out of range), rather than for being unreachable, locked,
 /// full or read-only. SQLite names errors by number (primary code in the low byte),
 /// PostgreSQL by SQLSTATE.
-fn rejects_content(e: &sqlx::Error) -> bool {
+pub fn rejects_content(e: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = e else {
         return matches!(e, sqlx::Error::Encode(_));
     };

@@ -452,12 +452,19 @@ impl Registrar {
         let ops: Vec<Op> = changes.iter().map(|c| Op::of(aor, c)).collect();
         if let Err(e) = p.write_now(&ops).await {
             p.note_refused();
+            // Refused for its content, the same request would fail again: no retry hint.
+            let resp = if super::persist::rejects_content(&e) {
+                Response::new(500).with_reason("Bindings could not be saved")
+            } else {
+                self.unavailable()
+            };
             tracing::error!(
                 error = %e,
                 %aor,
-                "REGISTER answered 503: its bindings could not be saved (sync mode); nothing changed"
+                status = resp.status,
+                "REGISTER refused: its bindings could not be saved (sync mode); nothing changed"
             );
-            return self.unavailable();
+            return resp;
         }
         if let Some(at) = self.table.install(aor, &changes) {
             self.expiry.push(at, aor.clone());
