@@ -1,4 +1,5 @@
-//! The `[registrar]` section: expiry bounds, the per-AOR contact limit, persistence mode.
+//! The `[registrar]` section: expiry bounds, the per-AOR contact limit, persistence mode
+//! and the write-behind queue's bound.
 
 use serde::Deserialize;
 
@@ -25,6 +26,12 @@ pub struct RegistrarConfig {
     pub persistence: Persistence,
     pub batch_max_ms: u64,
     pub batch_max_changes: usize,
+    /// Most bindings with changes waiting in the write-behind queue (each binding takes
+    /// one slot however often it changes); beyond, REGISTERs that would change bindings
+    /// get 503 with Retry-After.
+    pub write_behind_max: usize,
+    /// The Retry-After (seconds) of a 503 given because bindings cannot be stored now.
+    pub retry_after_secs: u32,
 }
 
 impl Default for RegistrarConfig {
@@ -38,6 +45,8 @@ impl Default for RegistrarConfig {
             persistence: Persistence::WriteBehind,
             batch_max_ms: 100,
             batch_max_changes: 1000,
+            write_behind_max: 100_000,
+            retry_after_secs: 30,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The registrar (RFC 3261 §10.3): canonical AORs ([`aor`]), bindings ([`binding`]), the
 //! in-memory table with atomic per-AOR updates ([`table`]), expiry on a deadline queue
-//! ([`expiry`]), the compact form each AOR is stored in ([`packed`], behind a one-word pointer: [`thin`]), write-behind persistence ([`persist`]), the REGISTER handler
+//! ([`expiry`]), the compact form each AOR is stored in ([`packed`], behind a one-word pointer: [`thin`]), write-behind persistence ([`persist`], its bounded queue: [`queue`]), the REGISTER handler
 //! ([`service`]) and its settings ([`config`]).
 
 pub mod aor;
@@ -10,6 +10,7 @@ pub mod config;
 pub mod expiry;
 pub mod packed;
 pub mod persist;
+pub mod queue;
 pub mod service;
 pub mod table;
 pub mod thin;

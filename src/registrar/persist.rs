@@ -2,12 +2,16 @@
 //! `batch_max_changes` changes, whichever comes first), or synchronously before the answer
 //! in `sync` mode; loaded at start-up with expired bindings dropped.
 //!
-//! The writer owns the only receiver of an unbounded queue, so the SIP path never waits
-//! on the database and no change is dropped; [`Persister::close`] drains the queue on
-//! shutdown.
+//! The SIP path never waits on the database in write-behind mode: changes go to a bounded
+//! queue ([`super::queue`], one slot per binding) that the writer drains. A failed write
+//! stays queued and is retried, with a growing pause, until the store takes it; while the
+//! queue is full, REGISTERs that would change bindings are refused ([`Persister::admit`])
+//! rather than accepted and lost. [`Persister::close`] drains the queue on shutdown.
+//! Nothing is ever thrown away without an `error!`/`warn!` line and the
+//! [`Persister::dropped`] counter.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::{AnyPool, AssertSqlSafe};
@@ -17,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::aor::Aor;
 use super::binding::{Binding, Source};
+use super::queue::{Full, Queue};
 use super::table::Change;
 use crate::transport::Transport;
 
@@ -35,22 +40,6 @@ impl Op {
             Change::Removed(b) | Change::Expired(b) => Op::Delete(aor.clone(), b.id),
         }
     }
-}
-
-/// How full the queue is, so the writer is woken once per batch, not once per change.
-struct Fill {
-    queued: AtomicUsize,
-    full: Notify,
-    max_changes: usize,
-}
-
-/// The write-behind writer.
-pub struct Persister {
-    tx: mpsc::UnboundedSender<Op>,
-    fill: Arc<Fill>,
-    stop: CancellationToken,
-    task: std::sync::Mutex<Option<JoinHandle<()>>>,
-    pool: AnyPool,
 }
 
 fn i64_of(v: u64) -> i64 {
@@ -197,25 +186,6 @@ pub async fn write(pool: &AnyPool, ops: &[Op]) -> Result<(), sqlx::Error> {
             .await?;
     }
     tx.commit().await
-}
-
-/// Writes a batch, retrying a few times rather than losing it.
-async fn save(pool: &AnyPool, batch: &[Op]) {
-    let mut attempt = 0;
-    loop {
-        match write(pool, batch).await {
-            Ok(()) => return,
-            Err(e) if attempt < 5 => {
-                attempt += 1;
-                tracing::warn!(error = %e, attempt, "saving bindings failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, changes = batch.len(), "bindings not saved");
-                return;
-            }
-        }
-    }
 }
 
 /// Rows read per query at start-up: the rows of a page are converted and dropped before
@@ -455,80 +425,259 @@ fn binding_of(r: Stored) -> Option<(Aor, Binding)> {
     ))
 }
 
-impl Persister {
-    /// Starts the writer.
-    pub fn start(pool: AnyPool, max_age: Duration, max_changes: usize) -> Persister {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Op>();
-        let stop = CancellationToken::new();
-        let max_changes = max_changes.max(1);
-        let fill = Arc::new(Fill {
-            queued: AtomicUsize::new(0),
-            full: Notify::new(),
-            max_changes,
-        });
-        let writer_pool = pool.clone();
-        let writer_stop = stop.clone();
-        let writer_fill = Arc::clone(&fill);
-        let task = tokio::spawn(async move {
-            let fill = writer_fill;
-            loop {
-                // One wake-up per batch: for its first change...
-                let first = tokio::select! {
-                    op = rx.recv() => op,
-                    _ = writer_stop.cancelled() => rx.try_recv().ok(),
-                };
-                let Some(first) = first else { break };
-                // ...then one more when the batch is old enough or full. Waiting on each
-                // change instead would wake this task (and a runtime thread) per REGISTER.
-                let deadline = tokio::time::Instant::now() + max_age;
-                // A wake-up left over from an earlier batch is checked and ignored.
-                while !writer_stop.is_cancelled()
-                    && fill.queued.load(Ordering::Acquire) < max_changes
-                {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(deadline) => break,
-                        _ = fill.full.notified() => {}
-                        _ = writer_stop.cancelled() => break,
-                    }
-                }
-                let mut batch = vec![first];
-                while batch.len() < max_changes {
-                    match rx.try_recv() {
-                        Ok(op) => batch.push(op),
-                        Err(_) => break,
-                    }
-                }
-                fill.queued.fetch_sub(batch.len(), Ordering::AcqRel);
-                save(&writer_pool, &batch).await;
+/// The first pause after a failed write; it doubles per failure up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest pause between attempts while the store stays unreachable.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long shutdown keeps retrying an unreachable store before giving up on what is
+/// queued (logged and counted as dropped).
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// Whether the store refused a write for what it holds (it would refuse it on every
+/// retry: a constraint, a value out of range), rather than for being unreachable, locked,
+/// full or read-only. SQLite names errors by number (primary code in the low byte),
+/// PostgreSQL by SQLSTATE.
+pub fn rejects_content(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return matches!(e, sqlx::Error::Encode(_));
+    };
+    let Some(code) = db.code() else {
+        return false;
+    };
+    match code.parse::<i64>() {
+        // SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH, SQLITE_RANGE.
+        Ok(n) => matches!(n & 0xff, 18 | 19 | 20 | 25),
+        // Class 22 (data exception), 23 (integrity constraint violation).
+        Err(_) => code.starts_with("22") || code.starts_with("23"),
+    }
+}
+
+/// A batch the store refused for its content: each change is written on its own, and
+/// the ones refused for their content are given up (logged and counted; retrying them
+/// would stall every change behind them for ever). Returns, per change, whether it is
+/// settled; a change that failed for any other reason stays for the next attempt.
+async fn isolate(pool: &AnyPool, batch: &[Op], counters: &Counters) -> Vec<bool> {
+    let mut done = vec![false; batch.len()];
+    for (i, op) in batch.iter().enumerate() {
+        match write(pool, std::slice::from_ref(op)).await {
+            Ok(()) => {
+                done[i] = true;
+                counters.written.fetch_add(1, Ordering::Relaxed);
             }
+            Err(e) if rejects_content(&e) => {
+                done[i] = true;
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+                let (aor, id) = match op {
+                    Op::Upsert(aor, b) => (aor, b.id),
+                    Op::Delete(aor, id) => (aor, *id),
+                };
+                tracing::error!(error = %e, %aor, binding = id, "the store refuses this binding change: not saved");
+            }
+            // Unreachable again: the rest waits for the next attempt.
+            Err(_) => break,
+        }
+    }
+    done
+}
+
+fn retry_pause(failures: u32) -> Duration {
+    RETRY_FIRST
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(RETRY_MAX)
+}
+
+/// What the writer has done, for operators (the metrics read these).
+#[derive(Default)]
+struct Counters {
+    /// Changes thrown away: refused by the store for their content, still queued when
+    /// shutdown gave up on the store, or arriving after the writer stopped.
+    dropped: AtomicU64,
+    /// REGISTERs answered 503 because their changes could not be stored (queue full in
+    /// write-behind mode, a failed write in sync mode).
+    refused: AtomicU64,
+    /// Store writes that failed (each retry counts).
+    write_failures: AtomicU64,
+    /// Changes written to the store.
+    written: AtomicU64,
+}
+
+struct Shared {
+    queue: Queue,
+    /// Wakes the writer: a first change arrived, a batch filled, or shutdown.
+    wake: Notify,
+    max_changes: usize,
+    counters: Counters,
+    /// Set while client changes are being refused (so the log says so once, not per
+    /// REGISTER).
+    refusing: AtomicBool,
+}
+
+impl Shared {
+    /// Wakes the writer when the queue became non-empty or a batch filled: once per
+    /// batch, not once per change.
+    fn grew(&self, (before, after): (usize, usize)) {
+        if before == 0 && after > 0 || before < self.max_changes && after >= self.max_changes {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// The store writer: the write-behind queue and the task draining it, plus the counters
+/// operators watch.
+pub struct Persister {
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+    pool: AnyPool,
+}
+
+impl Persister {
+    /// Starts the writer: batches at most `max_age` old or `max_changes` changes, and a
+    /// queue of at most `bound` bindings for client changes.
+    pub fn start(pool: AnyPool, max_age: Duration, max_changes: usize, bound: usize) -> Persister {
+        Self::start_with(pool, max_age, max_changes, bound, CLOSE_GRACE)
+    }
+
+    fn start_with(
+        pool: AnyPool,
+        max_age: Duration,
+        max_changes: usize,
+        bound: usize,
+        close_grace: Duration,
+    ) -> Persister {
+        let shared = Arc::new(Shared {
+            queue: Queue::new(bound),
+            wake: Notify::new(),
+            max_changes: max_changes.max(1),
+            counters: Counters::default(),
+            refusing: AtomicBool::new(false),
         });
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(
+            Arc::clone(&shared),
+            pool.clone(),
+            max_age,
+            close_grace,
+            stop.clone(),
+        ));
         Persister {
-            tx,
-            fill,
+            shared,
             stop,
             task: std::sync::Mutex::new(Some(task)),
             pool,
         }
     }
 
-    /// Queues changes for the next batch.
-    pub fn enqueue(&self, ops: impl IntoIterator<Item = Op>) {
-        for op in ops {
-            // Fails only once the writer has exited, after shutdown.
-            if self.tx.send(op).is_ok()
-                && self.fill.queued.fetch_add(1, Ordering::AcqRel) + 1 == self.fill.max_changes
-            {
-                self.fill.full.notify_one();
+    /// Queues the changes a client's REGISTER made, all or none: `false` when the queue
+    /// has no room for them (the REGISTER is then refused and the table left as it
+    /// was). Changes that only drop expired bindings are always taken.
+    pub fn admit(&self, aor: &Aor, changes: &[Change]) -> bool {
+        let ops: Vec<Op> = changes.iter().map(|c| Op::of(aor, c)).collect();
+        if changes.iter().all(|c| matches!(c, Change::Expired(_))) {
+            self.enqueue(ops);
+            return true;
+        }
+        let s = &self.shared;
+        match s.queue.offer(ops) {
+            Ok(depth) => {
+                s.grew(depth);
+                if s.refusing.load(Ordering::Relaxed) && s.refusing.swap(false, Ordering::AcqRel) {
+                    tracing::info!(
+                        queued = depth.1,
+                        refused_total = s.counters.refused.load(Ordering::Relaxed),
+                        "write-behind queue has room again: accepting REGISTERs"
+                    );
+                }
+                true
+            }
+            Err(Full) => {
+                s.counters.refused.fetch_add(1, Ordering::Relaxed);
+                if !s.refusing.swap(true, Ordering::AcqRel) {
+                    tracing::error!(
+                        bound = s.queue.bound(),
+                        oldest_secs = s.queue.oldest_age().as_secs(),
+                        "write-behind queue full (the store is not keeping up or unreachable): \
+                         REGISTERs that change bindings are answered 503 until it drains"
+                    );
+                }
+                false
             }
         }
     }
 
-    /// Writes now (sync mode).
-    pub async fn write_now(&self, ops: &[Op]) -> Result<(), sqlx::Error> {
-        write(&self.pool, ops).await
+    /// Queues changes that are not refused: removals by expiry or a closed connection,
+    /// stored bindings dropped at start-up.
+    pub fn enqueue(&self, ops: impl IntoIterator<Item = Op>) {
+        let s = &self.shared;
+        let ops: Vec<Op> = ops.into_iter().collect();
+        let n = ops.len() as u64;
+        match s.queue.push(ops) {
+            Some(depth) => s.grew(depth),
+            None if n > 0 => {
+                s.counters.dropped.fetch_add(n, Ordering::Relaxed);
+                tracing::warn!(
+                    changes = n,
+                    "binding changes not saved: the store writer has stopped"
+                );
+            }
+            None => {}
+        }
     }
 
-    /// Writes everything queued so far and stops the writer.
+    /// Writes now (sync mode); a failure is counted.
+    pub async fn write_now(&self, ops: &[Op]) -> Result<(), sqlx::Error> {
+        let r = write(&self.pool, ops).await;
+        if r.is_err() {
+            self.shared
+                .counters
+                .write_failures
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    /// Counts a REGISTER refused because its changes could not be stored (sync mode).
+    pub fn note_refused(&self) {
+        self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Bindings whose latest change is not yet in the store.
+    pub fn queue_depth(&self) -> usize {
+        self.shared.queue.len()
+    }
+
+    /// The queue's bound for client changes (`[registrar] write_behind_max`).
+    pub fn queue_bound(&self) -> usize {
+        self.shared.queue.bound()
+    }
+
+    /// How long the oldest change not yet in the store has waited (zero when none).
+    pub fn oldest_age(&self) -> Duration {
+        self.shared.queue.oldest_age()
+    }
+
+    /// Changes thrown away without reaching the store (each also logged).
+    pub fn dropped(&self) -> u64 {
+        self.shared.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// REGISTERs answered 503 because their changes could not be stored.
+    pub fn refused(&self) -> u64 {
+        self.shared.counters.refused.load(Ordering::Relaxed)
+    }
+
+    /// Failed store writes (every retry counts).
+    pub fn write_failures(&self) -> u64 {
+        self.shared.counters.write_failures.load(Ordering::Relaxed)
+    }
+
+    /// Changes written by the write-behind writer.
+    pub fn written(&self) -> u64 {
+        self.shared.counters.written.load(Ordering::Relaxed)
+    }
+
+    /// Writes everything queued so far and stops the writer (retrying an unreachable
+    /// store for [`CLOSE_GRACE`] at most).
     pub async fn close(&self) {
         self.stop.cancel();
         let task = match self.task.lock() {
@@ -537,6 +686,103 @@ impl Persister {
         };
         if let Some(t) = task {
             let _ = t.await;
+        }
+    }
+}
+
+/// The writer: waits for a batch to fill or age, writes it, and keeps failed batches
+/// queued, retrying with a growing pause, until the store takes them.
+async fn run(
+    shared: Arc<Shared>,
+    pool: AnyPool,
+    max_age: Duration,
+    close_grace: Duration,
+    stop: CancellationToken,
+) {
+    let max_changes = shared.max_changes;
+    let mut failures: u32 = 0;
+    let mut stopping_since: Option<tokio::time::Instant> = None;
+    loop {
+        // One wake-up for a batch's first change...
+        while shared.queue.is_empty() {
+            if stop.is_cancelled() && shared.queue.close_if_empty() {
+                return;
+            }
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                _ = stop.cancelled() => {}
+            }
+        }
+        // ...then one more when it is old enough or full. Waiting on each change instead
+        // would wake this task (and a runtime thread) per REGISTER.
+        let deadline = tokio::time::Instant::now() + max_age;
+        while failures == 0 && !stop.is_cancelled() && shared.queue.len() < max_changes {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = shared.wake.notified() => {}
+                _ = stop.cancelled() => break,
+            }
+        }
+        let batch = shared.queue.take_batch(max_changes);
+        if batch.is_empty() {
+            continue;
+        }
+        match write(&pool, &batch).await {
+            Ok(()) => {
+                shared.queue.committed();
+                shared
+                    .counters
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                if failures > 0 {
+                    tracing::info!(
+                        failed_attempts = failures,
+                        queued = shared.queue.len(),
+                        "the store takes bindings again; writing what was queued"
+                    );
+                    failures = 0;
+                }
+            }
+            Err(e) if rejects_content(&e) => {
+                tracing::warn!(error = %e, changes = batch.len(), "the store refuses part of a batch; writing its changes one by one");
+                let done = isolate(&pool, &batch, &shared.counters).await;
+                shared.queue.settle(&done);
+            }
+            Err(e) => {
+                shared.queue.failed();
+                shared
+                    .counters
+                    .write_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                failures = failures.saturating_add(1);
+                let queued = shared.queue.len();
+                tracing::warn!(
+                    error = %e,
+                    attempt = failures,
+                    queued,
+                    oldest_secs = shared.queue.oldest_age().as_secs(),
+                    "saving bindings failed; they stay queued and are retried"
+                );
+                if stop.is_cancelled() {
+                    let since = *stopping_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= close_grace {
+                        let lost = shared.queue.discard() as u64;
+                        shared.counters.dropped.fetch_add(lost, Ordering::Relaxed);
+                        tracing::error!(
+                            changes = lost,
+                            "shutting down with the store unreachable: binding changes not saved"
+                        );
+                        return;
+                    }
+                    tokio::time::sleep(retry_pause(failures)).await;
+                } else {
+                    // Shutdown cuts the pause short (the next attempt starts its grace).
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry_pause(failures)) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                }
+            }
         }
     }
 }
@@ -702,12 +948,155 @@ mod tests {
         assert_eq!(odd, want);
     }
 
+    /// Makes every write fail at once ("no such table"), as a store that lost its
+    /// schema or its disk would, without waiting on a lock.
+    async fn break_store(pool: &AnyPool) {
+        sqlx::raw_sql("ALTER TABLE bindings RENAME TO bindings_away")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+
+    async fn mend_store(pool: &AnyPool) {
+        sqlx::raw_sql("ALTER TABLE bindings_away RENAME TO bindings")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+
+    async fn until(mut done: impl FnMut() -> bool) {
+        for _ in 0..600 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn added(id: u64, cseq: u32) -> Change {
+        Change::Added(binding(id, cseq))
+    }
+
+    #[tokio::test]
+    async fn failed_writes_stay_queued_past_any_retry_count_and_land_when_the_store_is_back() {
+        let (_dir, pool) = bindings_pool().await;
+        let a = Aor::parse("sip:a@example.com").unwrap();
+        let p = Persister::start(pool.clone(), Duration::from_millis(10), 100, 100);
+        break_store(&pool).await;
+        for id in 1..=10 {
+            assert!(p.admit(&a, &[added(id, 1)]));
+        }
+        // Refreshes of binding 1 coalesce into its slot; the last one is what is stored.
+        for cseq in 2..=20 {
+            assert!(p.admit(&a, &[Change::Refreshed(binding(1, cseq))]));
+        }
+        // More failed attempts than the writer used to allow before it dropped a batch.
+        until(|| p.write_failures() >= 7).await;
+        assert!(p.write_failures() >= 7);
+        assert_eq!(p.queue_depth(), 10, "nothing given up");
+        assert!(p.oldest_age() > Duration::ZERO);
+        mend_store(&pool).await;
+        until(|| p.queue_depth() == 0).await;
+        let rows = list(&pool, 0).await.unwrap();
+        assert_eq!(rows.len(), 10);
+        assert_eq!(rows.iter().find(|(_, b)| b.id == 1).unwrap().1.cseq, 20);
+        assert_eq!(p.dropped(), 0);
+        assert_eq!(p.written(), 10);
+        p.close().await;
+    }
+
+    #[tokio::test]
+    async fn admit_refuses_beyond_the_bound_but_not_expiry() {
+        let (_dir, pool) = bindings_pool().await;
+        let a = Aor::parse("sip:a@example.com").unwrap();
+        let p = Persister::start(pool.clone(), Duration::from_secs(60), 1000, 3);
+        break_store(&pool).await;
+        assert!(p.admit(&a, &[added(1, 1), added(2, 1)]));
+        assert!(
+            !p.admit(&a, &[added(3, 1), added(4, 1)]),
+            "two slots, one left"
+        );
+        assert!(p.admit(&a, &[added(3, 1)]));
+        assert!(!p.admit(&a, &[added(4, 1)]));
+        assert!(
+            p.admit(&a, &[Change::Removed(binding(1, 1))]),
+            "no new slot"
+        );
+        assert!(
+            p.admit(&a, &[Change::Expired(binding(9, 1))]),
+            "expiry is never refused"
+        );
+        assert_eq!(p.refused(), 2);
+        assert_eq!((p.queue_depth(), p.queue_bound()), (4, 3));
+        mend_store(&pool).await;
+        p.close().await;
+        let ids: Vec<u64> = list(&pool, 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.id)
+            .collect();
+        assert_eq!(ids, [2, 3], "written on close: 1 removed, 9 never stored");
+        assert_eq!(p.dropped(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_change_the_store_refuses_is_given_up_alone_and_counted() {
+        let (_dir, pool) = bindings_pool().await;
+        // The store refuses one binding for its content (as a constraint would).
+        sqlx::raw_sql(
+            "CREATE TRIGGER poison BEFORE INSERT ON bindings WHEN NEW.uri LIKE '%:5002' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let a = Aor::parse("sip:a@example.com").unwrap();
+        let p = Persister::start(pool.clone(), Duration::from_millis(10), 100, 100);
+        assert!(p.admit(&a, &(1..=4).map(|i| added(i, 1)).collect::<Vec<_>>()));
+        until(|| p.queue_depth() == 0).await;
+        let ids: Vec<u64> = list(&pool, 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.id)
+            .collect();
+        assert_eq!(ids, [1, 3, 4], "the others are stored");
+        assert_eq!(p.dropped(), 1);
+        // The queue is not stalled: later changes are written.
+        assert!(p.admit(&a, &[added(5, 1)]));
+        p.close().await;
+        assert_eq!(list(&pool, 0).await.unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn shutdown_with_the_store_down_counts_what_it_gives_up() {
+        let (_dir, pool) = bindings_pool().await;
+        let a = Aor::parse("sip:a@example.com").unwrap();
+        let p = Persister::start_with(
+            pool.clone(),
+            Duration::from_millis(10),
+            100,
+            100,
+            Duration::from_millis(300),
+        );
+        break_store(&pool).await;
+        assert!(p.admit(&a, &[added(1, 1), added(2, 1)]));
+        p.close().await;
+        assert_eq!(p.dropped(), 2);
+        assert_eq!(p.queue_depth(), 0);
+        // After the writer stopped, nothing is taken silently.
+        assert!(!p.admit(&a, &[added(3, 1)]));
+        p.enqueue([Op::Delete(a.clone(), 1)]);
+        assert_eq!(p.dropped(), 3);
+    }
+
     #[tokio::test]
     async fn writer_writes_a_full_batch_at_once_and_the_rest_on_close() {
         let (_dir, pool) = bindings_pool().await;
         let a = Aor::parse("sip:a@example.com").unwrap();
         // Batches may wait a minute, but hold at most 3 changes.
-        let p = Persister::start(pool.clone(), Duration::from_secs(60), 3);
+        let p = Persister::start(pool.clone(), Duration::from_secs(60), 3, 100);
         p.enqueue((1..=4).map(|i| Op::Upsert(a.clone(), binding(i, 1))));
         let mut stored = 0;
         for _ in 0..100 {

@@ -4,7 +4,13 @@
 //!
 //! With a cached Bearer token (or authentication off) the whole request is handled
 //! synchronously; anything that needs the token validator or the store runs as a task.
+//!
+//! The store and the table agree on what was answered 200: in write-behind mode a
+//! REGISTER's changes enter the table only together with their place in the bounded
+//! write-behind queue (a full queue: 503, table untouched); in sync mode they enter the
+//! table only after the store committed them (a failed write: 503, table untouched).
 
+use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::broadcast;
@@ -14,7 +20,7 @@ use super::binding::{Binding, Source};
 use super::config::{Persistence, RegistrarConfig};
 use super::expiry::ExpiryQueue;
 use super::persist::{Op, Persister};
-use super::table::{BindingTable, Change, Refused, Update};
+use super::table::{Applied, BindingTable, Change, Refused, Update};
 use crate::auth::sip::{Identity, Outcome, SipAuth};
 use crate::clock::unix_now;
 use crate::sip::headers::{Date, HeaderName, Path, Supported};
@@ -51,7 +57,14 @@ pub struct Registrar {
     users: Option<Arc<UsersService>>,
     config: RegistrarConfig,
     domains: Vec<String>,
+    /// Sync mode: REGISTERs of one AOR take turns from store write to table install, so
+    /// two of them cannot store in one order and install in the other. Striped (AORs
+    /// sharing a stripe also take turns) to keep the memory fixed whatever the traffic.
+    turns: Box<[tokio::sync::Mutex<()>]>,
 }
+
+/// Stripes of [`Registrar::turns`].
+const TURN_STRIPES: usize = 64;
 
 /// The scope a REGISTER needs.
 pub const REGISTER_SCOPE: &str = "sip.register";
@@ -81,6 +94,9 @@ impl Registrar {
             domains: domains
                 .into_iter()
                 .map(|d| d.to_ascii_lowercase())
+                .collect(),
+            turns: (0..TURN_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
         })
     }
@@ -133,10 +149,10 @@ impl Registrar {
                     for b in &expired.gone {
                         tracing::debug!(%aor, uri = %b.uri, "binding expired");
                     }
-                    me.record(
-                        &aor,
-                        expired.gone.into_iter().map(Change::Expired).collect(),
-                    );
+                    let changes: Vec<Change> =
+                        expired.gone.into_iter().map(Change::Expired).collect();
+                    me.store_behind(&aor, &changes);
+                    me.record(&aor, changes);
                 }
             }
         })
@@ -149,15 +165,42 @@ impl Registrar {
         }
     }
 
-    /// Publishes changes and queues them for storage.
+    /// The store writer, for its queue depth and counters (metrics).
+    pub fn persister(&self) -> Option<&Persister> {
+        self.persister.as_ref()
+    }
+
+    /// The store writer when REGISTERs are stored before they are answered.
+    fn sync_store(&self) -> Option<&Persister> {
+        self.persister
+            .as_ref()
+            .filter(|_| self.persistence == Persistence::Sync)
+    }
+
+    /// Queues changes nobody waits for (expiry, a closed connection) in either mode.
+    /// They are never refused: each removes a binding, so the queue cannot outgrow
+    /// what the table held.
+    fn store_behind(&self, aor: &Aor, changes: &[Change]) {
+        if let Some(p) = &self.persister
+            && !changes.is_empty()
+        {
+            p.enqueue(changes.iter().map(|c| Op::of(aor, c)));
+        }
+    }
+
+    /// The answer when a REGISTER's changes cannot be stored now (RFC 3261 §21.5.4: a
+    /// temporary condition; Retry-After says when to try again). 503 rather than 500:
+    /// the client, or a proxy with another registrar, knows it may simply retry.
+    fn unavailable(&self) -> Response {
+        Response::new(503)
+            .with_reason("Service Unavailable (bindings cannot be stored now)")
+            .header("Retry-After", self.config.retry_after_secs.to_string())
+    }
+
+    /// Publishes changes (already stored or queued).
     fn record(&self, aor: &Aor, changes: Vec<Change>) {
         if changes.is_empty() {
             return;
-        }
-        if let Some(p) = &self.persister
-            && self.persistence == Persistence::WriteBehind
-        {
-            p.enqueue(changes.iter().map(|c| Op::of(aor, c)));
         }
         // A WebSocket binding is noted on its flow; one whose flow closed while its
         // REGISTER was being processed is removed as soon as it is published.
@@ -215,13 +258,8 @@ impl Registrar {
             tracing::debug!(%aor, uri = %b.uri, flow, "binding removed: its WebSocket closed");
         }
         let changes: Vec<Change> = gone.into_iter().map(Change::Removed).collect();
-        // Sync mode writes in the REGISTER's answer path; here nobody waits, so the
-        // removal is written behind (record queues it only in write-behind mode).
-        if let Some(p) = &self.persister
-            && self.persistence == Persistence::Sync
-        {
-            p.enqueue(changes.iter().map(|c| Op::of(aor, c)));
-        }
+        // Nobody waits for this removal: written behind in either mode.
+        self.store_behind(aor, &changes);
         self.record(aor, changes);
     }
 
@@ -288,7 +326,7 @@ impl Registrar {
             },
             user_agent: req.msg.headers.first(HeaderName::UserAgent),
         };
-        let (bindings, changes) = match self.table.apply(aor, &up, &self.config.limits(), now) {
+        let (bindings, changes) = match self.change_table(aor, &up, now) {
             Ok(applied) => {
                 if let Some(at) = applied.schedule {
                     self.expiry.push(at, aor.clone());
@@ -311,6 +349,7 @@ impl Registrar {
                     Vec::new(),
                 );
             }
+            Err(Refused::Unavailable) => return (self.unavailable(), Vec::new()),
         };
         let mut resp = Response::new(200);
         resp.headers.reserve(bindings.len() + 1);
@@ -334,48 +373,104 @@ impl Registrar {
         (resp, changes)
     }
 
-    /// Steps 4–8 once the identity is known (`None`: authentication is off).
-    fn authorized(
-        self: &Arc<Self>,
-        req: &Request,
-        aor: &Aor,
-        id: Option<&Identity>,
-        ctx: Context,
-    ) -> Result<(Response, Vec<Change>), Response> {
-        if let Some(id) = id
-            && !Self::own_aor(id, aor)
-            && !id.is_admin()
-        {
-            return Err(Response::new(403).with_reason("Forbidden: not your address-of-record"));
+    /// Step 6's table change, by persistence mode: write-behind installs it only with
+    /// its place in the queue; sync mode only plans it (stored first, installed after,
+    /// by [`Registrar::bind_and_store`]); without a store it is installed at once.
+    fn change_table(&self, aor: &Aor, up: &Update<'_>, now: u64) -> Result<Applied, Refused> {
+        let limits = self.config.limits();
+        match (&self.persister, self.persistence) {
+            (Some(_), Persistence::Sync) => self.table.plan(aor, up, &limits, now),
+            (Some(p), Persistence::WriteBehind) => {
+                self.table
+                    .apply_if(aor, up, &limits, now, |changes| p.admit(aor, changes))
+            }
+            (None, _) => self.table.apply(aor, up, &limits, now),
         }
-        Ok(self.bind(req, aor, ctx))
     }
 
-    /// Commits changes (sync mode writes before answering) and returns the answer.
-    async fn commit(self: &Arc<Self>, aor: &Aor, resp: Response, changes: Vec<Change>) -> Response {
-        if self.persistence == Persistence::Sync
-            && let Some(p) = &self.persister
-        {
-            let ops: Vec<Op> = changes.iter().map(|c| Op::of(aor, c)).collect();
-            if let Err(e) = p.write_now(&ops).await {
-                tracing::error!(error = %e, "bindings not saved (sync mode)");
-                return Response::new(500).with_reason("Bindings could not be saved");
+    /// Step 4's answer when the user may not change `aor`.
+    fn forbidden(id: Option<&Identity>, aor: &Aor) -> Option<Response> {
+        let id = id?;
+        (!Self::own_aor(id, aor) && !id.is_admin())
+            .then(|| Response::new(403).with_reason("Forbidden: not your address-of-record"))
+    }
+
+    /// Steps 4–8 once the identity is known (`None`: authentication is off).
+    fn proceed(
+        self: &Arc<Self>,
+        req: Request,
+        aor: Aor,
+        id: Option<&Identity>,
+        ctx: Context,
+    ) -> Reply {
+        if let Some(r) = Self::forbidden(id, &aor) {
+            return Reply::Now(r);
+        }
+        if self.sync_store().is_some() && !req.contacts.is_empty() {
+            let me = Arc::clone(self);
+            return Reply::Later(Box::pin(
+                async move { me.bind_and_store(&req, &aor, ctx).await },
+            ));
+        }
+        Reply::Now(self.bind_now(&req, &aor, ctx))
+    }
+
+    /// Binds without waiting on the store: write-behind (the changes are queued with the
+    /// table change), memory only, or a sync-mode fetch, whose only changes drop expired
+    /// bindings (written behind: an expired row left in the store is ignored by loads).
+    fn bind_now(&self, req: &Request, aor: &Aor, ctx: Context) -> Response {
+        let (resp, changes) = self.bind(req, aor, ctx);
+        if self.sync_store().is_some() && !changes.is_empty() {
+            if let Some(at) = self.table.install(aor, &changes) {
+                self.expiry.push(at, aor.clone());
             }
+            self.store_behind(aor, &changes);
         }
         self.record(aor, changes);
         resp
     }
 
-    fn finish_now(self: &Arc<Self>, aor: Aor, resp: Response, changes: Vec<Change>) -> Reply {
-        if self.persistence == Persistence::Sync && self.persister.is_some() && !changes.is_empty()
-        {
-            let me = Arc::clone(self);
-            return Reply::Later(Box::pin(
-                async move { me.commit(&aor, resp, changes).await },
-            ));
+    /// Binds in sync mode: the changes are planned, written, and only once the store
+    /// committed them installed in the table and answered 200. Applying after the commit
+    /// (rather than applying first and rolling back on failure) means nobody, not a
+    /// concurrent fetch nor the admin API, ever sees a binding the store does not
+    /// hold, and a rollback cannot undo a concurrent expiry or removal.
+    async fn bind_and_store(&self, req: &Request, aor: &Aor, ctx: Context) -> Response {
+        let Some(p) = self.sync_store() else {
+            return self.bind_now(req, aor, ctx);
+        };
+        if req.contacts.is_empty() {
+            return self.bind_now(req, aor, ctx);
         }
-        self.record(&aor, changes);
-        Reply::Now(resp)
+        let stripe =
+            foldhash::fast::FixedState::default().hash_one(aor) as usize % self.turns.len();
+        let _turn = self.turns[stripe].lock().await;
+        let (resp, changes) = self.bind(req, aor, ctx);
+        if changes.is_empty() {
+            return resp;
+        }
+        let ops: Vec<Op> = changes.iter().map(|c| Op::of(aor, c)).collect();
+        if let Err(e) = p.write_now(&ops).await {
+            p.note_refused();
+            // Refused for its content, the same request would fail again: no retry hint.
+            let resp = if super::persist::rejects_content(&e) {
+                Response::new(500).with_reason("Bindings could not be saved")
+            } else {
+                self.unavailable()
+            };
+            tracing::error!(
+                error = %e,
+                %aor,
+                status = resp.status,
+                "REGISTER refused: its bindings could not be saved (sync mode); nothing changed"
+            );
+            return resp;
+        }
+        if let Some(at) = self.table.install(aor, &changes) {
+            self.expiry.push(at, aor.clone());
+        }
+        self.record(aor, changes);
+        resp
     }
 
     /// Handles a REGISTER.
@@ -385,18 +480,12 @@ impl Registrar {
             Err(r) => return Reply::Now(r),
         };
         let Some(auth) = &self.auth else {
-            return match self.authorized(&req, &aor, None, ctx) {
-                Ok((resp, changes)) => self.finish_now(aor, resp, changes),
-                Err(r) => Reply::Now(r),
-            };
+            return self.proceed(req, aor, None, ctx);
         };
         match auth.quick(&req, REGISTER_SCOPE, &ctx) {
             Some(Outcome::Refused(r)) => Reply::Now(r),
             Some(Outcome::Authenticated(id)) if Self::own_aor(&id, &aor) || !id.is_admin() => {
-                match self.authorized(&req, &aor, Some(&id), ctx) {
-                    Ok((resp, changes)) => self.finish_now(aor, resp, changes),
-                    Err(r) => Reply::Now(r),
-                }
+                self.proceed(req, aor, Some(&id), ctx)
             }
             // An admin registering someone else's AOR, or credentials to check: async.
             _ => {
@@ -410,10 +499,10 @@ impl Registrar {
                     if !Self::own_aor(&id, &aor) && id.is_admin() && !me.user_exists(&aor).await {
                         return Response::new(404).with_reason("No Such User");
                     }
-                    match me.authorized(&req, &aor, Some(&id), ctx) {
-                        Ok((resp, changes)) => me.commit(&aor, resp, changes).await,
-                        Err(r) => r,
+                    if let Some(r) = Self::forbidden(Some(&id), &aor) {
+                        return r;
                     }
+                    me.bind_and_store(&req, &aor, ctx).await
                 }))
             }
         }

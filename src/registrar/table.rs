@@ -62,6 +62,8 @@ pub enum Refused {
     IntervalTooBrief(u32),
     /// 403: more than the allowed number of contacts.
     TooManyContacts(usize),
+    /// 503: the changes could not be queued for the store (write-behind queue full).
+    Unavailable,
 }
 
 /// One change to the table, as the presence service and persistence consume it.
@@ -251,6 +253,21 @@ impl BindingTable {
         limits: &Limits,
         now: u64,
     ) -> Result<Applied, Refused> {
+        self.apply_if(aor, up, limits, now, |_| true)
+    }
+
+    /// [`BindingTable::apply`], installed only if `admit` accepts the changes; it runs
+    /// under the AOR's lock, so whatever it records (the write-behind queue) sees each
+    /// AOR's changes in the order the table made them. Refused: the AOR is untouched and
+    /// the answer is [`Refused::Unavailable`]. A fetch that changes nothing skips it.
+    pub fn apply_if(
+        &self,
+        aor: &Aor,
+        up: &Update<'_>,
+        limits: &Limits,
+        now: u64,
+        admit: impl FnOnce(&[Change]) -> bool,
+    ) -> Result<Applied, Refused> {
         let entry = self.map.entry(aor.clone());
         let (scheduled, stored) = match &entry {
             Entry::Occupied(e) => unpack(e.get()),
@@ -267,6 +284,10 @@ impl BindingTable {
                 schedule: None,
             });
         }
+        changes.extend(stale.into_iter().map(Change::Expired));
+        if !changes.is_empty() && !admit(&changes) {
+            return Err(Refused::Unavailable);
+        }
         let schedule = match earliest(&next) {
             None => {
                 if let Entry::Occupied(e) = entry {
@@ -280,12 +301,71 @@ impl BindingTable {
                 push
             }
         };
-        changes.extend(stale.into_iter().map(Change::Expired));
         Ok(Applied {
             bindings: next,
             changes,
             schedule,
         })
+    }
+
+    /// What one REGISTER would do to `aor`, without doing it (sync mode: the changes are
+    /// stored first, then [`BindingTable::install`]ed). The caller keeps other
+    /// REGISTERs of the AOR out until then; `schedule` is always `None` here.
+    pub fn plan(
+        &self,
+        aor: &Aor,
+        up: &Update<'_>,
+        limits: &Limits,
+        now: u64,
+    ) -> Result<Applied, Refused> {
+        let stored = self.map.get(aor).map(|p| unpack(&p).1).unwrap_or_default();
+        let (current, stale): (Vec<Binding>, Vec<Binding>) =
+            stored.into_iter().partition(|b| b.expires_at > now);
+        let (next, mut changes) = self.compute(current, up, limits, now)?;
+        changes.extend(stale.into_iter().map(Change::Expired));
+        Ok(Applied {
+            bindings: next,
+            changes,
+            schedule: None,
+        })
+    }
+
+    /// Installs planned changes into `aor`, binding by binding (by id), so that a
+    /// removal made meanwhile by expiry or a closed connection is kept. Returns the
+    /// deadline to queue for the AOR, if any.
+    pub fn install(&self, aor: &Aor, changes: &[Change]) -> Option<u64> {
+        if changes.is_empty() {
+            return None;
+        }
+        let entry = self.map.entry(aor.clone());
+        let (scheduled, mut list) = match &entry {
+            Entry::Occupied(e) => unpack(e.get()),
+            Entry::Vacant(_) => (0, Vec::new()),
+        };
+        for c in changes {
+            match c {
+                Change::Added(b) | Change::Refreshed(b) => {
+                    match list.iter_mut().find(|x| x.id == b.id) {
+                        Some(x) => *x = b.clone(),
+                        None => list.push(b.clone()),
+                    }
+                }
+                Change::Removed(b) | Change::Expired(b) => list.retain(|x| x.id != b.id),
+            }
+        }
+        match earliest(&list) {
+            None => {
+                if let Entry::Occupied(e) = entry {
+                    e.remove();
+                }
+                None
+            }
+            Some(first) => {
+                let (keep, push) = deadline(scheduled, first);
+                entry.insert(Packed::pack(keep, &list));
+                push
+            }
+        }
     }
 
     /// Removes `aor`'s WebSocket bindings that arrived over connection `flow`, which has
@@ -614,6 +694,77 @@ mod tests {
         assert_eq!(now.len(), 1);
         assert_eq!(&*now[0].uri, "sip:a@192.0.2.1");
         assert_eq!(now[0].cseq, 1);
+    }
+
+    fn update<'a>(c: &'a [ContactValue], call_id: &'a str, cseq: u32) -> Update<'a> {
+        Update {
+            contacts: c,
+            expires: None,
+            call_id,
+            cseq,
+            path: Vec::new(),
+            source: src(5060),
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn a_refused_admission_leaves_the_aor_untouched() {
+        let t = BindingTable::new();
+        let alice = Aor::parse("sip:alice@example.com").unwrap();
+        reg(&t, &contacts(&["<sip:a@192.0.2.1>"]), None, "c", 1, &LIMITS).unwrap();
+        let c = contacts(&["<sip:a@192.0.2.2>", "<sip:a@192.0.2.1>;expires=0"]);
+        let mut seen = Vec::new();
+        let r = t.apply_if(&alice, &update(&c, "c", 2), &LIMITS, 1_000, |changes| {
+            seen.extend(changes.iter().cloned());
+            false
+        });
+        assert_eq!(r, Err(Refused::Unavailable));
+        // The admission saw the whole request: one binding added, one removed.
+        assert!(matches!(&seen[..], [Change::Added(_), Change::Removed(_)]));
+        let now = t.get(&alice, 1_000);
+        assert_eq!(now.len(), 1);
+        assert_eq!((&*now[0].uri, now[0].cseq), ("sip:a@192.0.2.1", 1));
+        // A fetch changes nothing, so it is never put to the admission.
+        let fetch = t.apply_if(&alice, &update(&[], "f", 1), &LIMITS, 1_000, |_| {
+            panic!("a fetch needs no admission")
+        });
+        assert_eq!(fetch.unwrap().bindings.len(), 1);
+    }
+
+    #[test]
+    fn plan_changes_nothing_until_installed() {
+        let t = BindingTable::new();
+        let alice = Aor::parse("sip:alice@example.com").unwrap();
+        let c = contacts(&["<sip:a@192.0.2.1>", "<sip:a@192.0.2.2>"]);
+        let plan = t.plan(&alice, &update(&c, "c", 1), &LIMITS, 1_000).unwrap();
+        assert_eq!(plan.changes.len(), 2);
+        assert!(t.get(&alice, 1_000).is_empty(), "not installed yet");
+        assert_eq!(t.install(&alice, &plan.changes), Some(1_000 + 3600));
+        assert_eq!(t.get(&alice, 1_000), plan.bindings);
+        // A plan made, then one of its bindings removed by someone else (a closed
+        // connection) before the install: the install keeps that removal.
+        let c2 = contacts(&["<sip:a@192.0.2.3>"]);
+        let plan = t
+            .plan(&alice, &update(&c2, "c", 2), &LIMITS, 1_000)
+            .unwrap();
+        let first = t.get(&alice, 1_000)[0].clone();
+        t.install(&alice, &[Change::Removed(first.clone())]);
+        t.install(&alice, &plan.changes);
+        let uris: Vec<String> = t
+            .get(&alice, 1_000)
+            .iter()
+            .map(|b| b.uri.to_string())
+            .collect();
+        assert_eq!(uris, ["sip:a@192.0.2.2", "sip:a@192.0.2.3"]);
+        // Removing everything removes the AOR.
+        let all: Vec<Change> = t
+            .get(&alice, 1_000)
+            .into_iter()
+            .map(Change::Removed)
+            .collect();
+        assert_eq!(t.install(&alice, &all), None);
+        assert_eq!(t.aors(), 0);
     }
 
     #[test]

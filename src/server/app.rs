@@ -65,6 +65,7 @@ impl App {
             pool.clone(),
             Duration::from_millis(config.registrar.batch_max_ms.max(1)),
             config.registrar.batch_max_changes,
+            config.registrar.write_behind_max,
         );
         let registrar = Registrar::new(
             config.registrar.clone(),
