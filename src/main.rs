@@ -18,8 +18,16 @@ use sipreg::config::Config;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `sipreg --version`: the crate version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SIPREG_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "sipreg", version, about = "SIP registrar and presence server")]
+#[command(name = "sipreg", version = VERSION, about = "SIP registrar and presence server")]
 struct Cli {
     /// TOML configuration file (see config/sipreg.toml).
     #[arg(long, global = true, env = "SIPREG_CONFIG")]
