@@ -23,6 +23,10 @@ pub struct Config {
     pub oauth: crate::oauth::OAuthConfig,
     pub tls: crate::transport::tls::TlsConfig,
     pub websocket: crate::transport::ws::WebSocketConfig,
+    /// `[log]`: format and level of the process's log.
+    pub log: crate::logs::LogConfig,
+    /// `[trace]`: the SIP message trace (file, HEPv3).
+    pub trace: crate::trace::TraceConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.

@@ -35,6 +35,9 @@ struct Cli {
     /// Database URL, e.g. sqlite://data/sipreg.db?mode=rwc or postgres://...
     #[arg(long, global = true, env = "SIPREG_DATABASE_URL")]
     database: Option<String>,
+    /// Log format on standard error: text or json (log.format).
+    #[arg(long, global = true, env = "SIPREG_LOG_FORMAT", value_enum)]
+    log_format: Option<sipreg::logs::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,6 +76,10 @@ struct ServeArgs {
     /// Accept REGISTER, SUBSCRIBE and PUBLISH without authentication (lab use only).
     #[arg(long)]
     no_auth: bool,
+    /// Write every SIP message received and sent to this file, credentials redacted
+    /// (trace.file).
+    #[arg(long, env = "SIPREG_SIP_TRACE")]
+    sip_trace: Option<PathBuf>,
     #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
@@ -128,20 +135,18 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let mut config = match load_config(&cli) {
         Ok(c) => c,
         Err(e) => {
+            sipreg::logs::init(cli.log_format.unwrap_or_default(), "info");
             eprintln!("sipreg: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(f) = cli.log_format {
+        config.log.format = f;
+    }
+    let _log = sipreg::logs::init(config.log.format, &config.log.level);
     match cli.command {
         Command::Admin(cmd) => sipreg::users::cli::run(cmd, &config),
         Command::Registrar(cmd) => sipreg::registrar::cli::run(cmd, &config),
@@ -163,6 +168,9 @@ fn main() -> ExitCode {
             }
             if args.no_auth {
                 config.auth.required = false;
+            }
+            if let Some(f) = args.sip_trace {
+                config.trace.file = Some(f);
             }
             args.tls.apply(&mut config.tls);
             if let Some(a) = args.websocket.ws_listen {

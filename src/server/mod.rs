@@ -15,7 +15,7 @@ use std::future::Future;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,7 +28,9 @@ use crate::sip::{Limits, Message, ParseError};
 use crate::transaction::client::Uac;
 use crate::transaction::{Lookup, Transactions, TxKey};
 use crate::transport::tls::{ReloadableAcceptor, TlsListener};
-use crate::transport::{Connections, Outbound, Receiver, Streams, tcp, udp};
+use crate::transport::{
+    Connections, Direction, Outbound, Receiver, Streams, Tap, Tapped, tcp, udp,
+};
 
 pub use crate::transaction::user::{Handler, NoServices, Reply, Services};
 pub use crate::transport::{Context, Transport};
@@ -61,6 +63,8 @@ pub struct Core {
     pub stats: Stats,
     tags: std::collections::hash_map::RandomState,
     pub(crate) tracker: TaskTracker,
+    /// The message trace, when on ([`Core::set_tap`]).
+    tap: OnceLock<Arc<dyn Tap>>,
     /// Itself, for the work a handler finishes later (the transports hold `&dyn Receiver`).
     me: Weak<Core>,
 }
@@ -89,9 +93,31 @@ impl Core {
             stats: Stats::default(),
             tags: std::collections::hash_map::RandomState::new(),
             tracker: TaskTracker::new(),
+            tap: OnceLock::new(),
             me: me.clone(),
             config,
         })
+    }
+
+    /// Shows every message received and sent (this core's answers, and the client
+    /// transactions' requests) to `tap`; set once, before serving.
+    pub fn set_tap(&self, tap: Arc<dyn Tap>) {
+        self.uac.set_tap(Arc::clone(&tap));
+        let _ = self.tap.set(tap);
+    }
+
+    /// Sends an answer through `out`, shown to the tap first.
+    fn send_answer(&self, out: &Outbound, bytes: Bytes, dest: SocketAddr, ctx: Context) {
+        if let Some(t) = self.tap.get() {
+            t.tap(Tapped {
+                direction: Direction::Sent,
+                transport: ctx.transport,
+                local: ctx.local,
+                peer: dest,
+                bytes: bytes.clone(),
+            });
+        }
+        out.send(bytes, dest);
     }
 
     /// What the connection-oriented transports need of the core.
@@ -149,7 +175,7 @@ impl Core {
     ) {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let send = |msg: &Message, bytes: Bytes| {
-            out.send(bytes, self.destination(msg, ctx));
+            self.send_answer(out, bytes, self.destination(msg, ctx), ctx);
         };
         let parsed = match parsed {
             Ok(msg) if msg.is_response() => {
@@ -213,7 +239,7 @@ impl Core {
                                 bytes.clone(),
                                 ctx.transport.is_stream(),
                             );
-                            out.send(bytes, core.destination(&msg, ctx));
+                            core.send_answer(&out, bytes, core.destination(&msg, ctx), ctx);
                         });
                     }
                 }
@@ -249,6 +275,10 @@ impl Receiver for Core {
 
     fn on_flow_closed(&self, id: u64, transport: Transport) {
         self.handler.flow_closed(id, transport);
+    }
+
+    fn tap(&self) -> Option<&dyn Tap> {
+        self.tap.get().map(|t| &**t as &dyn Tap)
     }
 }
 
@@ -305,6 +335,9 @@ impl Server {
         let core = Core::with_uac(config, handler, uac);
         core.uac
             .attach(Arc::clone(&udp), Arc::clone(&core.connections));
+        if let Some(tracer) = crate::trace::Tracer::start(&core.config.trace)? {
+            core.set_tap(tracer);
+        }
         Ok(Server {
             core,
             udp,
