@@ -3,6 +3,8 @@
 //!
 //! `config/sipreg.toml` documents every key with its default; keep the two in step.
 
+pub mod check;
+
 use std::net::SocketAddr;
 use std::path::Path;
 

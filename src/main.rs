@@ -54,9 +54,38 @@ enum Command {
     Client(sipreg::oauth::cli::ClientCommand),
     /// Load generator for loopback benchmarks (see the README, "Benchmarks").
     Bench(sipreg::loadgen::cli::BenchArgs),
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// TLS certificates (see the README, "SIP over TLS").
     #[command(subcommand)]
     Tls(sipreg::transport::tls::cli::TlsCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Checks a configuration file: prints OK, or every problem with its key (exit code 2).
+    Check {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+}
+
+/// `sipreg config check FILE`.
+fn config_check(file: &std::path::Path) -> ExitCode {
+    match sipreg::config::check::check_file(file) {
+        Ok(_) => {
+            println!("{}: OK", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{}: {p}", file.display());
+            }
+            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[derive(Args)]
@@ -135,6 +164,10 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Checks the file it is given, not the --config one (which may be the broken one).
+    if let Command::Config(ConfigCommand::Check { file }) = &cli.command {
+        return config_check(file);
+    }
     let mut config = match load_config(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -153,6 +186,7 @@ fn main() -> ExitCode {
         Command::Client(cmd) => sipreg::oauth::cli::run(cmd, &config),
         Command::Bench(args) => sipreg::loadgen::cli::run(args),
         Command::Tls(cmd) => sipreg::transport::tls::cli::run(cmd),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Serve(args) => {
             if let Some(a) = args.sip_listen {
                 config.sip.listen = a;
