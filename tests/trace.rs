@@ -232,3 +232,33 @@ async fn hep_collector_gets_each_message_with_its_addresses() {
     assert!(resp_text.starts_with("SIP/2.0 401 "), "{resp_text}");
     app.stop().await;
 }
+
+mod spawned;
+
+/// `--log-format json` writes one JSON object per line, and every HTTP request gets an
+/// access line (target `sipreg::access`) without its query string.
+#[test]
+fn json_logs_and_an_access_line_without_the_query() {
+    let mut s = spawned::Spawned::start("", &[]);
+    assert_eq!(s.http_get("/health?code=SECRET-CODE-123&state=xyz"), 200);
+    assert_eq!(s.http_get("/no/such/route"), 404);
+    let access = |path: &'static str| {
+        move |j: &serde_json::Value| j["target"] == "sipreg::access" && j["path"] == path
+    };
+    let health = s.wait_for("an access line for /health", access("/health"));
+    assert_eq!(health["method"], "GET");
+    assert_eq!(health["status"], 200);
+    assert_eq!(health["level"], "INFO");
+    assert!(health["latency_us"].is_u64(), "{health}");
+    assert!(
+        health["peer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("127.0.0.1:")),
+        "{health}"
+    );
+    let missing = s.wait_for("an access line for the 404", access("/no/such/route"));
+    assert_eq!(missing["status"], 404);
+    // Every line is JSON (logs() panics otherwise), and the query never shows.
+    assert!(!s.logs().is_empty());
+    assert!(!s.log_text().contains("SECRET-CODE-123"));
+}
