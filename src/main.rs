@@ -179,7 +179,7 @@ fn main() -> ExitCode {
     if let Some(f) = cli.log_format {
         config.log.format = f;
     }
-    let _log = sipreg::logs::init(config.log.format, &config.log.level);
+    let log = sipreg::logs::init(config.log.format, &config.log.level);
     match cli.command {
         Command::Admin(cmd) => sipreg::users::cli::run(cmd, &config),
         Command::Registrar(cmd) => sipreg::registrar::cli::run(cmd, &config),
@@ -220,7 +220,8 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(sipreg::server::run_until_signal(config)) {
+            let serve = sipreg::server::run_until_signal_with(config, cli.config, Some(log));
+            match runtime.block_on(serve) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("sipreg: {e}");

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod dispatch;
+pub mod reload;
 pub mod websocket;
 
 use std::future::Future;
@@ -483,8 +484,18 @@ pub async fn shutdown_signal() {
 }
 
 /// `sipreg serve`: builds everything, logs where it listens, and runs until SIGINT or
-/// SIGTERM.
+/// SIGTERM. SIGHUP reloads the TLS certificate.
 pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
+    run_until_signal_with(config, None, None).await
+}
+
+/// [`run_until_signal`], where SIGHUP also re-reads `config_file` and applies what can
+/// change live, the log level through `log` ([`reload`]).
+pub async fn run_until_signal_with(
+    config: Config,
+    config_file: Option<std::path::PathBuf>,
+    log: Option<crate::logs::LogHandle>,
+) -> std::io::Result<()> {
     let app = app::App::build(config)
         .await
         .map_err(std::io::Error::other)?;
@@ -496,41 +507,19 @@ pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
     match (app.sips_addr(), app.tls()) {
         (Some(addr), Some(tls)) => {
             tracing::info!(sips = %addr, cert = %tls.settings().cert_file.display(), "SIP over TLS listening (SIGHUP reloads the certificate)");
-            reload_on_sighup(tls);
         }
         _ => tracing::info!("SIP over TLS is off (no [tls] cert_file configured)"),
     }
     if app.ws_addr().is_some() || app.wss_addr().is_some() {
         tracing::info!(ws = ?app.ws_addr(), wss = ?app.wss_addr(), "SIP over WebSocket listening");
     }
+    reload::on_sighup(reload::Reloader::new(
+        config_file,
+        log,
+        app.auth.clone(),
+        app.tls(),
+    ));
     app.run(shutdown_signal()).await
-}
-
-/// Reloads the TLS certificate on every SIGHUP (new handshakes use the new one). The
-/// signal is hooked before this returns, so a SIGHUP sent once TLS is served never finds
-/// the default action (termination) in place.
-fn reload_on_sighup(tls: Arc<ReloadableAcceptor>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hup = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP; TLS reloads only when the files change");
-                return;
-            }
-        };
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading the TLS certificate");
-                let tls = Arc::clone(&tls);
-                // A failure is logged by reload itself.
-                let _ = tokio::task::spawn_blocking(move || tls.reload()).await;
-            }
-        });
-    }
-    #[cfg(not(unix))]
-    let _ = tls;
 }
 
 #[cfg(test)]
