@@ -239,7 +239,10 @@ mod spawned;
 /// access line (target `sipreg::access`) without its query string.
 #[test]
 fn json_logs_and_an_access_line_without_the_query() {
-    let mut s = spawned::Spawned::start("", &[]);
+    let trace = tempfile::tempdir().unwrap();
+    let trace_file = trace.path().join("flag.log");
+    let flag = trace_file.to_str().unwrap();
+    let mut s = spawned::Spawned::start("", &["--sip-trace", flag]);
     assert_eq!(s.http_get("/health?code=SECRET-CODE-123&state=xyz"), 200);
     assert_eq!(s.http_get("/no/such/route"), 404);
     let access = |path: &'static str| {
@@ -261,4 +264,24 @@ fn json_logs_and_an_access_line_without_the_query() {
     // Every line is JSON (logs() panics otherwise), and the query never shows.
     assert!(!s.logs().is_empty());
     assert!(!s.log_text().contains("SECRET-CODE-123"));
+
+    // --sip-trace turned the trace on: an OPTIONS and its answer are in the file.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    sock.send_to(request("OPTIONS", "flag1", "").as_bytes(), s.sip)
+        .unwrap();
+    let mut buf = [0u8; 65_535];
+    let (n, _) = sock.recv_from(&mut buf).expect("an answer");
+    assert!(buf[..n].starts_with(b"SIP/2.0 200 OK\r\n"));
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let t = read(&trace_file);
+        if t.contains("\nOPTIONS sip:alice@example.com SIP/2.0\r\n")
+            && t.contains("\nSIP/2.0 200 OK\r\n")
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not traced:\n{t}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -231,7 +231,60 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::{Direction, Transport};
     use std::time::Duration;
+
+    fn message(text: &'static str) -> Tapped {
+        Tapped {
+            direction: Direction::Received,
+            transport: Transport::Udp,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            peer: "127.0.0.2:5070".parse().unwrap(),
+            bytes: bytes::Bytes::from_static(text.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_counts_and_reports() {
+        // The queue of one, with the writer not started: the second and third messages
+        // find it full.
+        let (tx, rx) = mpsc::channel(1);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let tracer = Tracer {
+            tx,
+            dropped: Arc::clone(&dropped),
+        };
+        for _ in 0..3 {
+            tracer.tap(message(
+                "OPTIONS sip:a SIP/2.0\r\nAuthorization: Bearer tok.en\r\n\r\n",
+            ));
+        }
+        assert_eq!(tracer.dropped(), 2);
+        drop(tracer);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.log");
+        let writer = Writer {
+            file: Some(std::io::BufWriter::new(
+                std::fs::File::create(&path).unwrap(),
+            )),
+            hep: None,
+            capture_id: 1,
+            dropped,
+            reported: 0,
+        };
+        writer.run(rx);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("OPTIONS sip:a SIP/2.0").count(), 1, "{text}");
+        assert!(
+            text.contains(" recv UDP 127.0.0.2:5070 -> 127.0.0.1:5060 ("),
+            "{text}"
+        );
+        assert!(text.contains("Authorization: Bearer <redacted>"), "{text}");
+        assert!(
+            text.contains("==== 2 messages left out of the trace (queue full)"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
