@@ -285,3 +285,65 @@ fn json_logs_and_an_access_line_without_the_query() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// sipreg's own requests (the NOTIFY of a subscription) and their answers are traced too.
+#[tokio::test]
+async fn notify_and_its_answer_are_traced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sip-trace.log");
+    let mut config = app_config(dir.path());
+    config.trace.file = Some(path.clone());
+    config.presence.notify_interval_ms = 20;
+    let app = AppServer::start_in(dir, config).await;
+    add_user(&app.users, "alice", &[]).await;
+    let bob = add_user(&app.users, "bob", &[]).await;
+    let token = app
+        .users
+        .issue_token(&bob, None, None)
+        .unwrap()
+        .access_token;
+    let w = Peer::new().await;
+    let sub = common::presence::subscribe(
+        "bob",
+        "example.com",
+        "alice",
+        "tn1",
+        1,
+        None,
+        "UDP",
+        w.addr,
+        &format!("{}Event: presence\r\n", bearer(&token)),
+    );
+    let m = w.request(app.sip, &sub).await;
+    assert_eq!(status(&m), 200, "{}", m.first_line);
+    let n = w.notify(WAIT, 200).await.expect("a NOTIFY");
+    assert!(n.first_line.starts_with("NOTIFY "));
+    let peer = w.addr.to_string();
+    eventually("the NOTIFY and its 200 in the trace", WAIT, || {
+        let t = read(&path);
+        t.matches(&format!(" -> {peer} (")).count() >= 2
+            && t.matches(&format!("recv UDP {peer} -> ")).count() >= 2
+    })
+    .await;
+    let trace = read(&path);
+    let sent_notify = trace
+        .split("==== ")
+        .find(|r| {
+            r.starts_with(char::is_numeric)
+                && r.contains(" sent UDP ")
+                && r.contains("\nNOTIFY sip:")
+        })
+        .unwrap_or_else(|| panic!("no NOTIFY sent in:\n{trace}"));
+    assert!(
+        sent_notify.contains(&format!(" -> {peer} (")),
+        "{sent_notify}"
+    );
+    let answered = trace.split("==== ").any(|r| {
+        r.contains(&format!(" recv UDP {peer} -> "))
+            && r.contains("\nSIP/2.0 200 OK\r\n")
+            && r.contains(" NOTIFY\r\n")
+    });
+    assert!(answered, "the NOTIFY's 200 is not in:\n{trace}");
+    assert!(!trace.contains(&token));
+    app.stop().await;
+}
