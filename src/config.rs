@@ -3,6 +3,8 @@
 //!
 //! `config/sipreg.toml` documents every key with its default; keep the two in step.
 
+pub mod check;
+
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -23,6 +25,10 @@ pub struct Config {
     pub oauth: crate::oauth::OAuthConfig,
     pub tls: crate::transport::tls::TlsConfig,
     pub websocket: crate::transport::ws::WebSocketConfig,
+    /// `[log]`: format and level of the process's log.
+    pub log: crate::logs::LogConfig,
+    /// `[trace]`: the SIP message trace (file, HEPv3).
+    pub trace: crate::trace::TraceConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.

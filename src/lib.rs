@@ -16,17 +16,21 @@
 //! - [`http`]: the admin HTTP API and the OAuth endpoints.
 //! - [`presence`]: PIDF documents and their composition across a user's devices.
 //! - [`loadgen`]: `sipreg bench`, the load generator of the benchmarks.
+//! - [`logs`]: the process's log (text or JSON, level changed live).
+//! - [`trace`]: the SIP message trace (file, HEPv3), credentials redacted.
 
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod http;
 pub mod loadgen;
+pub mod logs;
 pub mod oauth;
 pub mod presence;
 pub mod registrar;
 pub mod server;
 pub mod sip;
+pub mod trace;
 pub mod transaction;
 pub mod transport;
 pub mod users;

@@ -18,8 +18,16 @@ use sipreg::config::Config;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `sipreg --version`: the crate version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SIPREG_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "sipreg", version, about = "SIP registrar and presence server")]
+#[command(name = "sipreg", version = VERSION, about = "SIP registrar and presence server")]
 struct Cli {
     /// TOML configuration file (see config/sipreg.toml).
     #[arg(long, global = true, env = "SIPREG_CONFIG")]
@@ -27,6 +35,9 @@ struct Cli {
     /// Database URL, e.g. sqlite://data/sipreg.db?mode=rwc or postgres://...
     #[arg(long, global = true, env = "SIPREG_DATABASE_URL")]
     database: Option<String>,
+    /// Log format on standard error: text or json (log.format).
+    #[arg(long, global = true, env = "SIPREG_LOG_FORMAT", value_enum)]
+    log_format: Option<sipreg::logs::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,9 +54,38 @@ enum Command {
     Client(sipreg::oauth::cli::ClientCommand),
     /// Load generator for loopback benchmarks (see the README, "Benchmarks").
     Bench(sipreg::loadgen::cli::BenchArgs),
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// TLS certificates (see the README, "SIP over TLS").
     #[command(subcommand)]
     Tls(sipreg::transport::tls::cli::TlsCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Checks a configuration file: prints OK, or every problem with its key (exit code 2).
+    Check {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+}
+
+/// `sipreg config check FILE`.
+fn config_check(file: &std::path::Path) -> ExitCode {
+    match sipreg::config::check::check_file(file) {
+        Ok(_) => {
+            println!("{}: OK", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{}: {p}", file.display());
+            }
+            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[derive(Args)]
@@ -65,6 +105,10 @@ struct ServeArgs {
     /// Accept REGISTER, SUBSCRIBE and PUBLISH without authentication (lab use only).
     #[arg(long)]
     no_auth: bool,
+    /// Write every SIP message received and sent to this file, credentials redacted
+    /// (trace.file).
+    #[arg(long, env = "SIPREG_SIP_TRACE")]
+    sip_trace: Option<PathBuf>,
     #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
@@ -120,26 +164,29 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Checks the file it is given, not the --config one (which may be the broken one).
+    if let Command::Config(ConfigCommand::Check { file }) = &cli.command {
+        return config_check(file);
+    }
     let mut config = match load_config(&cli) {
         Ok(c) => c,
         Err(e) => {
+            sipreg::logs::init(cli.log_format.unwrap_or_default(), "info");
             eprintln!("sipreg: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(f) = cli.log_format {
+        config.log.format = f;
+    }
+    let log = sipreg::logs::init(config.log.format, &config.log.level);
     match cli.command {
         Command::Admin(cmd) => sipreg::users::cli::run(cmd, &config),
         Command::Registrar(cmd) => sipreg::registrar::cli::run(cmd, &config),
         Command::Client(cmd) => sipreg::oauth::cli::run(cmd, &config),
         Command::Bench(args) => sipreg::loadgen::cli::run(args),
         Command::Tls(cmd) => sipreg::transport::tls::cli::run(cmd),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Serve(args) => {
             if let Some(a) = args.sip_listen {
                 config.sip.listen = a;
@@ -156,6 +203,9 @@ fn main() -> ExitCode {
             if args.no_auth {
                 config.auth.required = false;
             }
+            if let Some(f) = args.sip_trace {
+                config.trace.file = Some(f);
+            }
             args.tls.apply(&mut config.tls);
             if let Some(a) = args.websocket.ws_listen {
                 config.websocket.ws_listen = Some(a);
@@ -170,7 +220,8 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(sipreg::server::run_until_signal(config)) {
+            let serve = sipreg::server::run_until_signal_with(config, cli.config, Some(log));
+            match runtime.block_on(serve) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("sipreg: {e}");

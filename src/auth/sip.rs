@@ -8,7 +8,7 @@
 //! phone never waits on the database; everything else goes through [`SipAuth::full`].
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytestring::ByteString;
@@ -77,7 +77,8 @@ pub struct SipAuth {
     users: Arc<UsersService>,
     validator: Arc<Validator>,
     nonces: Nonces,
-    settings: SipAuthSettings,
+    /// Replaced whole on reload ([`SipAuth::update`]); requests read a snapshot.
+    settings: RwLock<Arc<SipAuthSettings>>,
     issuer: String,
     /// Failed attempts by source address; looked up for every request (seeded foldhash).
     failures: DashMap<IpAddr, (u32, u64), foldhash::fast::RandomState>,
@@ -136,9 +137,27 @@ impl SipAuth {
             nonces: Nonces::new(settings.nonce_ttl, 100_000),
             users,
             validator,
-            settings,
+            settings: RwLock::new(Arc::new(settings)),
             issuer,
             failures: DashMap::with_hasher(foldhash::fast::RandomState::default()),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Arc<SipAuthSettings> {
+        match self.settings.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Applies new settings to the requests that follow (SIGHUP). The nonce lifetime is
+    /// fixed at start: nonces already handed out keep theirs.
+    pub fn update(&self, settings: SipAuthSettings) {
+        let new = Arc::new(settings);
+        match self.settings.write() {
+            Ok(mut s) => *s = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
         }
     }
 
@@ -148,7 +167,7 @@ impl SipAuth {
 
     fn bearer_challenge(&self, scope: &str, error: Option<&str>) -> WwwAuthenticate {
         let mut ps = vec![
-            param("realm", quote(&self.settings.realm)),
+            param("realm", quote(&self.settings().realm)),
             param("scope", quote(scope)),
             param("authz_server", quote(&self.issuer)),
         ];
@@ -167,12 +186,13 @@ impl SipAuth {
         bearer_error: Option<&str>,
         stale: bool,
     ) -> Vec<WwwAuthenticate> {
-        self.settings
+        let settings = self.settings();
+        settings
             .policy
             .offered(user_agent(req), ctx)
             .map(|c| match c {
                 Challenge::Bearer => self.bearer_challenge(scope, bearer_error),
-                Challenge::Digest(alg) => self.nonces.challenge(&self.settings.realm, alg, stale),
+                Challenge::Digest(alg) => self.nonces.challenge(&settings.realm, alg, stale),
             })
             .collect()
     }
@@ -190,7 +210,7 @@ impl SipAuth {
     ) -> Response {
         let all = self.challenges(req, ctx, scope, bearer_error, stale);
         if all.is_empty() {
-            let reason = if self.settings.policy.bearer_allowed(ctx) {
+            let reason = if self.settings().policy.bearer_allowed(ctx) {
                 "No Authentication Scheme For This Client"
             } else {
                 "TLS Required"
@@ -218,7 +238,7 @@ impl SipAuth {
 
     fn insufficient_scope(&self, scope: &str) -> Response {
         let h = bearer(vec![
-            param("realm", quote(&self.settings.realm)),
+            param("realm", quote(&self.settings().realm)),
             param("error", quote("insufficient_scope")),
             param("scope", quote(scope)),
         ]);
@@ -230,7 +250,7 @@ impl SipAuth {
     /// A 403 with Retry-After while `ip` is over its failure budget.
     fn throttled(&self, ip: IpAddr) -> Option<Response> {
         let now = unix_now();
-        let window = self.settings.failure_window.as_secs();
+        let window = self.settings().failure_window.as_secs();
         let e = self.failures.get(&ip)?;
         let (count, start) = *e;
         drop(e);
@@ -239,7 +259,7 @@ impl SipAuth {
                 .remove_if(&ip, |_, v| now.saturating_sub(v.1) >= window);
             return None;
         }
-        (count >= self.settings.max_failures).then(|| {
+        (count >= self.settings().max_failures).then(|| {
             Response::new(403)
                 .with_reason("Too Many Failed Authentications")
                 .header(
@@ -251,7 +271,7 @@ impl SipAuth {
 
     fn record_failure(&self, ip: IpAddr) {
         let now = unix_now();
-        let window = self.settings.failure_window.as_secs();
+        let window = self.settings().failure_window.as_secs();
         let mut e = self.failures.entry(ip).or_insert((0, now));
         if now.saturating_sub(e.1) >= window {
             *e = (0, now);
@@ -277,7 +297,7 @@ impl SipAuth {
             Presented::None => Some(Outcome::Refused(
                 self.challenge(req, ctx, scope, None, false),
             )),
-            Presented::Bearer(_) if !self.settings.policy.bearer_allowed(ctx) => {
+            Presented::Bearer(_) if !self.settings().policy.bearer_allowed(ctx) => {
                 Some(Outcome::Refused(self.token_in_clear(req, ctx, scope)))
             }
             Presented::Bearer(t) => match self.validator.validate_cached(&t)? {
@@ -296,7 +316,7 @@ impl SipAuth {
         }
         match presented(req) {
             Presented::None => Outcome::Refused(self.challenge(req, ctx, scope, None, false)),
-            Presented::Bearer(_) if !self.settings.policy.bearer_allowed(ctx) => {
+            Presented::Bearer(_) if !self.settings().policy.bearer_allowed(ctx) => {
                 Outcome::Refused(self.token_in_clear(req, ctx, scope))
             }
             Presented::Bearer(t) => match self.validator.validate(&t).await {
@@ -320,14 +340,14 @@ impl SipAuth {
         let challenge = |stale| Outcome::Refused(self.challenge(req, ctx, scope, None, stale));
         // Only an algorithm this client was offered is accepted.
         let offered = self
-            .settings
+            .settings()
             .policy
             .configured(user_agent(req))
             .contains(&Challenge::Digest(c.algorithm));
-        if !offered || c.realm != self.settings.realm {
+        if !offered || c.realm != self.settings().realm {
             return challenge(false);
         }
-        match self.nonces.check(&c.nonce, &self.settings.realm) {
+        match self.nonces.check(&c.nonce, &self.settings().realm) {
             NonceState::Invalid => return challenge(false),
             NonceState::Stale => return challenge(true),
             NonceState::Fresh => {}

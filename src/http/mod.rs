@@ -8,6 +8,7 @@
 //!
 //! [`serve`] runs them until `shutdown` resolves.
 
+pub mod access_log;
 mod auth_routes;
 pub mod error;
 pub mod extract;
@@ -132,7 +133,8 @@ pub async fn serve_split(
             if let Ok(addr) = axum::serve::Listener::local_addr(&listener) {
                 tracing::info!(%addr, "public HTTPS listening (OAuth, pages, JWKS)");
             }
-            let app = public_router(svc, oauth).into_make_service_with_connect_info::<SocketAddr>();
+            let app = access_log::layer(public_router(svc, oauth))
+                .into_make_service_with_connect_info::<SocketAddr>();
             let mut rx = stop_rx.clone();
             Some(tokio::spawn(async move {
                 use axum::serve::ListenerExt;
@@ -151,7 +153,7 @@ pub async fn serve_split(
     if let Ok(addr) = admin.local_addr() {
         tracing::info!(%addr, "admin HTTP API listening");
     }
-    let app = admin_routes.into_make_service_with_connect_info::<SocketAddr>();
+    let app = access_log::layer(admin_routes).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(admin, app)
         .with_graceful_shutdown(shutdown)
         .await;

@@ -23,6 +23,8 @@ use crate::users::UsersService;
 /// A built, bound sipreg.
 pub struct App {
     pub sip: Server,
+    /// SIP authentication, when required (its settings change on reload).
+    pub auth: Option<Arc<SipAuth>>,
     pub registrar: Arc<Registrar>,
     pub users: Arc<UsersService>,
     pub presence: Arc<PresenceService>,
@@ -42,18 +44,9 @@ impl App {
         let users = UsersService::open(&config)
             .await
             .map_err(|e| format!("cannot open the store {}: {e}", config.database.url))?;
-        let policy = ChallengePolicy::from_config(&config.auth)?;
+        let settings = auth_settings(&config.auth)?;
         let auth = if config.auth.required {
-            Some(Arc::new(SipAuth::new(
-                users.clone(),
-                SipAuthSettings {
-                    realm: config.auth.digest_realm.clone(),
-                    policy,
-                    nonce_ttl: Duration::from_secs(config.auth.nonce_ttl_secs.max(1)),
-                    max_failures: config.auth.max_failures.max(1),
-                    failure_window: Duration::from_secs(config.auth.failure_window_secs.max(1)),
-                },
-            )))
+            Some(Arc::new(SipAuth::new(users.clone(), settings)))
         } else {
             tracing::warn!(
                 "authentication is OFF: anybody may register any address (lab use only)"
@@ -109,7 +102,7 @@ impl App {
         let presence = PresenceService::new(
             config.presence.clone(),
             config.sip.domains.clone(),
-            auth,
+            auth.clone(),
             registrar.clone(),
             Arc::clone(&uac),
         );
@@ -123,6 +116,7 @@ impl App {
             .with_tls(tls);
         Ok(App {
             sip,
+            auth,
             registrar,
             users,
             presence,
@@ -200,6 +194,17 @@ impl App {
         }
         result
     }
+}
+
+/// SIP authentication's settings from `[auth]` (at start, and again on reload).
+pub fn auth_settings(c: &crate::auth::AuthConfig) -> Result<SipAuthSettings, String> {
+    Ok(SipAuthSettings {
+        realm: c.digest_realm.clone(),
+        policy: ChallengePolicy::from_config(c)?,
+        nonce_ttl: Duration::from_secs(c.nonce_ttl_secs.max(1)),
+        max_failures: c.max_failures.max(1),
+        failure_window: Duration::from_secs(c.failure_window_secs.max(1)),
+    })
 }
 
 /// Hands the memory the start-up load freed (its pages of rows, the tables it outgrew)

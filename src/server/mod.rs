@@ -9,13 +9,14 @@
 
 pub mod app;
 pub mod dispatch;
+pub mod reload;
 pub mod websocket;
 
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,7 +29,9 @@ use crate::sip::{Limits, Message, ParseError};
 use crate::transaction::client::Uac;
 use crate::transaction::{Lookup, Transactions, TxKey};
 use crate::transport::tls::{ReloadableAcceptor, TlsListener};
-use crate::transport::{Connections, Outbound, Receiver, Streams, tcp, udp};
+use crate::transport::{
+    Connections, Direction, Outbound, Receiver, Streams, Tap, Tapped, tcp, udp,
+};
 
 pub use crate::transaction::user::{Handler, NoServices, Reply, Services};
 pub use crate::transport::{Context, Transport};
@@ -61,6 +64,8 @@ pub struct Core {
     pub stats: Stats,
     tags: std::collections::hash_map::RandomState,
     pub(crate) tracker: TaskTracker,
+    /// The message trace, when on ([`Core::set_tap`]).
+    tap: OnceLock<Arc<dyn Tap>>,
     /// Itself, for the work a handler finishes later (the transports hold `&dyn Receiver`).
     me: Weak<Core>,
 }
@@ -89,9 +94,31 @@ impl Core {
             stats: Stats::default(),
             tags: std::collections::hash_map::RandomState::new(),
             tracker: TaskTracker::new(),
+            tap: OnceLock::new(),
             me: me.clone(),
             config,
         })
+    }
+
+    /// Shows every message received and sent (this core's answers, and the client
+    /// transactions' requests) to `tap`; set once, before serving.
+    pub fn set_tap(&self, tap: Arc<dyn Tap>) {
+        self.uac.set_tap(Arc::clone(&tap));
+        let _ = self.tap.set(tap);
+    }
+
+    /// Sends an answer through `out`, shown to the tap first.
+    fn send_answer(&self, out: &Outbound, bytes: Bytes, dest: SocketAddr, ctx: Context) {
+        if let Some(t) = self.tap.get() {
+            t.tap(Tapped {
+                direction: Direction::Sent,
+                transport: ctx.transport,
+                local: ctx.local,
+                peer: dest,
+                bytes: bytes.clone(),
+            });
+        }
+        out.send(bytes, dest);
     }
 
     /// What the connection-oriented transports need of the core.
@@ -149,7 +176,7 @@ impl Core {
     ) {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let send = |msg: &Message, bytes: Bytes| {
-            out.send(bytes, self.destination(msg, ctx));
+            self.send_answer(out, bytes, self.destination(msg, ctx), ctx);
         };
         let parsed = match parsed {
             Ok(msg) if msg.is_response() => {
@@ -213,7 +240,7 @@ impl Core {
                                 bytes.clone(),
                                 ctx.transport.is_stream(),
                             );
-                            out.send(bytes, core.destination(&msg, ctx));
+                            core.send_answer(&out, bytes, core.destination(&msg, ctx), ctx);
                         });
                     }
                 }
@@ -249,6 +276,10 @@ impl Receiver for Core {
 
     fn on_flow_closed(&self, id: u64, transport: Transport) {
         self.handler.flow_closed(id, transport);
+    }
+
+    fn tap(&self) -> Option<&dyn Tap> {
+        self.tap.get().map(|t| &**t as &dyn Tap)
     }
 }
 
@@ -305,6 +336,9 @@ impl Server {
         let core = Core::with_uac(config, handler, uac);
         core.uac
             .attach(Arc::clone(&udp), Arc::clone(&core.connections));
+        if let Some(tracer) = crate::trace::Tracer::start(&core.config.trace)? {
+            core.set_tap(tracer);
+        }
         Ok(Server {
             core,
             udp,
@@ -450,8 +484,18 @@ pub async fn shutdown_signal() {
 }
 
 /// `sipreg serve`: builds everything, logs where it listens, and runs until SIGINT or
-/// SIGTERM.
+/// SIGTERM. SIGHUP reloads the TLS certificate.
 pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
+    run_until_signal_with(config, None, None).await
+}
+
+/// [`run_until_signal`], where SIGHUP also re-reads `config_file` and applies what can
+/// change live, the log level through `log` ([`reload`]).
+pub async fn run_until_signal_with(
+    config: Config,
+    config_file: Option<std::path::PathBuf>,
+    log: Option<crate::logs::LogHandle>,
+) -> std::io::Result<()> {
     let app = app::App::build(config)
         .await
         .map_err(std::io::Error::other)?;
@@ -463,41 +507,19 @@ pub async fn run_until_signal(config: Config) -> std::io::Result<()> {
     match (app.sips_addr(), app.tls()) {
         (Some(addr), Some(tls)) => {
             tracing::info!(sips = %addr, cert = %tls.settings().cert_file.display(), "SIP over TLS listening (SIGHUP reloads the certificate)");
-            reload_on_sighup(tls);
         }
         _ => tracing::info!("SIP over TLS is off (no [tls] cert_file configured)"),
     }
     if app.ws_addr().is_some() || app.wss_addr().is_some() {
         tracing::info!(ws = ?app.ws_addr(), wss = ?app.wss_addr(), "SIP over WebSocket listening");
     }
+    reload::on_sighup(reload::Reloader::new(
+        config_file,
+        log,
+        app.auth.clone(),
+        app.tls(),
+    ));
     app.run(shutdown_signal()).await
-}
-
-/// Reloads the TLS certificate on every SIGHUP (new handshakes use the new one). The
-/// signal is hooked before this returns, so a SIGHUP sent once TLS is served never finds
-/// the default action (termination) in place.
-fn reload_on_sighup(tls: Arc<ReloadableAcceptor>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hup = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP; TLS reloads only when the files change");
-                return;
-            }
-        };
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading the TLS certificate");
-                let tls = Arc::clone(&tls);
-                // A failure is logged by reload itself.
-                let _ = tokio::task::spawn_blocking(move || tls.reload()).await;
-            }
-        });
-    }
-    #[cfg(not(unix))]
-    let _ = tls;
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::sip::headers::CSeq;
 use crate::sip::{Message, Method};
-use crate::transport::{Connections, Context};
+use crate::transport::{Connections, Context, Direction, Tap, Tapped, Transport};
 
 /// RFC 3261 §17.1.2.2: the cap on the retransmission interval.
 const T2: Duration = Duration::from_secs(4);
@@ -124,6 +124,8 @@ pub struct Uac {
     next: AtomicU64,
     seed: u64,
     pub stats: UacStats,
+    /// The message trace, when on: shown every request sent.
+    tap: OnceLock<Arc<dyn Tap>>,
 }
 
 /// Removes a transaction from the table however its future ends (answer, timeout, drop).
@@ -146,6 +148,7 @@ impl Uac {
             next: AtomicU64::new(0),
             seed: u64::from_le_bytes(seed),
             stats: UacStats::default(),
+            tap: OnceLock::new(),
         })
     }
 
@@ -159,6 +162,23 @@ impl Uac {
             local,
             connections,
         });
+    }
+
+    /// Shows every request sent to `tap` (the message trace).
+    pub fn set_tap(&self, tap: Arc<dyn Tap>) {
+        let _ = self.tap.set(tap);
+    }
+
+    fn tap_sent(&self, transport: Transport, local: SocketAddr, peer: SocketAddr, bytes: &Bytes) {
+        if let Some(t) = self.tap.get() {
+            t.tap(Tapped {
+                direction: Direction::Sent,
+                transport,
+                local,
+                peer,
+                bytes: bytes.clone(),
+            });
+        }
     }
 
     /// Transactions waiting for their final answer.
@@ -208,6 +228,7 @@ impl Uac {
             Target::Flow(id) => {
                 let conn = link.connections.get(id).ok_or(ClientError::NoConnection)?;
                 let bytes = encode(&req, conn.transport.via_token(), conn.local, &branch);
+                self.tap_sent(conn.transport, conn.local, conn.peer, &bytes);
                 conn.tx
                     .try_send(bytes)
                     .map_err(|_| ClientError::NoConnection)?;
@@ -247,6 +268,7 @@ impl Uac {
                 self.stats.retransmissions.fetch_add(1, Ordering::Relaxed);
             }
             first = false;
+            self.tap_sent(Transport::Udp, link.local, dest, &bytes);
             if let Err(e) = link.udp.send_to(&bytes, dest) {
                 tracing::debug!(%dest, error = %e, "UDP send of a request failed");
             }

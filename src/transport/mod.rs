@@ -12,11 +12,14 @@
 //!   go back over the connection a client registered or subscribed on, and the layers
 //!   above learn when a flow closes; [`FlowIndex`] is what they keep per flow to act on it.
 //!
+//! - [`tap`]: what the message trace sees of the wire.
+//!
 //! Nothing here knows the server, the registrar or presence: they sit behind [`Receiver`].
 
 mod flow_index;
 mod outbox;
 pub mod per_ip;
+pub mod tap;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -35,6 +38,7 @@ use crate::sip::{Limits, Message, ParseError};
 
 pub use flow_index::{FlowIndex, Noted};
 pub use outbox::{Outbox, OutboxTx, SendError};
+pub use tap::{Direction, Tap, Tapped};
 
 /// How a message reached sipreg (the Via transport token, RFC 3261 §18, RFC 7118 §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,6 +146,24 @@ pub trait Receiver: Send + Sync + 'static {
     /// A connection closed: whatever was kept on it (WebSocket bindings, subscriptions)
     /// can go.
     fn on_flow_closed(&self, _id: u64, _transport: Transport) {}
+
+    /// The tap shown every received message before it is parsed (the message trace).
+    fn tap(&self) -> Option<&dyn Tap> {
+        None
+    }
+
+    /// Shows `bytes`, received in `ctx`, to the tap when there is one.
+    fn tap_received(&self, bytes: &Bytes, ctx: &Context) {
+        if let Some(t) = self.tap() {
+            t.tap(Tapped {
+                direction: Direction::Received,
+                transport: ctx.transport,
+                local: ctx.local,
+                peer: ctx.source,
+                bytes: bytes.clone(),
+            });
+        }
+    }
 }
 
 /// How to send octets back.

@@ -148,6 +148,7 @@ pub async fn serve_framed<S>(
                 Frame::Skip(n) => buf.advance(n),
                 Frame::Message(n) => {
                     let data = buf.split_to(n).freeze();
+                    streams.receiver.tap_received(&data, &ctx);
                     let parsed = parse_datagram(data, &streams.limits);
                     streams.receiver.on_message(parsed, ctx, &out);
                 }
@@ -250,6 +251,7 @@ pub fn answer_unframable(
         return;
     };
     let head = Bytes::copy_from_slice(&buf[..end + 4]);
+    streams.receiver.tap_received(&head, &ctx);
     let partial = match parse_datagram(head, &streams.limits) {
         Ok(m) => m,
         Err(e) => match e.partial {

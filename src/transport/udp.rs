@@ -103,13 +103,14 @@ fn receive(
             }
         };
         let data = Bytes::copy_from_slice(&buf[..n]);
-        let parsed = parse_datagram(data, limits);
         let ctx = Context {
             transport: Transport::Udp,
             source,
             local,
             connection: None,
         };
+        receiver.tap_received(&data, &ctx);
+        let parsed = parse_datagram(data, limits);
         receiver.on_message(parsed, ctx, &out);
     }
 }

@@ -157,6 +157,7 @@ fn deliver(streams: &Streams, data: Bytes, ctx: Context, out: &Outbound) {
     if data.iter().all(|&b| b == b'\r' || b == b'\n') {
         return;
     }
+    streams.receiver.tap_received(&data, &ctx);
     let parsed = parse_datagram(data, &streams.limits);
     streams.receiver.on_message(parsed, ctx, out);
 }
