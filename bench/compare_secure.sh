@@ -16,7 +16,10 @@
 #   e. server CPU per REGISTER over persistent WSS connections (16) at $TLS_RATE/s.
 # Each CPU step follows a warm-up pass in which every user registers once over that
 # transport, and is run $SECURE_REPEAT times: the row shows the median (these figures are
-# dominated by thread wake-ups, which vary from minute to minute on a VM). The sipreg side is "n/a" while `sipreg serve --help` lists no --sips-listen
+# dominated by thread wake-ups, which vary from minute to minute on a VM). Kamailio keeps
+# its bindings in memory only (usrloc db_mode 0), so sipreg does too by default here
+# (SIPREG_PERSISTENCE=memory); SIPREG_PERSISTENCE=write-behind measures its default
+# persistence instead (every refresh written to SQLite behind the answer). The sipreg side is "n/a" while `sipreg serve --help` lists no --sips-listen
 # (a, b, c, d) or --wss-listen (e).
 # Environment: TLS_RATE, IDLE_CONNS, HS_CONC, SECURE_SECS, SECURE_REPEAT; SIPREG_TLS_TOML: extra lines for
 # sipreg's [tls] section; SIPREG_SERVE_BIN: the sipreg binary to serve with (default: the
@@ -31,6 +34,7 @@ fi
 TLS_RATE=${TLS_RATE:-2000}
 HS_CONC=${HS_CONC:-16}
 if [ "$QUICK" = 1 ]; then SECURE_REPEAT=${SECURE_REPEAT:-1}; else SECURE_REPEAT=${SECURE_REPEAT:-3}; fi
+SIPREG_PERSISTENCE=${SIPREG_PERSISTENCE:-memory}
 # Lanes connect from 127.0.0.1 ... 127.0.0.16: a connection per REGISTER leaves a TIME_WAIT
 # per connection, and 10,000 held connections need that many ports.
 SOURCES=16
@@ -187,6 +191,8 @@ if [ -z "$S_TLS_NA" ]; then
     cat >"$WORK/st/sipreg.toml" <<EOF
 [sip]
 tcp_max_connections = $((IDLE_CONNS + 1000))
+[registrar]
+persistence = "$SIPREG_PERSISTENCE"
 [database]
 url = "sqlite://$WORK/st/sipreg.db?mode=rwc"
 [tokens]
@@ -260,7 +266,7 @@ EOF
 )
 MODE=$([ "$QUICK" = 1 ] && echo "quick" || echo "full")
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-SECURE_HEADER="$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD), mode $MODE, nproc $(nproc), CPU \"$CPU_MODEL\", load average at the end $(cut -d' ' -f1-3 /proc/loadavg), $USERS users, ECDSA P-256 lab certificate, ulimit -n $FD_LIMIT, CPU rows the median of $SECURE_REPEAT runs"
+SECURE_HEADER="$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD), mode $MODE, nproc $(nproc), CPU \"$CPU_MODEL\", load average at the end $(cut -d' ' -f1-3 /proc/loadavg), $USERS users, ECDSA P-256 lab certificate, ulimit -n $FD_LIMIT, CPU rows the median of $SECURE_REPEAT runs, sipreg registrar.persistence = $SIPREG_PERSISTENCE, Kamailio usrloc db_mode 0"
 echo
 echo "$SECURE_HEADER"
 echo

@@ -436,3 +436,22 @@ async fn sync_mode_answers_500_when_the_store_refuses_the_change_itself() {
     let want: BTreeSet<_> = [pair("r", "sip:r@192.0.2.67")].into();
     assert_eq!(rows(&app).await, want);
 }
+
+#[tokio::test]
+async fn memory_mode_answers_from_memory_and_writes_nothing() {
+    let app = start(Persistence::Memory, 100_000).await;
+    let admin = admin_token(&app).await;
+    let a = "sip:m@192.0.2.7";
+    let m = send(app.sip, &register("m", "c1", 1, &[&format!("<{a}>")])).await;
+    assert_eq!(status(&m), 200);
+    assert!(contacts(&m).contains(a));
+    assert!(
+        app.registrar.persister().is_none(),
+        "no writer in memory mode"
+    );
+    let want: BTreeSet<_> = [pair("m", a)].into();
+    assert_eq!(listed(&app, &admin).await, want);
+    // Longer than a write-behind batch: still nothing stored.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rows(&app).await.is_empty(), "memory mode stores no binding");
+}

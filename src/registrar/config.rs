@@ -13,6 +13,9 @@ pub enum Persistence {
     WriteBehind,
     /// Before the 200 OK is sent.
     Sync,
+    /// Never: bindings live in memory only and are gone after a restart (Kamailio's
+    /// usrloc `db_mode 0`), for labs and CI that need no durability.
+    Memory,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -384,7 +384,7 @@ impl Registrar {
                 self.table
                     .apply_if(aor, up, &limits, now, |changes| p.admit(aor, changes))
             }
-            (None, _) => self.table.apply(aor, up, &limits, now),
+            (None, _) | (Some(_), Persistence::Memory) => self.table.apply(aor, up, &limits, now),
         }
     }
 

@@ -16,7 +16,7 @@ use crate::clock::unix_now;
 use crate::config::Config;
 use crate::presence::{PresenceHandler, PresenceService};
 use crate::registrar::persist::{self, Persister};
-use crate::registrar::{Registrar, RegistrarHandler};
+use crate::registrar::{Persistence, Registrar, RegistrarHandler};
 use crate::transaction::client::Uac;
 use crate::users::UsersService;
 
@@ -54,25 +54,34 @@ impl App {
             None
         };
         let pool = users.store().pool().clone();
-        let persister = Persister::start(
-            pool.clone(),
-            Duration::from_millis(config.registrar.batch_max_ms.max(1)),
-            config.registrar.batch_max_changes,
-            config.registrar.write_behind_max,
-        );
+        // In memory only: no writer, and nothing from an earlier run is restored.
+        let durable = config.registrar.persistence != Persistence::Memory;
+        let persister = durable.then(|| {
+            Persister::start(
+                pool.clone(),
+                Duration::from_millis(config.registrar.batch_max_ms.max(1)),
+                config.registrar.batch_max_changes,
+                config.registrar.write_behind_max,
+            )
+        });
         let registrar = Registrar::new(
             config.registrar.clone(),
             config.sip.domains.clone(),
             auth.clone(),
             Some(users.clone()),
-            Some(persister),
+            persister,
         );
-        // Straight from the store's pages into the table: the rows are never all in
-        // memory at once.
-        let count = persist::load_into(&pool, unix_now(), |aor, b| registrar.restore_one(aor, b))
-            .await
-            .map_err(|e| format!("cannot load bindings: {e}"))?;
-        tracing::info!(bindings = count, "bindings loaded");
+        if durable {
+            // Straight from the store's pages into the table: the rows are never all in
+            // memory at once.
+            let count =
+                persist::load_into(&pool, unix_now(), |aor, b| registrar.restore_one(aor, b))
+                    .await
+                    .map_err(|e| format!("cannot load bindings: {e}"))?;
+            tracing::info!(bindings = count, "bindings loaded");
+        } else {
+            tracing::warn!("registrar.persistence = \"memory\": bindings are lost on restart");
+        }
         release_freed_memory();
         let http = tokio::net::TcpListener::bind(config.http.listen)
             .await
