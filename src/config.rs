@@ -23,6 +23,7 @@ pub struct Config {
     pub oauth: crate::oauth::OAuthConfig,
     pub tls: crate::transport::tls::TlsConfig,
     pub websocket: crate::transport::ws::WebSocketConfig,
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.

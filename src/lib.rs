@@ -15,6 +15,7 @@
 //! - [`oauth`]: the OAuth 2.0 authorization server (clients, grants, discovery).
 //! - [`http`]: the admin HTTP API and the OAuth endpoints.
 //! - [`presence`]: PIDF documents and their composition across a user's devices.
+//! - [`metrics`]: Prometheus metrics (names, the recorder, the scrape).
 //! - [`loadgen`]: `sipreg bench`, the load generator of the benchmarks.
 
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod loadgen;
+pub mod metrics;
 pub mod oauth;
 pub mod presence;
 pub mod registrar;

@@ -7,7 +7,7 @@
 //! shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::{AnyPool, AssertSqlSafe};
@@ -42,6 +42,8 @@ struct Fill {
     queued: AtomicUsize,
     full: Notify,
     max_changes: usize,
+    /// When the oldest change not yet written was queued (unix ms; 0: none), for metrics.
+    oldest_ms: AtomicU64,
 }
 
 /// The write-behind writer.
@@ -51,6 +53,12 @@ pub struct Persister {
     stop: CancellationToken,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
     pool: AnyPool,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn i64_of(v: u64) -> i64 {
@@ -465,6 +473,7 @@ impl Persister {
             queued: AtomicUsize::new(0),
             full: Notify::new(),
             max_changes,
+            oldest_ms: AtomicU64::new(0),
         });
         let writer_pool = pool.clone();
         let writer_stop = stop.clone();
@@ -498,8 +507,14 @@ impl Persister {
                         Err(_) => break,
                     }
                 }
+                let taken_ms = now_ms();
                 fill.queued.fetch_sub(batch.len(), Ordering::AcqRel);
                 save(&writer_pool, &batch).await;
+                // Metrics only: what is left was queued before `taken_ms` (an age a
+                // little short, never too long).
+                let left = fill.queued.load(Ordering::Acquire) > 0;
+                fill.oldest_ms
+                    .store(if left { taken_ms } else { 0 }, Ordering::Release);
             }
         });
         Persister {
@@ -515,12 +530,36 @@ impl Persister {
     pub fn enqueue(&self, ops: impl IntoIterator<Item = Op>) {
         for op in ops {
             // Fails only once the writer has exited, after shutdown.
-            if self.tx.send(op).is_ok()
-                && self.fill.queued.fetch_add(1, Ordering::AcqRel) + 1 == self.fill.max_changes
-            {
+            if !self.tx.send(op).is_ok() {
+                continue;
+            }
+            let before = self.fill.queued.fetch_add(1, Ordering::AcqRel);
+            if before == 0 {
+                let _ = self.fill.oldest_ms.compare_exchange(
+                    0,
+                    now_ms(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+            if before + 1 == self.fill.max_changes {
                 self.fill.full.notify_one();
             }
         }
+    }
+
+    /// Changes queued and the age of the oldest, in seconds (for metrics).
+    pub fn backlog(&self) -> (usize, f64) {
+        let since = self.fill.oldest_ms.load(Ordering::Acquire);
+        let age = if since == 0 {
+            0
+        } else {
+            now_ms().saturating_sub(since)
+        };
+        (
+            self.fill.queued.load(Ordering::Acquire),
+            age as f64 / 1000.0,
+        )
     }
 
     /// Writes now (sync mode).

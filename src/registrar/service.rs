@@ -57,6 +57,11 @@ pub struct Registrar {
 pub const REGISTER_SCOPE: &str = "sip.register";
 
 impl Registrar {
+    /// The write-behind queue: changes queued and the oldest one's age in seconds.
+    pub fn write_behind(&self) -> (usize, f64) {
+        self.persister.as_ref().map_or((0, 0.0), Persister::backlog)
+    }
+
     /// A registrar. `auth: None` registers without authentication (lab use);
     /// `persister: None` keeps bindings in memory only.
     pub fn new(
