@@ -1,0 +1,214 @@
+//! Metrics and health over real sockets: REGISTERs over UDP (accepted, refused for a bad
+//! token, challenged), an OPTIONS over TCP, then `GET /metrics` on the admin listener
+//! must show exactly those moves; `/health` and `/ready`; `[metrics] enabled = false`
+//! makes `/metrics` 404.
+//!
+//! The Prometheus recorder is one per process: every scrape here is in one test, and the
+//! other tests of this file send no SIP, so the counts are this test's alone.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::presence::{bearer, register};
+use common::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// One scrape: each series (name and sorted labels, as `name{k="v",...}`) and its value.
+struct Scrape(BTreeMap<String, f64>);
+
+impl Scrape {
+    async fn of(app: &AppServer) -> Scrape {
+        let r = reqwest::get(format!("http://{}/metrics", app.http))
+            .await
+            .expect("GET /metrics");
+        assert_eq!(r.status(), 200);
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+        let text = r.text().await.unwrap();
+        let mut out = BTreeMap::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (series, value) = line.rsplit_once(' ').expect("series value");
+            let key = match series.split_once('{') {
+                Some((name, labels)) => {
+                    let mut l: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
+                    l.sort();
+                    format!("{name}{{{}}}", l.join(","))
+                }
+                None => series.to_string(),
+            };
+            out.insert(key, value.parse().expect("a number"));
+        }
+        Scrape(out)
+    }
+
+    /// The value of `series` (labels in any order), 0 when absent.
+    fn get(&self, series: &str) -> f64 {
+        let key = match series.split_once('{') {
+            Some((name, labels)) => {
+                let mut l: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
+                l.sort();
+                format!("{name}{{{}}}", l.join(","))
+            }
+            None => series.to_string(),
+        };
+        self.0.get(&key).copied().unwrap_or(0.0)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0
+            .keys()
+            .any(|k| k == name || k.starts_with(&format!("{name}{{")))
+    }
+}
+
+/// `after - before` for `series`.
+fn moved(before: &Scrape, after: &Scrape, series: &str) -> f64 {
+    after.get(series) - before.get(series)
+}
+
+async fn send_udp(app: &AppServer, msg: &str) -> u16 {
+    let r = udp_exchange(app.sip, msg.as_bytes(), WAIT).await;
+    assert_eq!(r.len(), 1, "one answer expected, got {r:?}");
+    status(&parse(&r[0]))
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn requests_auth_and_gauges_move_exactly() {
+    let app = AppServer::start(|_| {}).await;
+    let alice = add_user(&app.users, "alice", &[]).await;
+    let token = app
+        .users
+        .issue_token(&alice, None, None)
+        .unwrap()
+        .access_token;
+    let before = Scrape::of(&app).await;
+    for name in [
+        "sipreg_sip_messages_received_total",
+        "sipreg_bindings",
+        "sipreg_connections",
+        "sipreg_write_behind_queue_depth",
+        "sipreg_notify_timeouts_total",
+        "sipreg_tls_handshakes_total",
+    ] {
+        assert!(before.has(name), "{name} missing before any traffic");
+    }
+
+    let contact = "<sip:alice@127.0.0.1:5998>;expires=600";
+    // Accepted (the token is checked in full: a cache miss), then refreshed (a hit).
+    let ok = register("alice", "m1", 1, contact, &bearer(&token));
+    assert_eq!(send_udp(&app, &ok).await, 200);
+    let again = register("alice", "m1", 2, contact, &bearer(&token));
+    assert_eq!(send_udp(&app, &again).await, 200);
+    // A forged token: refused with a fresh challenge.
+    let bad = register(
+        "alice",
+        "m2",
+        1,
+        contact,
+        &bearer("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+    );
+    let code = send_udp(&app, &bad).await;
+    assert!(code == 401 || code == 403, "bad token got {code}");
+    // No credentials: the usual first challenge.
+    assert_eq!(
+        send_udp(&app, &register("alice", "m3", 1, contact, "")).await,
+        401
+    );
+    // OPTIONS over TCP, the connection kept open across the scrape.
+    let mut tcp = TcpStream::connect(app.sip).await.unwrap();
+    tcp.write_all(request("OPTIONS", "mt1", "").as_bytes())
+        .await
+        .unwrap();
+    let got = tcp_read(&mut tcp, WAIT).await;
+    assert_eq!(status(&parse(&got.messages[0])), 200);
+
+    let after = Scrape::of(&app).await;
+    let req = |m: &str, s: u16, t: &str| {
+        format!("sipreg_sip_requests_total{{method=\"{m}\",status=\"{s}\",transport=\"{t}\"}}")
+    };
+    assert_eq!(moved(&before, &after, &req("REGISTER", 200, "udp")), 2.0);
+    assert_eq!(
+        moved(&before, &after, &req("REGISTER", 401, "udp"))
+            + moved(&before, &after, &req("REGISTER", 403, "udp")),
+        2.0
+    );
+    assert_eq!(moved(&before, &after, &req("OPTIONS", 200, "tcp")), 1.0);
+    let auth = |scheme: &str, result: &str| {
+        format!("sipreg_auth_total{{scheme=\"{scheme}\",result=\"{result}\"}}")
+    };
+    assert_eq!(moved(&before, &after, &auth("bearer", "ok")), 2.0);
+    assert_eq!(moved(&before, &after, &auth("bearer", "invalid")), 1.0);
+    assert_eq!(moved(&before, &after, &auth("none", "challenge")), 1.0);
+    assert_eq!(
+        moved(&before, &after, "sipreg_token_cache_total{result=\"miss\"}"),
+        2.0,
+        "the first check of the good token and the bad token"
+    );
+    assert_eq!(
+        moved(&before, &after, "sipreg_token_cache_total{result=\"hit\"}"),
+        1.0,
+        "the refresh"
+    );
+    assert_eq!(
+        moved(&before, &after, "sipreg_sip_messages_received_total"),
+        5.0
+    );
+    assert_eq!(
+        moved(&before, &after, "sipreg_sip_requests_handled_total"),
+        4.0
+    );
+    assert_eq!(after.get("sipreg_bindings"), 1.0);
+    assert_eq!(after.get("sipreg_aors"), 1.0);
+    assert_eq!(after.get("sipreg_connections{transport=\"tcp\"}"), 1.0);
+    assert_eq!(after.get("sipreg_connections{transport=\"udp\"}"), 0.0);
+    // The registrar's own table says the same as the gauge.
+    assert_eq!(app.registrar.table.bindings(), 1);
+
+    let (code, body) = get(app.http, "/health").await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("ok")));
+    let (code, body) = get(app.http, "/ready").await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("ready")),
+        "{body}"
+    );
+    drop(tcp);
+}
+
+#[tokio::test]
+async fn ready_is_503_with_a_reason_when_the_store_is_gone() {
+    let app = AppServer::start(|_| {}).await;
+    assert_eq!(get(app.http, "/ready").await.0, 200);
+    app.users.store().pool().close().await;
+    let (code, body) = get(app.http, "/ready").await;
+    assert_eq!(code, 503);
+    assert_eq!(body["reason"], "database unavailable", "{body}");
+    // Alive all the same.
+    assert_eq!(get(app.http, "/health").await.0, 200);
+}
+
+#[tokio::test]
+async fn metrics_off_answers_404_and_health_stays() {
+    let app = AppServer::start(|c| c.metrics.enabled = false).await;
+    let r = reqwest::get(format!("http://{}/metrics", app.http))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(get(app.http, "/health").await.0, 200);
+    assert_eq!(get(app.http, "/ready").await.0, 200);
+}
