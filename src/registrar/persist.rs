@@ -530,7 +530,7 @@ impl Persister {
     pub fn enqueue(&self, ops: impl IntoIterator<Item = Op>) {
         for op in ops {
             // Fails only once the writer has exited, after shutdown.
-            if !self.tx.send(op).is_ok() {
+            if self.tx.send(op).is_err() {
                 continue;
             }
             let before = self.fill.queued.fetch_add(1, Ordering::AcqRel);
