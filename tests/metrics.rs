@@ -3,8 +3,8 @@
 //! must show exactly those moves; `/health` and `/ready`; `[metrics] enabled = false`
 //! makes `/metrics` 404.
 //!
-//! The Prometheus recorder is one per process: every scrape here is in one test, and the
-//! other tests of this file send no SIP, so the counts are this test's alone.
+//! The Prometheus recorder is one per process: only one test here sends SIP over UDP and
+//! TCP, and only one does TLS handshakes, so each test's deltas are its own.
 
 mod common;
 
@@ -19,11 +19,16 @@ use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// A scrape publishes its app's sizes into the process-wide recorder and renders them:
+/// one at a time, so two apps' scrapes never interleave.
+static SCRAPES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// One scrape: each series (name and sorted labels, as `name{k="v",...}`) and its value.
 struct Scrape(BTreeMap<String, f64>);
 
 impl Scrape {
     async fn of(app: &AppServer) -> Scrape {
+        let _one = SCRAPES.lock().await;
         let r = reqwest::get(format!("http://{}/metrics", app.http))
             .await
             .expect("GET /metrics");
@@ -211,4 +216,65 @@ async fn metrics_off_answers_404_and_health_stays() {
     assert_eq!(r.status(), 404);
     assert_eq!(get(app.http, "/health").await.0, 200);
     assert_eq!(get(app.http, "/ready").await.0, 200);
+}
+
+#[tokio::test]
+async fn tls_handshakes_and_connections_are_counted() {
+    let cert = common::ws::lab_cert();
+    let app = AppServer::start(|c| {
+        let dir = c.tokens.key_dir.parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
+        std::fs::write(dir.join("key.pem"), &cert.key_pem).unwrap();
+        c.tls.listen = "127.0.0.1:0".parse().unwrap();
+        c.tls.cert_file = dir.join("cert.pem");
+        c.tls.key_file = dir.join("key.pem");
+        c.tls.reload_poll_secs = 0;
+    })
+    .await;
+    let sips = app.sips.expect("TLS is on");
+    let before = Scrape::of(&app).await;
+    // Not TLS at all: the handshake fails.
+    let mut plain = TcpStream::connect(sips).await.unwrap();
+    plain
+        .write_all(request("OPTIONS", "mtls0", "").as_bytes())
+        .await
+        .unwrap();
+    let cut = tcp_read(&mut plain, WAIT).await;
+    assert!(cut.closed, "plain SIP on the TLS port is cut off");
+    // A real handshake, and the connection kept open across the scrape. No SIP on it:
+    // the core's message counters are published as they stand (`absolute`, which keeps
+    // the largest value seen in the process), and they are the other test's to check.
+    let tcp = TcpStream::connect(sips).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = common::ws::tls_connector(&cert)
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    // The server registers the flow once its side of the handshake is done.
+    let mut after = Scrape::of(&app).await;
+    for _ in 0..50 {
+        if after.get("sipreg_connections{transport=\"tls\"}") == 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = Scrape::of(&app).await;
+    }
+    assert_eq!(after.get("sipreg_connections{transport=\"tls\"}"), 1.0);
+    assert_eq!(
+        moved(
+            &before,
+            &after,
+            "sipreg_tls_handshakes_total{result=\"ok\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            &before,
+            &after,
+            "sipreg_tls_handshakes_total{result=\"failed\"}"
+        ),
+        1.0
+    );
+    drop(tls);
 }

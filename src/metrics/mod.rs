@@ -38,7 +38,10 @@ impl Default for MetricsConfig {
 /// Transport label values, in the order [`Snapshot::connections`] counts them.
 pub const TRANSPORTS: [&str; 5] = ["udp", "tcp", "tls", "ws", "wss"];
 
-/// Values read from the running services when `/metrics` is scraped.
+/// Values read from the running services when `/metrics` is scraped. The counters go
+/// in with `absolute` (the recorder keeps the largest value it was given): one app per
+/// process, as `sipreg serve` runs, reads its own; several in one test process share
+/// the largest.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub received: u64,
