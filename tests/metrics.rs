@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::presence::{bearer, register};
+use common::presence::{Peer, bearer, eventually, register, subscribe};
 use common::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -94,7 +94,12 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
 
 #[tokio::test]
 async fn requests_auth_and_gauges_move_exactly() {
-    let app = AppServer::start(|_| {}).await;
+    // T1 = 20 ms: an unanswered NOTIFY times out (Timer F) after 1.28 s.
+    let app = AppServer::start(|c| {
+        c.sip.t1_ms = 20;
+        c.presence.notify_interval_ms = 20;
+    })
+    .await;
     let alice = add_user(&app.users, "alice", &[]).await;
     let token = app
         .users
@@ -193,6 +198,44 @@ async fn requests_auth_and_gauges_move_exactly() {
         "{body}"
     );
     drop(tcp);
+
+    // alice watches herself from a peer that never answers: one NOTIFY, its
+    // retransmissions, then Timer F.
+    let w = Peer::new().await;
+    let sub = subscribe(
+        "alice",
+        "example.com",
+        "alice",
+        "msub",
+        1,
+        None,
+        "UDP",
+        w.addr,
+        &format!("{}Event: presence\r\n", bearer(&token)),
+    );
+    let m = w.request(app.sip, &sub).await;
+    assert_eq!(status(&m), 200, "{}", m.first_line);
+    assert_eq!(Scrape::of(&app).await.get("sipreg_subscriptions"), 1.0);
+    let mut copies = 0;
+    while w.notify(Duration::from_millis(800), 0).await.is_some() {
+        copies += 1;
+    }
+    assert!(
+        copies >= 2,
+        "the NOTIFY was retransmitted ({copies} copies)"
+    );
+    eventually("removal after Timer F", WAIT, || {
+        app.presence.subscriptions.is_empty()
+    })
+    .await;
+    let last = Scrape::of(&app).await;
+    assert_eq!(moved(&after, &last, "sipreg_notify_sent_total"), 1.0);
+    assert_eq!(
+        moved(&after, &last, "sipreg_notify_retransmissions_total"),
+        f64::from(copies - 1)
+    );
+    assert_eq!(moved(&after, &last, "sipreg_notify_timeouts_total"), 1.0);
+    assert_eq!(last.get("sipreg_subscriptions"), 0.0);
 }
 
 #[tokio::test]
