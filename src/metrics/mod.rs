@@ -88,7 +88,7 @@ pub fn install() -> Option<PrometheusHandle> {
 
 /// Descriptions, and a zero for every series with a fixed set of labels, so a scrape
 /// shows them before the first event (a dashboard then plots 0, not "no data").
-pub fn describe() {
+fn describe() {
     for (name, kind, help) in names::ALL {
         match kind {
             names::Kind::Counter => metrics::describe_counter!(*name, *help),

@@ -117,3 +117,10 @@ fn scraped_values_are_published() {
         "{text}"
     );
 }
+
+#[test]
+fn transport_labels_follow_the_transport_index() {
+    for t in crate::transport::Transport::ALL {
+        assert_eq!(TRANSPORTS[t.index()], t.as_str());
+    }
+}
