@@ -29,6 +29,7 @@ pub struct Config {
     pub log: crate::logs::LogConfig,
     /// `[trace]`: the SIP message trace (file, HEPv3).
     pub trace: crate::trace::TraceConfig,
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.

@@ -15,6 +15,7 @@
 //! - [`oauth`]: the OAuth 2.0 authorization server (clients, grants, discovery).
 //! - [`http`]: the admin HTTP API and the OAuth endpoints.
 //! - [`presence`]: PIDF documents and their composition across a user's devices.
+//! - [`metrics`]: Prometheus metrics (names, the recorder, the scrape).
 //! - [`loadgen`]: `sipreg bench`, the load generator of the benchmarks.
 //! - [`logs`]: the process's log (text or JSON, level changed live).
 //! - [`trace`]: the SIP message trace (file, HEPv3), credentials redacted.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod http;
 pub mod loadgen;
 pub mod logs;
+pub mod metrics;
 pub mod oauth;
 pub mod presence;
 pub mod registrar;

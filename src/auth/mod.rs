@@ -6,6 +6,7 @@ pub mod cache;
 pub mod challenge;
 pub mod claims;
 pub mod config;
+mod counted;
 pub mod digest;
 pub mod error;
 pub mod external;

@@ -290,6 +290,14 @@ impl SipAuth {
     /// clear, and Bearer tokens already in the validation cache. `None` means
     /// [`SipAuth::full`] is needed.
     pub fn quick(&self, req: &Request, scope: &str, ctx: &Context) -> Option<Outcome> {
+        let outcome = self.quick_uncounted(req, scope, ctx);
+        if let Some(o) = &outcome {
+            super::counted::count(req, o);
+        }
+        outcome
+    }
+
+    fn quick_uncounted(&self, req: &Request, scope: &str, ctx: &Context) -> Option<Outcome> {
         if let Some(r) = self.throttled(ctx.source.ip()) {
             return Some(Outcome::Refused(r));
         }
@@ -310,6 +318,12 @@ impl SipAuth {
 
     /// Full authentication, asynchronous (token validation, Digest against the store).
     pub async fn full(&self, req: &Request, scope: &str, ctx: &Context) -> Outcome {
+        let outcome = self.full_uncounted(req, scope, ctx).await;
+        super::counted::count(req, &outcome);
+        outcome
+    }
+
+    async fn full_uncounted(&self, req: &Request, scope: &str, ctx: &Context) -> Outcome {
         let source = ctx.source;
         if let Some(r) = self.throttled(source.ip()) {
             return Outcome::Refused(r);

@@ -103,7 +103,11 @@ impl Validator {
         let key = secret::sha256(token.as_bytes());
         // Shared, not cloned: a copy of the claims (a handful of strings) per REGISTER
         // showed up in profiles.
-        self.cache.get(&key, now()).map(Ok)
+        let hit = self.cache.get(&key, now());
+        if hit.is_some() {
+            crate::metrics::token_cache(true);
+        }
+        hit.map(Ok)
     }
 
     /// Full validation: signature, algorithm, kid, iss, aud, exp/nbf, revocation.
@@ -111,6 +115,9 @@ impl Validator {
         if let Some(verdict) = self.validate_cached(token) {
             return verdict.map(|c| (*c).clone());
         }
+        // A miss is counted once, here, where the token is checked in full (the SIP
+        // path looks in the cache twice before it gets here).
+        crate::metrics::token_cache(false);
         let claims = if token.starts_with(KEY_PREFIX) {
             self.check_api_key(token).await?
         } else {

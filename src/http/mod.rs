@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod https;
 mod oauth_routes;
+pub mod ops;
 mod pages;
 pub mod presence;
 pub mod registrations;

@@ -646,6 +646,12 @@ impl Persister {
         self.shared.queue.len()
     }
 
+    /// Changes queued and the age of the oldest, in seconds (for metrics; scans the
+    /// queue, so at scrape rate, not per request).
+    pub fn backlog(&self) -> (usize, f64) {
+        (self.queue_depth(), self.oldest_age().as_secs_f64())
+    }
+
     /// The queue's bound for client changes (`[registrar] write_behind_max`).
     pub fn queue_bound(&self) -> usize {
         self.shared.queue.bound()

@@ -70,6 +70,18 @@ const TURN_STRIPES: usize = 64;
 pub const REGISTER_SCOPE: &str = "sip.register";
 
 impl Registrar {
+    /// The write-behind queue: changes queued and the oldest one's age in seconds.
+    pub fn write_behind(&self) -> (usize, f64) {
+        self.persister.as_ref().map_or((0, 0.0), Persister::backlog)
+    }
+
+    /// The store's counters for metrics: changes dropped, REGISTERs refused, failed writes.
+    pub fn store_counters(&self) -> [u64; 3] {
+        self.persister
+            .as_ref()
+            .map_or([0; 3], |p| [p.dropped(), p.refused(), p.write_failures()])
+    }
+
     /// A registrar. `auth: None` registers without authentication (lab use);
     /// `persister: None` keeps bindings in memory only.
     pub fn new(

@@ -33,11 +33,19 @@ pub struct App {
     http: tokio::net::TcpListener,
     /// The public HTTPS listener, when `[http] public_listen` is set.
     public: Option<crate::http::https::HttpsListener>,
+    /// The Prometheus recorder's handle; `None` with `[metrics] enabled = false`.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl App {
     /// Opens the store, loads bindings, binds SIP and HTTP.
     pub async fn build(config: Config) -> Result<App, String> {
+        // Before anything counts (no recorder: every count is a no-op).
+        let metrics = if config.metrics.enabled {
+            crate::metrics::install()
+        } else {
+            None
+        };
         // First, so a missing or bad certificate stops the start before anything is loaded.
         let tls =
             crate::transport::tls::TlsListener::bind(&config.tls).map_err(|e| e.to_string())?;
@@ -132,6 +140,7 @@ impl App {
             uac,
             http,
             public,
+            metrics,
         })
     }
 
@@ -175,10 +184,19 @@ impl App {
         let expiry = self.registrar.spawn_expiry();
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let presence_tasks = self.presence.spawn();
-        let extra =
-            crate::http::registrations::routes(self.users.clone(), self.registrar.clone()).merge(
-                crate::http::presence::routes(self.users.clone(), self.presence.clone()),
-            );
+        let extra = crate::http::registrations::routes(self.users.clone(), self.registrar.clone())
+            .merge(crate::http::presence::routes(
+                self.users.clone(),
+                self.presence.clone(),
+            ))
+            .merge(crate::http::ops::routes(super::observe::ops(
+                &self.sip.core(),
+                &self.uac,
+                &self.registrar,
+                &self.presence,
+                &self.users,
+                self.metrics.clone(),
+            )));
         let http = tokio::spawn(crate::http::serve_split(
             self.http,
             self.public,

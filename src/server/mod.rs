@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod dispatch;
+pub mod observe;
 pub mod reload;
 pub mod websocket;
 
@@ -62,6 +63,8 @@ pub struct Core {
     pub uac: Arc<Uac>,
     pub connections: Arc<Connections>,
     pub stats: Stats,
+    /// The listeners are serving (set by [`Server::run`], cleared when it stops): `/ready`.
+    pub serving: std::sync::atomic::AtomicBool,
     tags: std::collections::hash_map::RandomState,
     pub(crate) tracker: TaskTracker,
     /// The message trace, when on ([`Core::set_tap`]).
@@ -92,6 +95,7 @@ impl Core {
             uac,
             connections: Arc::new(Connections::default()),
             stats: Stats::default(),
+            serving: std::sync::atomic::AtomicBool::new(false),
             tags: std::collections::hash_map::RandomState::new(),
             tracker: TaskTracker::new(),
             tap: OnceLock::new(),
@@ -198,6 +202,8 @@ impl Core {
                     self.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 }
                 tracing::debug!(source = %ctx.source, status = resp.status, reason = %resp.reason, "stateless answer");
+                let method = crate::metrics::labels::method_of_line(&msg.first_line);
+                crate::metrics::sip_request(method, resp.status, ctx.transport.as_str());
                 let bytes = resp.encode(&msg, ctx.source, &self.to_tag(&msg));
                 send(&msg, bytes);
             }
@@ -207,6 +213,8 @@ impl Core {
                     return;
                 }
                 tracing::debug!(source = %ctx.source, method = %req.method, status = resp.status, "answer");
+                let method = crate::metrics::labels::method(&req.method);
+                crate::metrics::sip_request(method, resp.status, ctx.transport.as_str());
                 let bytes = resp.encode(&req.msg, ctx.source, &self.to_tag(&req.msg));
                 self.transactions
                     .complete(&key, bytes.clone(), ctx.transport.is_stream());
@@ -220,9 +228,11 @@ impl Core {
                 self.stats.handled.fetch_add(1, Ordering::Relaxed);
                 let msg = answer_fields(&req.msg);
                 let method = req.method.clone();
+                let label = crate::metrics::labels::method(&method);
                 match self.handler.handle(*req, ctx) {
                     Reply::Now(resp) => {
                         tracing::debug!(source = %ctx.source, %method, status = resp.status, "handled");
+                        crate::metrics::sip_request(label, resp.status, ctx.transport.as_str());
                         let bytes = resp.encode(&msg, ctx.source, &self.to_tag(&msg));
                         self.transactions
                             .complete(&key, bytes.clone(), ctx.transport.is_stream());
@@ -234,6 +244,7 @@ impl Core {
                         self.tracker.spawn(async move {
                             let resp = fut.await;
                             tracing::debug!(source = %ctx.source, %method, status = resp.status, "handled");
+                            crate::metrics::sip_request(label, resp.status, ctx.transport.as_str());
                             let bytes = resp.encode(&msg, ctx.source, &core.to_tag(&msg));
                             core.transactions.complete(
                                 &key,
@@ -434,7 +445,9 @@ impl Server {
                 }
             })
         };
+        core.serving.store(true, Ordering::Release);
         shutdown.await;
+        core.serving.store(false, Ordering::Release);
         tracing::info!("shutting down: no new requests, draining");
         stop.cancel();
         let _ = tokio::task::spawn_blocking(move || {

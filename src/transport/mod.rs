@@ -71,6 +71,17 @@ impl Transport {
         }
     }
 
+    /// Position in `[udp, tcp, tls, ws, wss]` (the order of `crate::metrics::TRANSPORTS`).
+    pub fn index(self) -> usize {
+        match self {
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
+            Transport::Tls => 2,
+            Transport::Ws => 3,
+            Transport::Wss => 4,
+        }
+    }
+
     /// The `transport=` URI parameter value and the stored name: `udp`, `tcp`, ...
     pub fn as_str(self) -> &'static str {
         match self {
@@ -243,6 +254,15 @@ impl Connections {
 
     pub fn len(&self) -> usize {
         self.open.len()
+    }
+
+    /// Open connections by transport, indexed by [`Transport::index`] (for metrics).
+    pub fn by_transport(&self) -> [usize; 5] {
+        let mut n = [0; 5];
+        for c in self.open.iter() {
+            n[c.transport.index()] += 1;
+        }
+        n
     }
 
     pub fn is_empty(&self) -> bool {

@@ -109,6 +109,7 @@ async fn connection(
         _ = stop.cancelled() => return,
         r = tokio::time::timeout(handshake_timeout, tls.accept(stream)) => r,
     };
+    crate::metrics::tls_handshake(matches!(handshake, Ok(Ok(_))));
     let stream = match handshake {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {

@@ -109,7 +109,10 @@ pub async fn serve(
                 None => accept(streams2, stream, link, &settings, stop).await,
                 Some(tls) => {
                     let acceptor = tls();
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                    crate::metrics::tls_handshake(matches!(handshake, Ok(Ok(_))));
+                    match handshake {
                         Ok(Ok(s)) => accept(streams2, s, link, &settings, stop).await,
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
