@@ -10,6 +10,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
 use super::TokensConfig;
+use super::crypto::RingSigner;
 use crate::users::UsersError;
 use crate::users::store::Store;
 
@@ -21,6 +22,9 @@ const RETIRE_MARGIN_SECS: i64 = 120;
 pub struct SigningKey {
     pub kid: String,
     pub encoding: EncodingKey,
+    /// The private key parsed once for ring; `None` for keys ring refuses (under 2048
+    /// bits), which sign through jsonwebtoken's RustCrypto backend.
+    pub signer: Option<RingSigner>,
     pub decoding: DecodingKey,
     pub jwk: Jwk,
     pub created_at: i64,
@@ -59,9 +63,13 @@ pub fn load_pem(
     jwk.common.key_id = Some(kid.clone());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
     let decoding = DecodingKey::from_jwk(&jwk).map_err(bad)?;
+    let signer = RingSigner::rs256(encoding.as_bytes())
+        .inspect_err(|e| tracing::warn!(kid = %kid, "signing key not usable with ring ({e}); signing with RustCrypto"))
+        .ok();
     Ok(SigningKey {
         kid,
         encoding,
+        signer,
         decoding,
         jwk,
         created_at,
@@ -106,6 +114,7 @@ pub struct KeyStore {
 impl KeyStore {
     /// Loads the live keys, creating the first one when there is none.
     pub async fn open(store: Store, cfg: TokensConfig) -> Result<KeyStore, UsersError> {
+        super::crypto::install();
         let now = super::now();
         if !cfg.signing_key_file.as_os_str().is_empty() {
             let pem = std::fs::read(&cfg.signing_key_file).map_err(|e| {

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod challenge;
 pub mod claims;
 pub mod config;
+pub mod crypto;
 pub mod digest;
 pub mod error;
 pub mod external;

@@ -61,6 +61,8 @@ pub struct Validator {
 
 impl Validator {
     pub fn new(cfg: TokensConfig, keys: Arc<KeyStore>, store: Store) -> Result<Self, String> {
+        // Signatures are checked with ring (RS256, ES256), see `super::crypto`.
+        super::crypto::install();
         let build = |proxy: bool| {
             let b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
             let b = if proxy { b } else { b.no_proxy() };
