@@ -19,12 +19,17 @@ pub fn sign(ring: &KeyRing, claims: &Claims) -> Result<String, UsersError> {
 }
 
 /// A JWT of `claims` signed by `key`, with header `typ` and the key's `kid`.
-pub fn sign_jwt<T: Serialize>(
+pub fn sign_jwt<T: Serialize + ?Sized>(
     key: &SigningKey,
     typ: &str,
     claims: &T,
 ) -> Result<String, UsersError> {
-    let failed = |e: &dyn std::fmt::Display| UsersError::Internal(format!("signing failed: {e}"));
+    let payload = serde_json::to_vec(claims).map_err(|e| failed(&e))?;
+    sign_payload(key, typ, &payload)
+}
+
+/// A JWT of the JSON `payload` (already serialized) signed by `key`.
+pub fn sign_payload(key: &SigningKey, typ: &str, payload: &[u8]) -> Result<String, UsersError> {
     let alg = key
         .signer
         .as_ref()
@@ -33,15 +38,20 @@ pub fn sign_jwt<T: Serialize>(
     header.typ = Some(typ.to_string());
     header.kid = Some(key.kid.clone());
     let Some(signer) = &key.signer else {
-        return jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| failed(&e));
+        let claims: serde_json::Value = serde_json::from_slice(payload).map_err(|e| failed(&e))?;
+        return jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|e| failed(&e));
     };
     let mut jwt = b64_json(&header).map_err(|e| failed(&e))?;
     jwt.push('.');
-    jwt.push_str(&b64_json(claims).map_err(|e| failed(&e))?);
+    URL_SAFE_NO_PAD.encode_string(payload, &mut jwt);
     let signature = signer.sign_bytes(jwt.as_bytes()).map_err(|e| failed(&e))?;
     jwt.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut jwt);
     Ok(jwt)
+}
+
+fn failed(e: &dyn std::fmt::Display) -> UsersError {
+    UsersError::Internal(format!("signing failed: {e}"))
 }
 
 /// Base64url of a value's JSON (a JWS header or payload).
@@ -51,7 +61,6 @@ fn b64_json<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Erro
 
 #[cfg(test)]
 mod tests {
-    use jsonwebtoken::signature::Signer;
     use jsonwebtoken::{DecodingKey, Validation};
 
     use super::*;
