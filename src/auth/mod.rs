@@ -20,7 +20,8 @@ pub mod validator;
 
 pub use claims::Claims;
 pub use config::{
-    AuthConfig, CleartextBearer, ClientRuleConfig, Provision, TokensConfig, TrustedIssuer,
+    AuthConfig, CleartextBearer, ClientRuleConfig, Provision, SigningAlgorithm, TokensConfig,
+    TrustedIssuer,
 };
 pub use error::AuthError;
 pub use validator::Validator;

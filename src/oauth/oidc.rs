@@ -26,7 +26,7 @@ pub struct IdToken<'a> {
     pub preferred_username: &'a str,
 }
 
-/// An ID token for `user` to `client_id`, signed RS256 with sipreg's key ring; it
+/// An ID token for `user` to `client_id`, signed with sipreg's current key; it
 /// lives as long as an access token.
 pub async fn id_token(
     users: &UsersService,
