@@ -124,13 +124,34 @@ pub fn generate_alg_into(
                     &rng,
                 )
                 .map_err(failed)?
+                .as_ref()
+                .to_vec()
             } else {
-                ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?
+                let v2 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?;
+                ed25519_pkcs8_v1(v2.as_ref())?
             };
-            pkcs8_pem(pkcs8.as_ref())
+            pkcs8_pem(&pkcs8)
         }
     };
     write_key(dir, &pem)
+}
+
+/// The PKCS#8 v1 form (RFC 8410 §7) of ring's v2 Ed25519 document: what OpenSSL writes
+/// and what every reader (RustCrypto's among them) takes.
+fn ed25519_pkcs8_v1(v2: &[u8]) -> Result<Vec<u8>, UsersError> {
+    const V2_PREFIX: [u8; 16] = [
+        0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    const V1_PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let seed = v2
+        .strip_prefix(&V2_PREFIX[..])
+        .and_then(|rest| rest.get(..32))
+        .ok_or_else(|| UsersError::Internal("unexpected Ed25519 key encoding".to_string()))?;
+    Ok([&V1_PREFIX[..], seed].concat())
 }
 
 /// A PEM `PRIVATE KEY` block (RFC 7468 §10) of a PKCS#8 DER key.
