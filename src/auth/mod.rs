@@ -7,6 +7,7 @@ pub mod challenge;
 pub mod claims;
 pub mod config;
 mod counted;
+pub mod crypto;
 pub mod digest;
 pub mod error;
 pub mod external;
@@ -20,7 +21,8 @@ pub mod validator;
 
 pub use claims::Claims;
 pub use config::{
-    AuthConfig, CleartextBearer, ClientRuleConfig, Provision, TokensConfig, TrustedIssuer,
+    AuthConfig, CleartextBearer, ClientRuleConfig, Provision, SigningAlgorithm, TokensConfig,
+    TrustedIssuer,
 };
 pub use error::AuthError;
 pub use validator::Validator;

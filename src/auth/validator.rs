@@ -1,7 +1,8 @@
-//! The token validator shared by SIP and HTTP. It accepts sipreg's own RS256 tokens,
-//! tokens of trusted external issuers (RS256/ES256, mapped to a local user and sipreg
-//! scopes by [`super::mapping`]), and API keys, and returns the claims. Only RS256 and
-//! ES256 are allowed: `none` and every HS* are refused before any key is looked at.
+//! The token validator shared by SIP and HTTP. It accepts sipreg's own tokens (RS256,
+//! or ES256/EdDSA with `[tokens] algorithm`), tokens of trusted external issuers
+//! (RS256/ES256, mapped to a local user and sipreg scopes by [`super::mapping`]), and
+//! API keys, and returns the claims. Only RS256, ES256 and EdDSA are allowed, each only
+//! with a key of its kind: `none` and every HS* are refused before any key is looked at.
 //! Successful results are cached (see [`super::cache`]) so the SIP hot path can call
 //! [`Validator::validate_cached`] without awaiting.
 
@@ -61,6 +62,8 @@ pub struct Validator {
 
 impl Validator {
     pub fn new(cfg: TokensConfig, keys: Arc<KeyStore>, store: Store) -> Result<Self, String> {
+        // Signatures are checked with ring (RS256, ES256), see `super::crypto`.
+        super::crypto::install();
         let build = |proxy: bool| {
             let b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
             let b = if proxy { b } else { b.no_proxy() };
@@ -158,6 +161,7 @@ impl Validator {
         let alg = match header.alg.as_str() {
             "RS256" => Algorithm::RS256,
             "ES256" => Algorithm::ES256,
+            "EdDSA" => Algorithm::EdDSA,
             other => {
                 return Err(AuthError::AlgorithmNotAllowed(
                     other.chars().take(16).collect(),
@@ -169,11 +173,8 @@ impl Validator {
         let local = iss == self.cfg.issuer;
         let (key, key_alg, audiences) = if local {
             let kid = header.kid.as_deref().ok_or(AuthError::UnknownKey)?;
-            (
-                self.local_key(kid).await?,
-                Algorithm::RS256,
-                self.cfg.audiences.clone(),
-            )
+            let (key, key_alg) = self.local_key(kid).await?;
+            (key, key_alg, self.cfg.audiences.clone())
         } else {
             let ext = self
                 .external
@@ -330,9 +331,10 @@ impl Validator {
         w.1 <= MAX_PROVISIONS_PER_MINUTE
     }
 
-    async fn local_key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+    /// The verification key of `kid` and its algorithm (a key has exactly one).
+    async fn local_key(&self, kid: &str) -> Result<(DecodingKey, Algorithm), AuthError> {
         if let Some(k) = self.keys.ring().find(kid) {
-            return Ok(k.decoding.clone());
+            return Ok((k.decoding.clone(), k.alg));
         }
         // Maybe another process rotated keys: reload, at most once per RELOAD_EVERY.
         let due = match self.last_reload.lock() {
@@ -351,7 +353,7 @@ impl Validator {
         self.keys
             .ring()
             .find(kid)
-            .map(|k| k.decoding.clone())
+            .map(|k| (k.decoding.clone(), k.alg))
             .ok_or(AuthError::UnknownKey)
     }
 

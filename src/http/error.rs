@@ -101,6 +101,11 @@ impl From<UsersError> for ApiError {
                 err.retry_after = Some(retry_after_secs);
                 err
             }
+            UsersError::Busy { retry_after_secs } => {
+                let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg);
+                err.retry_after = Some(retry_after_secs);
+                err
+            }
             UsersError::Forbidden(m) => ApiError::forbidden(m),
             UsersError::ScopeNotGranted(_) => ApiError::forbidden(msg),
             UsersError::BadRefreshToken => {

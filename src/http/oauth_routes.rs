@@ -172,6 +172,11 @@ fn oauth_error(e: OAuthError) -> Response {
             HeaderValue::from_static("Basic realm=\"sipreg\""),
         );
     }
+    // RFC 6749 §5.2 `temporarily_unavailable`: the pools are full for a moment.
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     resp
 }
 

@@ -72,19 +72,23 @@ impl OAuthServer {
             // refresh family (an empty family scope would mean "all the user's").
             let access = self
                 .users
-                .issue_token_for(&user, Some(&scopes), None, &client.id)?;
+                .issue_token_for(&user, Some(&scopes), None, &client.id)
+                .await?;
             TokenResponse::from_access(access, None)
         } else {
             self.session_tokens(&user, client, &scopes).await?
         };
         if openid {
-            response.id_token = Some(oidc::id_token(
-                &self.users,
-                &user,
-                &client.id,
-                grant.nonce.as_deref(),
-                grant.auth_time,
-            )?);
+            response.id_token = Some(
+                oidc::id_token(
+                    &self.users,
+                    &user,
+                    &client.id,
+                    grant.nonce.as_deref(),
+                    grant.auth_time,
+                )
+                .await?,
+            );
             response.scope = if response.scope.is_empty() {
                 OPENID.to_string()
             } else {

@@ -110,6 +110,10 @@ impl From<UsersError> for OAuthError {
             UsersError::Throttled { retry_after_secs } => OAuthError::invalid_grant(format!(
                 "too many failed logins; retry in {retry_after_secs} s"
             )),
+            UsersError::Busy { retry_after_secs } => OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!("the server is busy; retry in {retry_after_secs} s"),
+            ),
             UsersError::BadRefreshToken => {
                 OAuthError::invalid_grant("invalid or expired refresh token")
             }

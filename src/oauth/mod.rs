@@ -92,6 +92,13 @@ impl OAuthServer {
 
     /// The OpenID Connect discovery document.
     pub fn openid_configuration(&self) -> oidc::Configuration {
-        oidc::Configuration::new(&self.users.config().tokens.issuer)
+        let tokens = &self.users.config().tokens;
+        let mut c = oidc::Configuration::new(&tokens.issuer);
+        // RS256 is always listed (Core §15.1); ID tokens are signed with the current key.
+        let alg = tokens.algorithm.as_str();
+        if !c.id_token_signing_alg_values_supported.contains(&alg) {
+            c.id_token_signing_alg_values_supported.push(alg);
+        }
+        c
     }
 }

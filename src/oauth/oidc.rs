@@ -26,9 +26,9 @@ pub struct IdToken<'a> {
     pub preferred_username: &'a str,
 }
 
-/// An ID token for `user` to `client_id`, signed RS256 with sipreg's key ring; it
+/// An ID token for `user` to `client_id`, signed with sipreg's current key; it
 /// lives as long as an access token.
-pub fn id_token(
+pub async fn id_token(
     users: &UsersService,
     user: &User,
     client_id: &str,
@@ -47,7 +47,7 @@ pub fn id_token(
         nonce,
         preferred_username: &user.username,
     };
-    users.sign_jwt("JWT", &claims)
+    users.sign_jwt("JWT", &claims).await
 }
 
 /// The OpenID Provider metadata (Discovery §3): the required fields and what sipreg

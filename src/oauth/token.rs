@@ -138,7 +138,7 @@ impl OAuthServer {
         match grant {
             GrantType::Password => self.password_grant(params, &client, source).await,
             GrantType::RefreshToken => self.refresh_grant(params, &client).await,
-            GrantType::ClientCredentials => self.client_credentials_grant(params, &client),
+            GrantType::ClientCredentials => self.client_credentials_grant(params, &client).await,
             GrantType::DeviceCode => self.device_code_grant(params, &client).await,
             GrantType::AuthorizationCode => self.authorization_code_grant(params, &client).await,
         }
@@ -188,7 +188,8 @@ impl OAuthServer {
         } else {
             let access = self
                 .users
-                .issue_token_for(user, Some(scopes), None, &client.id)?;
+                .issue_token_for(user, Some(scopes), None, &client.id)
+                .await?;
             Ok(TokenResponse::from_access(access, None))
         }
     }
@@ -215,7 +216,7 @@ impl OAuthServer {
         ))
     }
 
-    fn client_credentials_grant(
+    async fn client_credentials_grant(
         &self,
         params: &Params,
         client: &ClientRecord,
@@ -227,7 +228,7 @@ impl OAuthServer {
             ));
         }
         let scopes = grant_scopes(params.get("scope"), &client.scopes)?;
-        let access = self.users.issue_client_token(&client.id, &scopes)?;
+        let access = self.users.issue_client_token(&client.id, &scopes).await?;
         tracing::info!(client_id = %client.id, "token issued (client_credentials grant)");
         Ok(TokenResponse::from_access(access, None))
     }

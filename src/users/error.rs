@@ -20,6 +20,10 @@ pub enum UsersError {
     BadCredentials,
     #[error("too many failed logins; retry in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    /// The background CPU pool (Argon2, token signatures) is full: HTTP 503 with
+    /// `Retry-After`, OAuth `temporarily_unavailable`.
+    #[error("the server is busy; retry in {retry_after_secs} s")]
+    Busy { retry_after_secs: u64 },
     #[error("not allowed: {0}")]
     Forbidden(String),
     #[error("invalid or expired refresh token")]

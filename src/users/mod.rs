@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod cpu_pool;
 pub mod digest;
 pub mod error;
 pub mod hash_pool;

@@ -118,10 +118,12 @@ impl UsersService {
         let user = self.get_user(&claims.sub).await?;
         let scopes: Vec<String> = claims.scopes().map(str::to_string).collect();
         let ttl = (claims.exp - now()).max(1) as u64;
-        self.issue_token(
+        self.issue_token_for(
             &user,
             Some(&scopes),
             Some(ttl.min(self.config.tokens.access_ttl_secs)),
+            "",
         )
+        .await
     }
 }

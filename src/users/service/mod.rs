@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::auth::keys::KeyStore;
 use crate::auth::{Validator, now};
 use crate::config::Config;
+use crate::users::cpu_pool::CpuPool;
 use crate::users::hash_pool::HashPool;
 use crate::users::password::PasswordHasherArgon;
 use crate::users::store::{Store, UserRow};
@@ -42,6 +43,8 @@ pub struct UsersService {
     config: Config,
     store: Store,
     hasher: HashPool,
+    /// Token signatures, off the async runtime.
+    cpu: CpuPool,
     throttle: LoginThrottle,
     keys: Arc<KeyStore>,
     validator: Arc<Validator>,
@@ -66,6 +69,7 @@ impl UsersService {
             .map_err(UsersError::Invalid)?;
         let svc = Arc::new(UsersService {
             hasher: HashPool::new(PasswordHasherArgon::new(&config.users)?),
+            cpu: CpuPool::new("jwt-sign"),
             throttle: LoginThrottle::new(
                 config.users.throttle_max_failures,
                 config.users.throttle_window_secs,

@@ -35,7 +35,7 @@ impl UsersService {
         client_id: &str,
         scopes: Option<&[String]>,
     ) -> Result<TokenPair, UsersError> {
-        let access = self.issue_token_for(user, scopes, None, client_id)?;
+        let access = self.issue_token_for(user, scopes, None, client_id).await?;
         let family = uuid::Uuid::new_v4().to_string();
         let scope = scopes.map(|s| s.join(" ")).unwrap_or_default();
         let refresh = self
@@ -162,7 +162,9 @@ impl UsersService {
             }
             None => family_scopes.as_slice(),
         };
-        let access = self.issue_token_for(&user, Some(scopes), None, client_id)?;
+        let access = self
+            .issue_token_for(&user, Some(scopes), None, client_id)
+            .await?;
         Ok(TokenPair {
             access,
             refresh_token: new_token,
@@ -212,26 +214,63 @@ impl UsersService {
             .is_some())
     }
 
-    /// Signs an access token for `user`. `scopes` must be a subset of the user's
-    /// (nothing is granted implicitly); `ttl` defaults to the configured access TTL.
+    /// Signs an access token for `user` on the calling thread (the CLI, tests): HTTP
+    /// paths use [`UsersService::issue_token_for`], which signs off the runtime.
+    /// `scopes` must be a subset of the user's (nothing is granted implicitly); `ttl`
+    /// defaults to the configured access TTL.
     pub fn issue_token(
         &self,
         user: &User,
         scopes: Option<&[String]>,
         ttl: Option<u64>,
     ) -> Result<AccessToken, UsersError> {
-        self.issue_token_for(user, scopes, ttl, "")
+        let (claims, ttl) = self.user_claims(user, scopes, ttl, "")?;
+        let token = issuer::sign(&self.keys.ring(), &claims)?;
+        Ok(answer(token, ttl, claims.scope))
     }
 
     /// [`UsersService::issue_token`] naming the OAuth client it is issued to ('' for
-    /// none) in `client_id` (RFC 9068 §2.2).
-    pub fn issue_token_for(
+    /// none) in `client_id` (RFC 9068 §2.2), signed on the background CPU pool.
+    pub async fn issue_token_for(
         &self,
         user: &User,
         scopes: Option<&[String]>,
         ttl: Option<u64>,
         client_id: &str,
     ) -> Result<AccessToken, UsersError> {
+        let (claims, ttl) = self.user_claims(user, scopes, ttl, client_id)?;
+        self.sign_access(claims, ttl).await
+    }
+
+    /// An access token for a client acting for itself (`client_credentials`, RFC 6749
+    /// §4.4): `sub` and `client_id` name the client, no user; no refresh token.
+    pub async fn issue_client_token(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<AccessToken, UsersError> {
+        let ttl = self.config.tokens.access_ttl_secs;
+        let claims = self.access_claims(
+            Subject {
+                sub: client_id.to_string(),
+                username: String::new(),
+                roles: Vec::new(),
+                client_id: Some(client_id.to_string()),
+            },
+            scopes.join(" "),
+            ttl,
+        );
+        self.sign_access(claims, ttl).await
+    }
+
+    /// The claims of an access token for `user`, after the scope rules.
+    fn user_claims(
+        &self,
+        user: &User,
+        scopes: Option<&[String]>,
+        ttl: Option<u64>,
+        client_id: &str,
+    ) -> Result<(Claims, u64), UsersError> {
         if !user.active {
             return Err(UsersError::Forbidden(format!(
                 "user '{}' is disabled",
@@ -251,7 +290,7 @@ impl UsersService {
         };
         let ttl = ttl.unwrap_or(self.config.tokens.access_ttl_secs);
         let client = (!client_id.is_empty()).then(|| client_id.to_string());
-        self.sign_access(
+        let claims = self.access_claims(
             Subject {
                 sub: user.id.clone(),
                 username: user.username.clone(),
@@ -260,59 +299,39 @@ impl UsersService {
             },
             scope,
             ttl,
-        )
+        );
+        Ok((claims, clamp_ttl(ttl)))
     }
 
-    /// An access token for a client acting for itself (`client_credentials`, RFC 6749
-    /// §4.4): `sub` and `client_id` name the client, no user; no refresh token.
-    pub fn issue_client_token(
-        &self,
-        client_id: &str,
-        scopes: &[String],
-    ) -> Result<AccessToken, UsersError> {
-        self.sign_access(
-            Subject {
-                sub: client_id.to_string(),
-                username: String::new(),
-                roles: Vec::new(),
-                client_id: Some(client_id.to_string()),
-            },
-            scopes.join(" "),
-            self.config.tokens.access_ttl_secs,
-        )
-    }
-
-    /// Signs an access token for `who` with `scope`, living `ttl` seconds (clamped to
-    /// between one second and a year): the one place claims are built and signed.
-    fn sign_access(
-        &self,
-        who: Subject,
-        scope: String,
-        ttl: u64,
-    ) -> Result<AccessToken, UsersError> {
-        let ttl = ttl.clamp(1, 86_400 * 365);
+    /// The claims of an access token for `who` with `scope`, living `ttl` seconds
+    /// (clamped to between one second and a year): the one place they are built.
+    fn access_claims(&self, who: Subject, scope: String, ttl: u64) -> Claims {
         let now = now();
-        let claims = Claims {
+        Claims {
             iss: self.config.tokens.issuer.clone(),
             sub: who.sub,
             aud: self.config.tokens.audiences.clone(),
-            exp: now.saturating_add(secs(ttl)),
+            exp: now.saturating_add(secs(clamp_ttl(ttl))),
             iat: now,
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
             username: who.username,
             roles: who.roles,
-            scope: scope.clone(),
+            scope,
             api_key_id: None,
             client_id: who.client_id,
-        };
-        let access_token = issuer::sign(&self.keys.ring(), &claims)?;
-        Ok(AccessToken {
-            access_token,
-            token_type: "Bearer",
-            expires_in: ttl,
-            scope,
-        })
+        }
+    }
+
+    /// Signs `claims` on the background CPU pool (an RS256 signature is about a
+    /// millisecond of CPU: a flood of token requests must not take it from SIP).
+    async fn sign_access(&self, claims: Claims, ttl: u64) -> Result<AccessToken, UsersError> {
+        let ring = self.keys.ring();
+        let (token, claims) = self
+            .cpu
+            .run(move || issuer::sign(&ring, &claims).map(|t| (t, claims)))
+            .await??;
+        Ok(answer(token, clamp_ttl(ttl), claims.scope))
     }
 
     /// Validates any credential the validator accepts.
@@ -339,6 +358,20 @@ impl UsersService {
             }),
             Err(_) => serde_json::json!({ "active": false }),
         }
+    }
+}
+
+/// Access tokens live between one second and a year.
+fn clamp_ttl(ttl: u64) -> u64 {
+    ttl.clamp(1, 86_400 * 365)
+}
+
+fn answer(access_token: String, expires_in: u64, scope: String) -> AccessToken {
+    AccessToken {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        scope,
     }
 }
 

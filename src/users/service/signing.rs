@@ -21,18 +21,18 @@ impl UsersService {
         self.keys.ring().current.kid.clone()
     }
 
-    /// An RS256 JWT of `claims` with the current key's `kid` and header `typ` (an ID
-    /// token, for one: `JWT`).
-    pub fn sign_jwt<T: serde::Serialize>(
+    /// A JWT of `claims` signed with the current key, with its `kid` and header `typ`
+    /// (an ID token, for one: `JWT`), on the background CPU pool.
+    pub async fn sign_jwt<T: serde::Serialize + ?Sized>(
         &self,
-        typ: &str,
+        typ: &'static str,
         claims: &T,
     ) -> Result<String, UsersError> {
+        let payload = serde_json::to_vec(claims)
+            .map_err(|e| UsersError::Internal(format!("signing failed: {e}")))?;
         let ring = self.keys.ring();
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        header.typ = Some(typ.to_string());
-        header.kid = Some(ring.current.kid.clone());
-        jsonwebtoken::encode(&header, claims, &ring.current.encoding)
-            .map_err(|e| UsersError::Internal(format!("signing failed: {e}")))
+        self.cpu
+            .run(move || crate::auth::issuer::sign_payload(&ring.current, typ, &payload))
+            .await?
     }
 }
