@@ -9,6 +9,7 @@ pub mod config;
 pub mod digest;
 pub mod error;
 pub mod external;
+pub mod failures;
 pub mod issuer;
 pub mod keys;
 pub mod mapping;
