@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod dispatch;
+pub mod pike;
 pub mod reload;
 pub mod websocket;
 
@@ -62,6 +63,8 @@ pub struct Core {
     pub uac: Arc<Uac>,
     pub connections: Arc<Connections>,
     pub stats: Stats,
+    /// The per-address request rate limit (`[limits]`); `None` when off.
+    pub pike: Option<pike::Pike>,
     tags: std::collections::hash_map::RandomState,
     pub(crate) tracker: TaskTracker,
     /// The message trace, when on ([`Core::set_tap`]).
@@ -92,6 +95,7 @@ impl Core {
             uac,
             connections: Arc::new(Connections::default()),
             stats: Stats::default(),
+            pike: pike::Pike::new(&config.limits),
             tags: std::collections::hash_map::RandomState::new(),
             tracker: TaskTracker::new(),
             tap: OnceLock::new(),
@@ -129,6 +133,9 @@ impl Core {
             limits: self.limits,
             tracker: self.tracker.clone(),
             max_connections: self.config.sip.tcp_max_connections,
+            message_timeout: Duration::from_secs(
+                self.config.limits.sip_message_timeout_secs.max(1),
+            ),
             idle_timeout: Duration::from_secs(self.config.sip.tcp_idle_timeout_secs.max(1)),
         }
     }
@@ -178,6 +185,24 @@ impl Core {
         let send = |msg: &Message, bytes: Bytes| {
             self.send_answer(out, bytes, self.destination(msg, ctx), ctx);
         };
+        if let Some(p) = &self.pike {
+            match p.check(ctx.source.ip()) {
+                pike::Verdict::Pass => {}
+                verdict => {
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    if verdict == pike::Verdict::Reject
+                        && let Ok(msg) = &parsed
+                        && !msg.is_response()
+                        && !msg.first_line.starts_with("ACK ")
+                    {
+                        let resp = crate::sip::Response::new(503)
+                            .header("Retry-After", p.retry_after().to_string());
+                        send(msg, resp.encode(msg, ctx.source, &self.to_tag(msg)));
+                    }
+                    return;
+                }
+            }
+        }
         let parsed = match parsed {
             Ok(msg) if msg.is_response() => {
                 if !self.uac.on_response(msg) {
