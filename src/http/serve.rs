@@ -53,10 +53,7 @@ where
     L: axum::serve::Listener<Addr = SocketAddr>,
 {
     let app = app
-        .layer(axum::middleware::from_fn_with_state(
-            limits.request_timeout,
-            request_deadline,
-        ))
+        .layer(axum::middleware::from_fn_with_state(limits, guard))
         .layer(DefaultBodyLimit::max(limits.max_body));
     let tracker = TaskTracker::new();
     let stop = CancellationToken::new();
@@ -100,9 +97,19 @@ where
     Ok(())
 }
 
-/// Answers 503 when the handler (body reading included) takes longer than `limit`.
-async fn request_deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
+/// Answers 413 at once to a request whose Content-Length is over the limit (a chunked
+/// body is cut at the limit when read), and 503 when the handler, body reading included,
+/// takes longer than the request timeout.
+async fn guard(State(limits): State<HttpLimits>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body as u64) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+    }
+    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
