@@ -185,14 +185,16 @@ impl Core {
         let send = |msg: &Message, bytes: Bytes| {
             self.send_answer(out, bytes, self.destination(msg, ctx), ctx);
         };
-        if let Some(p) = &self.pike {
+        // Responses answer sipreg's own requests (NOTIFY) and are matched to them below;
+        // only requests (and what does not parse) spend the source's rate.
+        let is_response = matches!(&parsed, Ok(m) if m.is_response());
+        if let Some(p) = self.pike.as_ref().filter(|_| !is_response) {
             match p.check(ctx.source.ip()) {
                 pike::Verdict::Pass => {}
                 verdict => {
                     self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                     if verdict == pike::Verdict::Reject
                         && let Ok(msg) = &parsed
-                        && !msg.is_response()
                         && !msg.first_line.starts_with("ACK ")
                     {
                         let resp = crate::sip::Response::new(503)

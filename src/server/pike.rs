@@ -1,5 +1,6 @@
 //! A request rate limit per source address, like Kamailio's `pike`: a token bucket per
-//! IP over every SIP message received, with `[limits] requests_per_ip_per_sec` as its
+//! IP over every SIP request received (responses to sipreg's own requests are not
+//! counted), with `[limits] requests_per_ip_per_sec` as its
 //! rate and `request_burst` as its depth. Over the limit a request is answered 503 with
 //! Retry-After (RFC 3261 §21.5.4) or dropped, and counted.
 //!
