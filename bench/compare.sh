@@ -307,6 +307,9 @@ key_dir = "$WORK/s/keys"
 # The cost of logins is not measured here; keep user creation fast.
 argon2_memory_kib = 64
 argon2_iterations = 1
+[limits]
+# Every benchmark request comes from 127.0.0.1: no per-address rate limit.
+requests_per_ip_per_sec = 0
 EOF
 log "sipreg sipp-users --count $USERS"
 RUST_LOG=warn timeout 300 "$BIN" --config "$WORK/s/sipreg.toml" sipp-users --count "$USERS" --prefix bench \
@@ -384,6 +387,9 @@ cat >"$WORK/b/sipreg.toml" <<EOF
 url = "sqlite://$WORK/b/sipreg.db?mode=rwc"
 [tokens]
 key_dir = "$WORK/b/keys"
+[limits]
+# Every benchmark request comes from 127.0.0.1: no per-address rate limit.
+requests_per_ip_per_sec = 0
 EOF
 B_PORT=$(free_port)
 RUST_LOG=warn "$BIN" --config "$WORK/b/sipreg.toml" serve --no-auth --sip-listen "127.0.0.1:$B_PORT" \

@@ -204,6 +204,9 @@ key_file = "$WORK/tls/key.pem"
 max_connections = $((IDLE_CONNS + 1000))
 max_connections_per_ip = $((IDLE_CONNS + 1000))
 ${SIPREG_TLS_TOML:-}
+[limits]
+# Every benchmark request comes from 127.0.0.1: no per-address rate limit.
+requests_per_ip_per_sec = 0
 EOF
     ST_UDP=$(free_port); ST_TLS=$(free_port); ST_WSS=""
     extra=()

@@ -215,7 +215,8 @@ async fn run() -> Res<()> {
             "[sip]\nlisten = \"{sip}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n\
              [database]\nurl = \"sqlite://{}/sipreg.db?mode=rwc\"\n[tokens]\nkey_dir = \"{}\"\n\
              [presence]\nnotify_interval_ms = 50\nmax_subscriptions_per_presentity = 100000\n\
-             max_subscriptions_per_watcher = 100000\n",
+             max_subscriptions_per_watcher = 100000\n\
+             [limits]\nrequests_per_ip_per_sec = 0\n",
             free_port()?,
             dir.path().display(),
             dir.path().join("keys").display()

@@ -30,6 +30,8 @@ pub struct Config {
     /// `[trace]`: the SIP message trace (file, HEPv3).
     pub trace: crate::trace::TraceConfig,
     pub metrics: crate::metrics::MetricsConfig,
+    /// `[limits]`: what one source may cost (rate, failures tracked, slow clients).
+    pub limits: LimitsConfig,
 }
 
 /// The SIP side: listening address, served domains and protocol limits.
@@ -69,6 +71,62 @@ pub struct HttpConfig {
     /// The public HTTPS listener, with the `[tls]` certificate; `None`: the public routes
     /// are served on `listen` too.
     pub public_listen: Option<SocketAddr>,
+}
+
+/// Bounds that keep sipreg's memory and time per source in check under a flood.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Most source addresses whose failed authentications are tracked at once.
+    pub max_auth_failure_sources: usize,
+    /// SIP requests one source address may send per second, sustained (0: no limit).
+    pub requests_per_ip_per_sec: u32,
+    /// Requests one source address may send at once above the sustained rate.
+    pub request_burst: u32,
+    /// Over the rate: `"503"` (Service Unavailable with Retry-After) or `"drop"`.
+    pub rate_limit_action: RateLimitAction,
+    /// Seconds in the Retry-After of a rate-limit 503.
+    pub rate_limit_retry_after_secs: u32,
+    /// Addresses (IPs or CIDR prefixes, `"10.0.0.0/8"`) never rate-limited.
+    pub rate_limit_exempt: Vec<String>,
+    /// Most source addresses whose request rate is tracked at once.
+    pub max_rate_sources: usize,
+    /// A SIP message on a stream (TCP, TLS) must be complete this long after its first byte.
+    pub sip_message_timeout_secs: u64,
+    /// An HTTP request's header section must arrive within this many seconds.
+    pub http_header_timeout_secs: u64,
+    /// An HTTP request (body included) must be answered within this many seconds.
+    pub http_request_timeout_secs: u64,
+    /// Largest HTTP request body, in octets (413 beyond).
+    pub http_max_body: usize,
+}
+
+/// What happens to a request over its source's rate.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum RateLimitAction {
+    #[serde(rename = "503")]
+    Reject,
+    #[serde(rename = "drop")]
+    Drop,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_auth_failure_sources: 100_000,
+            requests_per_ip_per_sec: 500,
+            request_burst: 2_000,
+            rate_limit_action: RateLimitAction::Reject,
+            rate_limit_retry_after_secs: 5,
+            // The host itself: load generators, sipp in labs, a local edge proxy.
+            rate_limit_exempt: vec!["127.0.0.0/8".into(), "::1".into()],
+            max_rate_sources: 100_000,
+            sip_message_timeout_secs: 30,
+            http_header_timeout_secs: 10,
+            http_request_timeout_secs: 30,
+            http_max_body: 65_536,
+        }
+    }
 }
 
 /// Where users, tokens and bindings are stored.

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod digest;
 pub mod error;
 pub mod external;
+pub mod failures;
 pub mod issuer;
 pub mod keys;
 pub mod mapping;

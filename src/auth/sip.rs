@@ -11,11 +11,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bytestring::ByteString;
-use dashmap::DashMap;
-
 use super::challenge::{Challenge, ChallengePolicy};
 use super::digest::{Credentials, NonceState, Nonces, param};
+use super::failures::Failures;
 use super::{AuthError, Claims, Validator};
 use crate::clock::unix_now;
 use crate::sip::headers::{AuthData, AuthValue, HeaderName, TypedHeader, WwwAuthenticate};
@@ -23,6 +21,7 @@ use crate::sip::text::quote;
 use crate::sip::{Request, Response};
 use crate::transport::Context;
 use crate::users::UsersService;
+use bytestring::ByteString;
 
 /// Who sent a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +71,9 @@ pub struct SipAuthSettings {
     pub failure_window: Duration,
 }
 
+/// Addresses whose failures are tracked until `[limits]` says otherwise.
+const DEFAULT_MAX_FAILURE_SOURCES: usize = 100_000;
+
 /// Authenticates SIP requests.
 pub struct SipAuth {
     users: Arc<UsersService>,
@@ -80,8 +82,9 @@ pub struct SipAuth {
     /// Replaced whole on reload ([`SipAuth::update`]); requests read a snapshot.
     settings: RwLock<Arc<SipAuthSettings>>,
     issuer: String,
-    /// Failed attempts by source address; looked up for every request (seeded foldhash).
-    failures: DashMap<IpAddr, (u32, u64), foldhash::fast::RandomState>,
+    /// Failed attempts by source address; looked up for every request, bounded
+    /// (`[limits] max_auth_failure_sources`).
+    failures: Failures,
 }
 
 /// The credentials a request carries, if any usable.
@@ -139,7 +142,7 @@ impl SipAuth {
             validator,
             settings: RwLock::new(Arc::new(settings)),
             issuer,
-            failures: DashMap::with_hasher(foldhash::fast::RandomState::default()),
+            failures: Failures::new(DEFAULT_MAX_FAILURE_SOURCES),
         }
     }
 
@@ -159,6 +162,16 @@ impl SipAuth {
             Ok(mut s) => *s = new,
             Err(poisoned) => *poisoned.into_inner() = new,
         }
+    }
+
+    /// Bounds the addresses whose failures are tracked (`[limits]`, at start and reload).
+    pub fn set_max_failure_sources(&self, n: usize) {
+        self.failures.set_max_sources(n);
+    }
+
+    /// The failure map, for the operator's counters and the tests.
+    pub fn failures(&self) -> &Failures {
+        &self.failures
     }
 
     pub fn users(&self) -> &Arc<UsersService> {
@@ -251,14 +264,7 @@ impl SipAuth {
     fn throttled(&self, ip: IpAddr) -> Option<Response> {
         let now = unix_now();
         let window = self.settings().failure_window.as_secs();
-        let e = self.failures.get(&ip)?;
-        let (count, start) = *e;
-        drop(e);
-        if now.saturating_sub(start) >= window {
-            self.failures
-                .remove_if(&ip, |_, v| now.saturating_sub(v.1) >= window);
-            return None;
-        }
+        let (count, start) = self.failures.current(ip, now, window)?;
         (count >= self.settings().max_failures).then(|| {
             Response::new(403)
                 .with_reason("Too Many Failed Authentications")
@@ -270,13 +276,8 @@ impl SipAuth {
     }
 
     fn record_failure(&self, ip: IpAddr) {
-        let now = unix_now();
         let window = self.settings().failure_window.as_secs();
-        let mut e = self.failures.entry(ip).or_insert((0, now));
-        if now.saturating_sub(e.1) >= window {
-            *e = (0, now);
-        }
-        e.0 += 1;
+        self.failures.record(ip, unix_now(), window);
     }
 
     fn judge_claims(&self, c: &Claims, scope: &str) -> Outcome {

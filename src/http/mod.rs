@@ -18,10 +18,10 @@ pub mod ops;
 mod pages;
 pub mod presence;
 pub mod registrations;
+pub mod serve;
 mod users_routes;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,13 +33,16 @@ use crate::users::UsersService;
 
 /// How often the server re-reads signing keys (rotations made by the CLI).
 const KEY_RELOAD_EVERY: Duration = Duration::from_secs(60);
-/// Request bodies larger than this are refused.
+/// Request bodies larger than this are refused by [`router`]; the listeners take
+/// `[limits] http_max_body` ([`serve`]).
 const MAX_BODY: usize = 64 * 1024;
 
 /// Every route over `svc`, admin and public alike (one listener).
 pub fn router(svc: Arc<UsersService>) -> Router {
     let oauth = crate::oauth::OAuthServer::new(svc.clone());
-    admin_router(svc.clone(), oauth.clone()).merge(public_router(svc, oauth))
+    admin_router(svc.clone(), oauth.clone())
+        .merge(public_router(svc, oauth))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
 /// The admin API: users, API keys, the clients registry, introspection, legacy login.
@@ -71,7 +74,6 @@ pub fn admin_router(svc: Arc<UsersService>, oauth: Arc<crate::oauth::OAuthServer
         .route("/api-keys/{id}/rotate", post(u::rotate_key))
         .with_state(svc)
         .merge(oauth_routes::admin(oauth))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
 /// What phones, softclients and people reach: JWKS, OAuth endpoints, pages.
@@ -81,7 +83,6 @@ pub fn public_router(svc: Arc<UsersService>, oauth: Arc<crate::oauth::OAuthServe
         .with_state(svc)
         .merge(oauth_routes::public(oauth.clone()))
         .merge(pages::router(oauth))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then drains requests.
@@ -126,6 +127,7 @@ pub async fn serve_split(
             }
         })
     };
+    let limits = serve::HttpLimits::from_config(&svc.config().limits);
     let oauth = crate::oauth::OAuthServer::new(svc.clone());
     let mut admin_routes = admin_router(svc.clone(), oauth.clone()).merge(extra);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -134,17 +136,16 @@ pub async fn serve_split(
             if let Ok(addr) = axum::serve::Listener::local_addr(&listener) {
                 tracing::info!(%addr, "public HTTPS listening (OAuth, pages, JWKS)");
             }
-            let app = access_log::layer(public_router(svc, oauth))
-                .into_make_service_with_connect_info::<SocketAddr>();
+            let app = access_log::layer(public_router(svc, oauth));
             let mut rx = stop_rx.clone();
-            Some(tokio::spawn(async move {
-                use axum::serve::ListenerExt;
-                axum::serve(listener.tap_io(|_| {}), app)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.wait_for(|s| *s).await;
-                    })
-                    .await
-            }))
+            Some(tokio::spawn(serve::serve(
+                listener,
+                app,
+                limits,
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                },
+            )))
         }
         None => {
             admin_routes = admin_routes.merge(public_router(svc, oauth));
@@ -154,10 +155,8 @@ pub async fn serve_split(
     if let Ok(addr) = admin.local_addr() {
         tracing::info!(%addr, "admin HTTP API listening");
     }
-    let app = access_log::layer(admin_routes).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(admin, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = access_log::layer(admin_routes);
+    let result = serve::serve(admin, app, limits, shutdown).await;
     let _ = stop_tx.send(true);
     if let Some(t) = public_task
         && let Ok(Err(e)) = t.await

@@ -54,7 +54,9 @@ impl App {
             .map_err(|e| format!("cannot open the store {}: {e}", config.database.url))?;
         let settings = auth_settings(&config.auth)?;
         let auth = if config.auth.required {
-            Some(Arc::new(SipAuth::new(users.clone(), settings)))
+            let auth = SipAuth::new(users.clone(), settings);
+            auth.set_max_failure_sources(config.limits.max_auth_failure_sources);
+            Some(Arc::new(auth))
         } else {
             tracing::warn!(
                 "authentication is OFF: anybody may register any address (lab use only)"

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod dispatch;
 pub mod observe;
+pub mod pike;
 pub mod reload;
 pub mod websocket;
 
@@ -65,6 +66,8 @@ pub struct Core {
     pub stats: Stats,
     /// The listeners are serving (set by [`Server::run`], cleared when it stops): `/ready`.
     pub serving: std::sync::atomic::AtomicBool,
+    /// The per-address request rate limit (`[limits]`); `None` when off.
+    pub pike: Option<pike::Pike>,
     tags: std::collections::hash_map::RandomState,
     pub(crate) tracker: TaskTracker,
     /// The message trace, when on ([`Core::set_tap`]).
@@ -96,6 +99,7 @@ impl Core {
             connections: Arc::new(Connections::default()),
             stats: Stats::default(),
             serving: std::sync::atomic::AtomicBool::new(false),
+            pike: pike::Pike::new(&config.limits),
             tags: std::collections::hash_map::RandomState::new(),
             tracker: TaskTracker::new(),
             tap: OnceLock::new(),
@@ -133,6 +137,9 @@ impl Core {
             limits: self.limits,
             tracker: self.tracker.clone(),
             max_connections: self.config.sip.tcp_max_connections,
+            message_timeout: Duration::from_secs(
+                self.config.limits.sip_message_timeout_secs.max(1),
+            ),
             idle_timeout: Duration::from_secs(self.config.sip.tcp_idle_timeout_secs.max(1)),
         }
     }
@@ -182,6 +189,26 @@ impl Core {
         let send = |msg: &Message, bytes: Bytes| {
             self.send_answer(out, bytes, self.destination(msg, ctx), ctx);
         };
+        // Responses answer sipreg's own requests (NOTIFY) and are matched to them below;
+        // only requests (and what does not parse) spend the source's rate.
+        let is_response = matches!(&parsed, Ok(m) if m.is_response());
+        if let Some(p) = self.pike.as_ref().filter(|_| !is_response) {
+            match p.check(ctx.source.ip()) {
+                pike::Verdict::Pass => {}
+                verdict => {
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    if verdict == pike::Verdict::Reject
+                        && let Ok(msg) = &parsed
+                        && !msg.first_line.starts_with("ACK ")
+                    {
+                        let resp = crate::sip::Response::new(503)
+                            .header("Retry-After", p.retry_after().to_string());
+                        send(msg, resp.encode(msg, ctx.source, &self.to_tag(msg)));
+                    }
+                    return;
+                }
+            }
+        }
         let parsed = match parsed {
             Ok(msg) if msg.is_response() => {
                 if !self.uac.on_response(msg) {

@@ -283,6 +283,8 @@ pub struct Streams {
     pub max_connections: usize,
     /// A connection silent this long is closed.
     pub idle_timeout: Duration,
+    /// A message must be complete this long after its first byte (slow senders).
+    pub message_timeout: Duration,
 }
 
 impl Streams {

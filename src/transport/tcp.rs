@@ -128,8 +128,11 @@ pub async fn serve_framed<S>(
     let out = Outbound::Stream(tx);
     let idle = streams.idle_timeout;
     // One timer for the connection's life, moved only when it fires: arming a timer per
-    // read would cost more than the read.
+    // read would cost more than the read. It is also brought forward, once per message,
+    // when a message stays incomplete after a read: it must be whole `message_timeout`
+    // after its first byte, however the sender trickles it (slowloris).
     let mut heard = Instant::now();
+    let mut begun: Option<Instant> = None;
     let deadline = tokio::time::sleep_until(heard + idle);
     tokio::pin!(deadline);
     let stopped = stop.cancelled();
@@ -162,6 +165,15 @@ pub async fn serve_framed<S>(
                 }
             }
         }
+        if buf.is_empty() {
+            begun = None;
+        } else if begun.is_none() {
+            let due = heard + streams.message_timeout;
+            begun = Some(heard);
+            if due < deadline.deadline() {
+                deadline.as_mut().reset(due);
+            }
+        }
         outbox.drain_into(&mut pending);
         if !pending.is_empty() {
             if !write_out(&mut stream, &mut pending, deadline.as_mut(), heard, idle).await {
@@ -185,10 +197,14 @@ pub async fn serve_framed<S>(
                 }
             },
             _ = &mut deadline => {
+                let cut = begun.map(|b| b + streams.message_timeout);
                 if heard.elapsed() >= idle {
                     Err("idle")
+                } else if cut.is_some_and(|c| c <= Instant::now()) {
+                    Err("message incomplete too long")
                 } else {
-                    deadline.as_mut().reset(heard + idle);
+                    let next = heard + idle;
+                    deadline.as_mut().reset(cut.map_or(next, |c| c.min(next)));
                     Ok(())
                 }
             }

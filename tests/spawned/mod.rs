@@ -20,8 +20,13 @@ pub struct Spawned {
 
 /// The configuration every spawned server starts from; `extra` is appended.
 pub fn base_config(dir: &std::path::Path, extra: &str) -> String {
+    base_config_with(dir, "", extra)
+}
+
+/// [`base_config`] with `sip` added to its `[sip]` section.
+pub fn base_config_with(dir: &std::path::Path, sip: &str, extra: &str) -> String {
     format!(
-        "[sip]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
+        "[sip]\nlisten = \"127.0.0.1:0\"\n{sip}[http]\nlisten = \"127.0.0.1:0\"\n\
          [database]\nurl = \"sqlite://{dir}/sipreg.db?mode=rwc\"\n\
          [tokens]\nkey_dir = \"{dir}/keys\"\n\
          [users]\nargon2_memory_kib = 64\nargon2_iterations = 1\n{extra}",
@@ -33,9 +38,14 @@ impl Spawned {
     /// Starts `sipreg --config FILE serve ARGS` with `extra` in the file, and waits until
     /// it listens.
     pub fn start(extra: &str, args: &[&str]) -> Spawned {
+        Spawned::start_with("", extra, args)
+    }
+
+    /// [`Spawned::start`] with `sip` added to the `[sip]` section.
+    pub fn start_with(sip: &str, extra: &str, args: &[&str]) -> Spawned {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("sipreg.toml");
-        std::fs::write(&config, base_config(dir.path(), extra)).expect("write config");
+        std::fs::write(&config, base_config_with(dir.path(), sip, extra)).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_sipreg"))
             .arg("--config")
             .arg(&config)
