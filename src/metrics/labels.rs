@@ -33,45 +33,15 @@ pub fn status(code: u16) -> &'static str {
 /// The method as a label; extension methods share "other" (a client picks their names,
 /// and each name would be a new series).
 pub fn method(m: &Method) -> &'static str {
-    match m {
-        Method::Register => "REGISTER",
-        Method::Subscribe => "SUBSCRIBE",
-        Method::Publish => "PUBLISH",
-        Method::Options => "OPTIONS",
-        Method::Notify => "NOTIFY",
-        Method::Invite => "INVITE",
-        Method::Ack => "ACK",
-        Method::Bye => "BYE",
-        Method::Cancel => "CANCEL",
-        Method::Message => "MESSAGE",
-        Method::Info => "INFO",
-        Method::Update => "UPDATE",
-        Method::Refer => "REFER",
-        Method::Prack => "PRACK",
-        Method::Other(_) => "other",
-    }
+    m.known_name().unwrap_or("other")
 }
 
 /// The method of a request line that may not have parsed ("other" when unknown).
 pub fn method_of_line(first_line: &str) -> &'static str {
-    const NAMES: [&str; 14] = [
-        "REGISTER",
-        "SUBSCRIBE",
-        "PUBLISH",
-        "OPTIONS",
-        "NOTIFY",
-        "INVITE",
-        "ACK",
-        "BYE",
-        "CANCEL",
-        "MESSAGE",
-        "INFO",
-        "UPDATE",
-        "REFER",
-        "PRACK",
-    ];
     let token = first_line.split(' ').next().unwrap_or("");
-    NAMES.into_iter().find(|n| *n == token).unwrap_or("other")
+    Method::known(token)
+        .and_then(|m| m.known_name())
+        .unwrap_or("other")
 }
 
 #[cfg(test)]

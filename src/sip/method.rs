@@ -29,6 +29,15 @@ pub enum Method {
 impl Method {
     /// Parses a method token; `None` when it is not a valid token.
     pub fn parse(src: &ByteString, s: &str) -> Option<Method> {
+        if let Some(m) = Method::known(s) {
+            return Some(m);
+        }
+        (!s.is_empty() && s.chars().all(is_token_char))
+            .then(|| Method::Other(super::text::sub(src, s)))
+    }
+
+    /// A method sipreg knows, by its (case-sensitive) name.
+    pub fn known(s: &str) -> Option<Method> {
         Some(match s {
             "REGISTER" => Method::Register,
             "SUBSCRIBE" => Method::Subscribe,
@@ -44,15 +53,13 @@ impl Method {
             "UPDATE" => Method::Update,
             "REFER" => Method::Refer,
             "PRACK" => Method::Prack,
-            _ if !s.is_empty() && s.chars().all(is_token_char) => {
-                Method::Other(super::text::sub(src, s))
-            }
             _ => return None,
         })
     }
 
-    pub fn as_str(&self) -> &str {
-        match self {
+    /// The name of a method sipreg knows; `None` for an extension method.
+    pub fn known_name(&self) -> Option<&'static str> {
+        Some(match self {
             Method::Register => "REGISTER",
             Method::Subscribe => "SUBSCRIBE",
             Method::Publish => "PUBLISH",
@@ -67,7 +74,14 @@ impl Method {
             Method::Update => "UPDATE",
             Method::Refer => "REFER",
             Method::Prack => "PRACK",
+            Method::Other(_) => return None,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
             Method::Other(s) => s,
+            known => known.known_name().unwrap_or_default(),
         }
     }
 
