@@ -696,18 +696,6 @@ mod tests {
         assert_eq!(now[0].cseq, 1);
     }
 
-    fn update<'a>(c: &'a [ContactValue], call_id: &'a str, cseq: u32) -> Update<'a> {
-        Update {
-            contacts: c,
-            expires: None,
-            call_id,
-            cseq,
-            path: Vec::new(),
-            source: src(5060),
-            user_agent: None,
-        }
-    }
-
     #[test]
     fn a_refused_admission_leaves_the_aor_untouched() {
         let t = BindingTable::new();
@@ -715,7 +703,7 @@ mod tests {
         reg(&t, &contacts(&["<sip:a@192.0.2.1>"]), None, "c", 1, &LIMITS).unwrap();
         let c = contacts(&["<sip:a@192.0.2.2>", "<sip:a@192.0.2.1>;expires=0"]);
         let mut seen = Vec::new();
-        let r = t.apply_if(&alice, &update(&c, "c", 2), &LIMITS, 1_000, |changes| {
+        let r = t.apply_if(&alice, &up(&c, "c", 2), &LIMITS, 1_000, |changes| {
             seen.extend(changes.iter().cloned());
             false
         });
@@ -726,7 +714,7 @@ mod tests {
         assert_eq!(now.len(), 1);
         assert_eq!((&*now[0].uri, now[0].cseq), ("sip:a@192.0.2.1", 1));
         // A fetch changes nothing, so it is never put to the admission.
-        let fetch = t.apply_if(&alice, &update(&[], "f", 1), &LIMITS, 1_000, |_| {
+        let fetch = t.apply_if(&alice, &up(&[], "f", 1), &LIMITS, 1_000, |_| {
             panic!("a fetch needs no admission")
         });
         assert_eq!(fetch.unwrap().bindings.len(), 1);
@@ -737,7 +725,7 @@ mod tests {
         let t = BindingTable::new();
         let alice = Aor::parse("sip:alice@example.com").unwrap();
         let c = contacts(&["<sip:a@192.0.2.1>", "<sip:a@192.0.2.2>"]);
-        let plan = t.plan(&alice, &update(&c, "c", 1), &LIMITS, 1_000).unwrap();
+        let plan = t.plan(&alice, &up(&c, "c", 1), &LIMITS, 1_000).unwrap();
         assert_eq!(plan.changes.len(), 2);
         assert!(t.get(&alice, 1_000).is_empty(), "not installed yet");
         assert_eq!(t.install(&alice, &plan.changes), Some(1_000 + 3600));
@@ -745,9 +733,7 @@ mod tests {
         // A plan made, then one of its bindings removed by someone else (a closed
         // connection) before the install: the install keeps that removal.
         let c2 = contacts(&["<sip:a@192.0.2.3>"]);
-        let plan = t
-            .plan(&alice, &update(&c2, "c", 2), &LIMITS, 1_000)
-            .unwrap();
+        let plan = t.plan(&alice, &up(&c2, "c", 2), &LIMITS, 1_000).unwrap();
         let first = t.get(&alice, 1_000)[0].clone();
         t.install(&alice, &[Change::Removed(first.clone())]);
         t.install(&alice, &plan.changes);
