@@ -67,13 +67,19 @@ impl Metadata {
     /// Where RFC 8414 §3.1 puts the document for `issuer`: the well-known path,
     /// followed by the issuer's own path when it has one.
     pub fn path_for(issuer: &str) -> String {
-        let after_scheme = issuer.split_once("://").map_or(issuer, |(_, r)| r);
-        let path = after_scheme
-            .find('/')
-            .map_or("", |i| &after_scheme[i..])
-            .trim_end_matches('/');
-        format!("{METADATA_PATH}{path}")
+        format!("{METADATA_PATH}{}", issuer_path(issuer))
     }
+}
+
+/// The path of an issuer URL, without its trailing slash ("" when it has none): where
+/// both discovery documents put it (RFC 8414 §3.1 after, OpenID Discovery §4 before
+/// the well-known path).
+pub fn issuer_path(issuer: &str) -> &str {
+    let after_scheme = issuer.split_once("://").map_or(issuer, |(_, r)| r);
+    after_scheme
+        .find('/')
+        .map_or("", |i| &after_scheme[i..])
+        .trim_end_matches('/')
 }
 
 #[cfg(test)]

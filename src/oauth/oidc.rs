@@ -4,8 +4,7 @@
 
 use serde::Serialize;
 
-use super::grant::GrantType;
-use super::metadata::{AUTHORIZE_PATH, JWKS_PATH, SCOPES, TOKEN_PATH};
+use super::metadata::{Metadata, SCOPES, issuer_path};
 use crate::auth::{now, secs};
 use crate::users::{User, UsersError, UsersService};
 
@@ -71,17 +70,17 @@ pub struct Configuration {
 }
 
 impl Configuration {
+    /// The endpoints and capabilities RFC 8414's document lists, plus OpenID's own.
     pub fn new(issuer: &str) -> Configuration {
-        let base = issuer.trim_end_matches('/');
-        let at = |path: &str| format!("{base}{path}");
+        let m = Metadata::new(issuer);
         let mut scopes = vec![super::authorize::OPENID];
         scopes.extend(SCOPES);
         Configuration {
-            issuer: issuer.to_string(),
-            authorization_endpoint: at(AUTHORIZE_PATH),
-            token_endpoint: at(TOKEN_PATH),
-            jwks_uri: at(JWKS_PATH),
-            response_types_supported: vec!["code"],
+            issuer: m.issuer,
+            authorization_endpoint: m.authorization_endpoint,
+            token_endpoint: m.token_endpoint,
+            jwks_uri: m.jwks_uri,
+            response_types_supported: m.response_types_supported,
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec!["RS256"],
             scopes_supported: scopes,
@@ -95,25 +94,17 @@ impl Configuration {
                 "nonce",
                 "preferred_username",
             ],
-            code_challenge_methods_supported: vec![super::pkce::S256],
-            authorization_response_iss_parameter_supported: true,
-            grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
-            token_endpoint_auth_methods_supported: vec![
-                "client_secret_basic",
-                "client_secret_post",
-                "none",
-            ],
+            code_challenge_methods_supported: m.code_challenge_methods_supported,
+            authorization_response_iss_parameter_supported: m
+                .authorization_response_iss_parameter_supported,
+            grant_types_supported: m.grant_types_supported,
+            token_endpoint_auth_methods_supported: m.token_endpoint_auth_methods_supported,
         }
     }
 
     /// Discovery §4: the issuer's URL (its path kept) followed by the well-known path.
     pub fn path_for(issuer: &str) -> String {
-        let after_scheme = issuer.split_once("://").map_or(issuer, |(_, r)| r);
-        let path = after_scheme
-            .find('/')
-            .map_or("", |i| &after_scheme[i..])
-            .trim_end_matches('/');
-        format!("{path}{CONFIGURATION_PATH}")
+        format!("{}{CONFIGURATION_PATH}", issuer_path(issuer))
     }
 }
 
