@@ -701,10 +701,7 @@ fn spawn_binary(dir: &std::path::Path, port: u16) -> tokio::process::Child {
         ])
         .args(["--http-listen", "127.0.0.1:0"])
         .current_dir(dir)
-        .env(
-            "SIPREG_DATABASE_URL",
-            format!("sqlite://{}/sipreg.db?mode=rwc", dir.display()),
-        )
+        .env("SIPREG_DATABASE_URL", common::testdb::url(dir))
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .spawn()

@@ -181,8 +181,9 @@ async fn register_over_ws_is_listed_and_closing_the_socket_removes_it() {
 
 /// Waits (bounded) until the store's bindings table holds `n` rows.
 async fn stored_rows_become(app: &AppServer, n: i64) -> bool {
-    let url = format!("sqlite://{}/sipreg.db", app.dir.path().display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let url = common::testdb::url(app.dir.path());
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
     for _ in 0..100 {
         let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bindings")
             .fetch_one(&pool)
@@ -461,10 +462,7 @@ async fn the_binary_serves_ws_on_its_flag() {
     let ws: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let _child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
         .arg("--database")
-        .arg(format!(
-            "sqlite://{}/sipreg.db?mode=rwc",
-            dir.path().display()
-        ))
+        .arg(common::testdb::url(dir.path()))
         .args([
             "serve",
             "--no-auth",

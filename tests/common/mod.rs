@@ -3,6 +3,8 @@
 
 pub mod clients;
 pub mod presence;
+#[path = "../testdb/mod.rs"]
+pub mod testdb;
 mod users;
 pub mod ws;
 #[allow(unused_imports)]
@@ -321,8 +323,8 @@ pub async fn sipp_users_csv(app: &AppServer, count: u32, prefix: &str) -> PathBu
     std::fs::write(
         &cfg,
         format!(
-            "[database]\nurl = \"sqlite://{}/sipreg.db?mode=rwc\"\n[tokens]\nkey_dir = \"{}\"\n[users]\nargon2_memory_kib = 64\nargon2_iterations = 1\n",
-            dir.display(),
+            "[database]\nurl = \"{}\"\n[tokens]\nkey_dir = \"{}\"\n[users]\nargon2_memory_kib = 64\nargon2_iterations = 1\n",
+            testdb::url(&dir),
             dir.join("keys").display()
         ),
     )

@@ -9,6 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+// Also loaded by `common`; a test crate may include both (each copy is stateless).
+#[allow(clippy::duplicate_mod)]
+#[path = "../testdb/mod.rs"]
+pub mod testdb;
+
 pub struct Spawned {
     pub child: Child,
     pub dir: tempfile::TempDir,
@@ -27,10 +32,11 @@ pub fn base_config(dir: &std::path::Path, extra: &str) -> String {
 pub fn base_config_with(dir: &std::path::Path, sip: &str, extra: &str) -> String {
     format!(
         "[sip]\nlisten = \"127.0.0.1:0\"\n{sip}[http]\nlisten = \"127.0.0.1:0\"\n\
-         [database]\nurl = \"sqlite://{dir}/sipreg.db?mode=rwc\"\n\
+         [database]\nurl = \"{db}\"\n\
          [tokens]\nkey_dir = \"{dir}/keys\"\n\
          [users]\nargon2_memory_kib = 64\nargon2_iterations = 1\n{extra}",
-        dir = dir.display()
+        dir = dir.display(),
+        db = testdb::url(dir)
     )
 }
 
