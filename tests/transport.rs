@@ -143,6 +143,29 @@ async fn tcp_pipelining_fragments_and_keepalive() {
     server.stop().await;
 }
 
+/// Found by the `tcp_framer` fuzz target (docs/fuzzing.md): a keep-alive ping whose last
+/// octet came in a later read was taken for two lone CRLFs and never answered.
+#[tokio::test]
+async fn tcp_keepalive_split_across_reads_is_answered() {
+    let server = TestServer::start().await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"\r\n\r").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(b"\n").await.unwrap();
+    let got = tcp_read(&mut s, WAIT).await;
+    assert_eq!(got.messages.len(), 1, "{:?}", got.messages);
+    assert_eq!(&got.messages[0][..], b"\r\n", "CRLF pong");
+    assert!(!got.closed);
+    // A lone CRLF before a request is still skipped, not held.
+    s.write_all(format!("\r\n{}", request("OPTIONS", "after", "")).as_bytes())
+        .await
+        .unwrap();
+    let got = tcp_read(&mut s, WAIT).await;
+    assert_eq!(got.messages.len(), 1, "{:?}", got.messages);
+    assert!(String::from_utf8_lossy(&got.messages[0]).contains("Call-ID: after@test"));
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn tcp_idle_timeout_connection_cap_and_oversize() {
     let mut config = Config::default();

@@ -151,28 +151,10 @@ impl Validator {
     }
 
     async fn check_jwt(&self, token: &str) -> Result<Claims, AuthError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(_), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(AuthError::Malformed);
-        };
-        let header: PeekHeader = peek(h)?;
-        let alg = match header.alg.as_str() {
-            "RS256" => Algorithm::RS256,
-            "ES256" => Algorithm::ES256,
-            "EdDSA" => Algorithm::EdDSA,
-            other => {
-                return Err(AuthError::AlgorithmNotAllowed(
-                    other.chars().take(16).collect(),
-                ));
-            }
-        };
-        let payload: PeekPayload = peek(p)?;
-        let iss = payload.iss.ok_or(AuthError::Malformed)?;
+        let Peeked { alg, kid, iss } = peek_jwt(token)?;
         let local = iss == self.cfg.issuer;
         let (key, key_alg, audiences) = if local {
-            let kid = header.kid.as_deref().ok_or(AuthError::UnknownKey)?;
+            let kid = kid.as_deref().ok_or(AuthError::UnknownKey)?;
             let (key, key_alg) = self.local_key(kid).await?;
             (key, key_alg, self.cfg.audiences.clone())
         } else {
@@ -181,12 +163,12 @@ impl Validator {
                 .iter()
                 .find(|e| e.cfg.issuer == iss)
                 .ok_or(AuthError::WrongIssuer)?;
-            let (key, key_alg) = ext.key(header.kid.as_deref()).await?;
+            let (key, key_alg) = ext.key(kid.as_deref()).await?;
             (key, key_alg, ext.cfg.audiences.clone())
         };
         // The key decides the algorithm, never the token (no RS/ES confusion).
         if key_alg != alg {
-            return Err(AuthError::AlgorithmNotAllowed(header.alg));
+            return Err(AuthError::AlgorithmNotAllowed(alg_name(alg)));
         }
         let mut v = Validation::new(alg);
         v.leeway = self.cfg.leeway_secs;
@@ -409,6 +391,57 @@ impl Validator {
             client_id: None,
         })
     }
+}
+
+/// What the validator reads of a JWT before any key is looked at.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peeked {
+    /// One of the allowed algorithms (RS256, ES256, EdDSA), never `none` or HS*.
+    pub alg: Algorithm,
+    pub kid: Option<String>,
+    pub iss: String,
+}
+
+/// Reads the header and issuer of a compact JWT without checking anything else: three
+/// segments, an allowed `alg`, an `iss`. Pure, and public only for the fuzz targets
+/// (`fuzz/`): everything here runs on input from anyone, before any signature check.
+#[doc(hidden)]
+pub fn peek_jwt(token: &str) -> Result<Peeked, AuthError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AuthError::Malformed);
+    };
+    let header: PeekHeader = peek(h)?;
+    let alg = match header.alg.as_str() {
+        "RS256" => Algorithm::RS256,
+        "ES256" => Algorithm::ES256,
+        "EdDSA" => Algorithm::EdDSA,
+        other => {
+            return Err(AuthError::AlgorithmNotAllowed(
+                other.chars().take(16).collect(),
+            ));
+        }
+    };
+    let payload: PeekPayload = peek(p)?;
+    let iss = payload.iss.ok_or(AuthError::Malformed)?;
+    Ok(Peeked {
+        alg,
+        kid: header.kid,
+        iss,
+    })
+}
+
+/// The `alg` name of an allowed algorithm, as the token spelled it.
+fn alg_name(alg: Algorithm) -> String {
+    match alg {
+        Algorithm::ES256 => "ES256",
+        Algorithm::EdDSA => "EdDSA",
+        _ => "RS256",
+    }
+    .to_string()
 }
 
 fn peek<T: serde::de::DeserializeOwned>(segment: &str) -> Result<T, AuthError> {

@@ -388,10 +388,12 @@ pub fn frame_stream(buf: &[u8], limits: &Limits) -> Frame {
         return Frame::Ping(4);
     }
     if buf.starts_with(CRLF) {
-        return if buf.len() > 2 && !buf[2..].starts_with(CRLF) {
-            Frame::Skip(2)
-        } else {
+        // Wait while the octets after it may still make a ping: a CRLFCRLF that arrives
+        // as CRLF CR then LF must be answered like one that arrives whole.
+        return if CRLF.starts_with(&buf[2..]) {
             Frame::Incomplete
+        } else {
+            Frame::Skip(2)
         };
     }
     if buf == b"\r" {
@@ -579,6 +581,9 @@ mod tests {
         assert_eq!(frame_stream(b"\r\n\r\n", &l), Frame::Ping(4));
         assert_eq!(frame_stream(b"\r\nOPT", &l), Frame::Skip(2));
         assert_eq!(frame_stream(b"\r\n", &l), Frame::Incomplete);
+        // A ping's first three octets: maybe a ping, not yet a lone CRLF.
+        assert_eq!(frame_stream(b"\r\n\r", &l), Frame::Incomplete);
+        assert_eq!(frame_stream(b"\r\n\rX", &l), Frame::Skip(2));
         let m = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 3\r\n\r\nabcOPTIONS";
         assert_eq!(frame_stream(m, &l), Frame::Message(m.len() - 7));
         assert_eq!(frame_stream(&m[..m.len() - 9], &l), Frame::Incomplete);
