@@ -94,7 +94,11 @@ impl Core {
         Arc::new_cyclic(|me| Core {
             limits,
             handler,
-            transactions: Transactions::new(timer_j, config.sip.max_transactions),
+            transactions: Transactions::new(
+                timer_j,
+                config.sip.max_transactions,
+                config.sip.transaction_memory_bytes,
+            ),
             uac,
             connections: Arc::new(Connections::default()),
             stats: Stats::default(),
