@@ -165,7 +165,7 @@ fn sighup_applies_limits_registrar_policy_and_domains_keeping_bindings() {
 
     let done = reload_with(
         &mut s,
-        "domains = [\"example.com\"]\n",
+        "domains = [\"example.com\"]\ntransaction_memory_bytes = 1000000\n",
         &format!(
             "{open}[registrar]\nmax_expires = 600\ndefault_expires = 300\n\
              [limits]\nrequests_per_ip_per_sec = 1\nrequest_burst = 4\n\
@@ -177,7 +177,8 @@ fn sighup_applies_limits_registrar_policy_and_domains_keeping_bindings() {
         done["applied"],
         "[\"limits.rate_limit_exempt\", \"limits.rate_limit_retry_after_secs\", \
          \"limits.request_burst\", \"limits.requests_per_ip_per_sec\", \
-         \"registrar.default_expires\", \"registrar.max_expires\", \"sip.domains\"]",
+         \"registrar.default_expires\", \"registrar.max_expires\", \"sip.domains\", \
+         \"sip.transaction_memory_bytes\"]",
         "{done}"
     );
     assert_eq!(done["needs_restart"], "[]", "{done}");

@@ -6,7 +6,8 @@
 //!   `max_failures`, `failure_window_secs`;
 //! - `[limits]`: the per-address rate limit and the failure map's bound;
 //! - `[registrar]` policy: expiry bounds, contact limit, Retry-After;
-//! - `[sip] domains` (registrar and presence);
+//! - `[sip] domains` (registrar and presence), `max_transactions` and
+//!   `transaction_memory_bytes`;
 //! - `[tokens] trusted_issuers` (cached verdicts of a removed or changed issuer's tokens
 //!   are forgotten);
 //! - the TLS certificate and key files' contents (re-read from the same paths).
@@ -49,6 +50,8 @@ pub const LIVE: &[&str] = &[
     "registrar.max_contacts_policy",
     "registrar.retry_after_secs",
     "sip.domains",
+    "sip.max_transactions",
+    "sip.transaction_memory_bytes",
     "tokens.trusted_issuers",
 ];
 
@@ -75,7 +78,8 @@ impl Targets {
             "limits" if key == "limits.max_auth_failure_sources" => self.auth.is_some(),
             "limits" => self.core.is_some(),
             "registrar" => self.registrar.is_some(),
-            "sip" => self.registrar.is_some() || self.presence.is_some(),
+            "sip" if key == "sip.domains" => self.registrar.is_some() || self.presence.is_some(),
+            "sip" => self.core.is_some(),
             "tokens" => self.validator.is_some(),
             _ => false,
         }
@@ -182,6 +186,14 @@ impl Reloader {
             && let Some(r) = &self.to.registrar
         {
             r.set_policy(config.registrar.clone());
+        }
+        if (changed("sip.max_transactions") || changed("sip.transaction_memory_bytes"))
+            && let Some(core) = &self.to.core
+        {
+            core.transactions.set_bounds(
+                config.sip.max_transactions,
+                config.sip.transaction_memory_bytes,
+            );
         }
         if changed("sip.domains") {
             if let Some(r) = &self.to.registrar {

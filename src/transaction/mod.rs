@@ -130,9 +130,10 @@ pub struct Transactions {
     table: DashMap<TxKey, Slot, foldhash::fast::RandomState>,
     queue: Mutex<VecDeque<(Instant, TxKey)>>,
     lifetime: Duration,
-    max: usize,
-    /// The byte budget, and the bytes accounted now.
-    budget: usize,
+    /// The entry bound (changes on reload).
+    max: AtomicUsize,
+    /// The byte budget (changes on reload), and the bytes accounted now.
+    budget: AtomicUsize,
     used: AtomicUsize,
 }
 
@@ -156,10 +157,17 @@ impl Transactions {
             ),
             queue: Mutex::new(VecDeque::with_capacity(capacity.saturating_mul(2))),
             lifetime,
-            max,
-            budget: budget.max(1),
+            max: AtomicUsize::new(max),
+            budget: AtomicUsize::new(budget.max(1)),
             used: AtomicUsize::new(0),
         }
+    }
+
+    /// New bounds (SIGHUP): entries and bytes. Lowered ones let the oldest go at once.
+    pub fn set_bounds(&self, max: usize, budget: usize) {
+        self.max.store(max.max(1), Ordering::Relaxed);
+        self.budget.store(budget.max(1), Ordering::Relaxed);
+        self.expire(Instant::now());
     }
 
     /// Bytes the kept transactions are accounted at (at most the budget, once the
@@ -185,7 +193,8 @@ impl Transactions {
     }
 
     fn over(&self) -> bool {
-        self.table.len() > self.max || self.bytes() > self.budget
+        self.table.len() > self.max.load(Ordering::Relaxed)
+            || self.bytes() > self.budget.load(Ordering::Relaxed)
     }
 
     pub fn len(&self) -> usize {
@@ -262,7 +271,7 @@ impl Transactions {
         };
         if requeue {
             self.enqueue(deadline, key.clone(), now);
-        } else if self.bytes() > self.budget {
+        } else if self.bytes() > self.budget.load(Ordering::Relaxed) {
             // The response took the table over its budget: the oldest go now.
             self.expire(now);
         }
@@ -304,7 +313,7 @@ impl Transactions {
             self.remove_if(&key, |e| e.deadline <= deadline || over);
         }
         // Queue items for entries already removed are dropped as they reach the front.
-        if q.len() > self.max.saturating_mul(4) {
+        if q.len() > self.max.load(Ordering::Relaxed).saturating_mul(4) {
             q.retain(|(d, k)| self.table.get(k).is_some_and(|e| e.deadline == *d));
         }
     }
@@ -406,6 +415,9 @@ mod tests {
             Lookup::Completed(response(4999))
         );
         assert_eq!(t.begin(&key("z9hG4bKbudget0")), Lookup::New);
+        // A lowered budget (reload) lets the oldest go at once.
+        t.set_bounds(1_000_000, BUDGET / 2);
+        assert!(t.bytes() <= BUDGET / 2 && t.len() < kept, "{}", t.len());
         // Forgetting everything gives every byte back.
         t.expire(Instant::now() + Duration::from_secs(31));
         assert_eq!((t.len(), t.bytes()), (0, 0));
