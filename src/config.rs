@@ -59,6 +59,8 @@ pub struct SipConfig {
     pub t1_ms: u64,
     /// Most server transactions remembered at once.
     pub max_transactions: usize,
+    /// Most bytes the remembered server transactions (answers kept for Timer J) may take.
+    pub transaction_memory_bytes: usize,
     /// Threads receiving UDP; 0 = one per CPU (at most 8).
     pub udp_threads: usize,
 }
@@ -149,6 +151,7 @@ impl Default for SipConfig {
             tcp_max_connections: 10_000,
             t1_ms: 500,
             max_transactions: 200_000,
+            transaction_memory_bytes: 32 << 20,
             udp_threads: 0,
         }
     }

@@ -59,7 +59,8 @@ async fn requests_over_the_rate_get_503_with_retry_after() {
     assert_eq!(codes.len(), 20, "every request answered: {codes:?}");
     assert_eq!(codes.iter().filter(|&&c| c == 503).count(), 15, "{codes:?}");
     assert!(retry_after, "every 503 has Retry-After: 5");
-    let pike = server.core.pike.as_ref().expect("rate limit on");
+    let pike = &server.core.pike;
+    assert!(pike.is_on());
     assert_eq!(pike.limited(), 15);
     // Another address has its own budget.
     let (codes, _) = burst(&server, "127.0.0.3", 1).await;
@@ -73,7 +74,7 @@ async fn the_drop_action_answers_nothing_over_the_rate() {
     let (codes, _) = burst(&server, "127.0.0.4", 20).await;
     assert_eq!(codes.len(), 5, "only the burst is answered: {codes:?}");
     assert!(codes.iter().all(|&c| c != 503), "{codes:?}");
-    assert_eq!(server.core.pike.as_ref().unwrap().limited(), 15);
+    assert_eq!(server.core.pike.limited(), 15);
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@
 //! Successful results are cached (see [`super::cache`]) so the SIP hot path can call
 //! [`Validator::validate_cached`] without awaiting.
 
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -22,8 +23,24 @@ use super::external::ExternalIssuer;
 use super::keys::KeyStore;
 use super::mapping;
 use super::provision::{LocalUser, Provisioner};
-use super::{AuthError, Claims, Provision, TokensConfig, now, secret};
+use super::{AuthError, Claims, Provision, TokensConfig, TrustedIssuer, now, secret};
 use crate::users::store::Store;
+
+/// The issuers `wanted`, reusing those of `old` whose settings are the same (with the
+/// keys they fetched).
+fn build_issuers(
+    wanted: &[TrustedIssuer],
+    old: &[Arc<ExternalIssuer>],
+    (client, loopback): &(reqwest::Client, reqwest::Client),
+) -> Result<Vec<Arc<ExternalIssuer>>, String> {
+    wanted
+        .iter()
+        .map(|t| match old.iter().find(|o| o.cfg == *t) {
+            Some(same) => Ok(Arc::clone(same)),
+            None => ExternalIssuer::new(t.clone(), client.clone(), loopback.clone()).map(Arc::new),
+        })
+        .collect()
+}
 
 /// Longer credentials are refused unread (a JWT of sipreg is under 1 KiB).
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -52,7 +69,12 @@ pub struct Validator {
     keys: Arc<KeyStore>,
     store: Store,
     cache: ValidationCache,
-    external: Vec<Arc<ExternalIssuer>>,
+    /// The trusted external issuers in force (replaced whole on reload).
+    external: RwLock<Arc<Vec<Arc<ExternalIssuer>>>>,
+    /// The HTTP clients external issuers fetch keys with (kept for issuers added on reload).
+    clients: (reqwest::Client, reqwest::Client),
+    /// Bumped by every change of the trusted issuers.
+    generation: AtomicU64,
     last_reload: Mutex<Option<Instant>>,
     /// Finds (and may create) the users external tokens name; set by the users service.
     provisioner: OnceLock<Weak<dyn Provisioner>>,
@@ -69,21 +91,16 @@ impl Validator {
             let b = if proxy { b } else { b.no_proxy() };
             b.build().map_err(|e| e.to_string())
         };
-        let (client, loopback_client) = (build(true)?, build(false)?);
-        let external = cfg
-            .trusted_issuers
-            .iter()
-            .map(|t| {
-                ExternalIssuer::new(t.clone(), client.clone(), loopback_client.clone())
-                    .map(Arc::new)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let clients = (build(true)?, build(false)?);
+        let external = build_issuers(&cfg.trusted_issuers, &[], &clients)?;
         Ok(Validator {
             cache: ValidationCache::new(cfg.cache_capacity, cfg.cache_max_secs),
             cfg,
             keys,
             store,
-            external,
+            external: RwLock::new(Arc::new(external)),
+            clients,
+            generation: AtomicU64::new(0),
             last_reload: Mutex::new(None),
             provisioner: OnceLock::new(),
             provisioned: Mutex::new((Instant::now(), 0)),
@@ -121,17 +138,73 @@ impl Validator {
         // A miss is counted once, here, where the token is checked in full (the SIP
         // path looks in the cache twice before it gets here).
         crate::metrics::token_cache(false);
+        let generation = self.generation.load(Ordering::Acquire);
         let claims = if token.starts_with(KEY_PREFIX) {
             self.check_api_key(token).await?
         } else {
             self.check_jwt(token).await?
         };
+        // The trusted issuers were replaced (reload) while this token was being checked:
+        // an issuer removed meanwhile is refused, and the verdict is not cached (the
+        // reload has just emptied the cache of that issuer's tokens).
+        if self.generation.load(Ordering::Acquire) != generation
+            && claims.iss != self.cfg.issuer
+            && claims.api_key_id.is_none()
+        {
+            return match self.issuer(&claims.iss) {
+                Some(_) => Ok(claims),
+                None => Err(AuthError::WrongIssuer),
+            };
+        }
         self.cache.insert(
             secret::sha256(token.as_bytes()),
             Arc::new(claims.clone()),
             now(),
         );
         Ok(claims)
+    }
+
+    /// The trusted external issuers in force.
+    fn issuers(&self) -> Arc<Vec<Arc<ExternalIssuer>>> {
+        match self.external.read() {
+            Ok(e) => Arc::clone(&e),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The trusted issuer named `iss`, if it is trusted now.
+    fn issuer(&self, iss: &str) -> Option<Arc<ExternalIssuer>> {
+        self.issuers().iter().find(|e| e.cfg.issuer == iss).cloned()
+    }
+
+    /// Replaces the trusted external issuers (SIGHUP) for the tokens that follow. An
+    /// issuer whose settings are unchanged keeps its fetched keys; the cached verdicts of
+    /// a removed or changed issuer's tokens are forgotten, so they are checked again
+    /// (and refused, when it is gone). Returns the issuers added, changed and removed.
+    pub fn set_trusted_issuers(&self, wanted: &[TrustedIssuer]) -> Result<Vec<String>, String> {
+        let old = self.issuers();
+        let new = build_issuers(wanted, &old, &self.clients)?;
+        let mut touched: Vec<String> = Vec::new();
+        for o in old.iter() {
+            if !new.iter().any(|n| Arc::ptr_eq(n, o)) {
+                touched.push(o.cfg.issuer.clone());
+            }
+        }
+        for n in &new {
+            if !old.iter().any(|o| Arc::ptr_eq(n, o)) && !touched.contains(&n.cfg.issuer) {
+                touched.push(n.cfg.issuer.clone());
+            }
+        }
+        match self.external.write() {
+            Ok(mut e) => *e = Arc::new(new),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(new),
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        // After the swap: a verdict cached from here on was reached under the new list.
+        if !touched.is_empty() {
+            self.cache.invalidate(|c| touched.contains(&c.iss));
+        }
+        Ok(touched)
     }
 
     /// Forget cached results for a revoked access token.
@@ -153,18 +226,17 @@ impl Validator {
     async fn check_jwt(&self, token: &str) -> Result<Claims, AuthError> {
         let Peeked { alg, kid, iss } = peek_jwt(token)?;
         let local = iss == self.cfg.issuer;
+        let mut external = None;
         let (key, key_alg, audiences) = if local {
             let kid = kid.as_deref().ok_or(AuthError::UnknownKey)?;
             let (key, key_alg) = self.local_key(kid).await?;
             (key, key_alg, self.cfg.audiences.clone())
         } else {
-            let ext = self
-                .external
-                .iter()
-                .find(|e| e.cfg.issuer == iss)
-                .ok_or(AuthError::WrongIssuer)?;
+            let ext = self.issuer(&iss).ok_or(AuthError::WrongIssuer)?;
             let (key, key_alg) = ext.key(kid.as_deref()).await?;
-            (key, key_alg, ext.cfg.audiences.clone())
+            let audiences = ext.cfg.audiences.clone();
+            external = Some(ext);
+            (key, key_alg, audiences)
         };
         // The key decides the algorithm, never the token (no RS/ES confusion).
         if key_alg != alg {
@@ -176,11 +248,11 @@ impl Validator {
         v.set_issuer(&[&iss]);
         v.set_audience(&audiences);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        if !local {
+        if let Some(ext) = external {
             let raw = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v)
                 .map_err(|e| map_jwt_error(e.kind()))?
                 .claims;
-            return self.external_claims(&iss, raw).await;
+            return self.external_claims(&ext, raw).await;
         }
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &v)
             .map_err(|e| map_jwt_error(e.kind()))?
@@ -219,14 +291,10 @@ impl Validator {
     /// what the issuer's mapping grants.
     async fn external_claims(
         &self,
-        iss: &str,
+        ext: &ExternalIssuer,
         raw: Map<String, Value>,
     ) -> Result<Claims, AuthError> {
-        let ext = self
-            .external
-            .iter()
-            .find(|e| e.cfg.issuer == iss)
-            .ok_or(AuthError::WrongIssuer)?;
+        let iss = ext.cfg.issuer.as_str();
         let mapped = mapping::map(&ext.cfg, &raw).map_err(|why| {
             tracing::warn!(issuer = %iss, "external token refused: {why}");
             AuthError::Unmapped(why)

@@ -110,6 +110,10 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     };
     at_least_one("sip.max_headers", c.sip.max_headers as u64);
     at_least_one("sip.max_transactions", c.sip.max_transactions as u64);
+    at_least_one(
+        "sip.transaction_memory_bytes",
+        c.sip.transaction_memory_bytes as u64,
+    );
     at_least_one("sip.tcp_max_connections", c.sip.tcp_max_connections as u64);
     at_least_one("sip.t1_ms", c.sip.t1_ms);
     at_least_one("registrar.max_contacts", c.registrar.max_contacts as u64);

@@ -50,6 +50,7 @@ pub struct Snapshot {
     pub rejected: u64,
     pub dropped: u64,
     pub transactions: usize,
+    pub transaction_bytes: usize,
     pub notify_sent: u64,
     pub notify_retransmissions: u64,
     pub notify_timeouts: u64,
@@ -118,6 +119,7 @@ pub fn publish(s: &Snapshot) {
     counter!(names::NOTIFY_RETRANSMISSIONS).absolute(s.notify_retransmissions);
     counter!(names::NOTIFY_TIMEOUTS).absolute(s.notify_timeouts);
     gauge!(names::SIP_TRANSACTIONS).set(s.transactions as f64);
+    gauge!(names::SIP_TRANSACTION_BYTES).set(s.transaction_bytes as f64);
     gauge!(names::BINDINGS).set(s.bindings as f64);
     gauge!(names::AORS).set(s.aors as f64);
     gauge!(names::SUBSCRIPTIONS).set(s.subscriptions as f64);

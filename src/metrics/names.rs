@@ -22,6 +22,8 @@ pub const SIP_RETRANSMISSIONS: &str = "sipreg_sip_retransmissions_total";
 pub const SIP_HANDLED: &str = "sipreg_sip_requests_handled_total";
 /// Server transactions remembered (in progress or completed, awaiting Timer J).
 pub const SIP_TRANSACTIONS: &str = "sipreg_sip_transactions";
+/// Bytes the remembered server transactions are accounted at (`[sip] transaction_memory_bytes`).
+pub const SIP_TRANSACTION_BYTES: &str = "sipreg_sip_transaction_bytes";
 /// SIP authentication outcomes, by scheme and result.
 pub const AUTH: &str = "sipreg_auth_total";
 /// Token validation cache lookups, by result (hit, miss).
@@ -91,6 +93,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         SIP_TRANSACTIONS,
         Kind::Gauge,
         "SIP server transactions remembered",
+    ),
+    (
+        SIP_TRANSACTION_BYTES,
+        Kind::Gauge,
+        "Bytes the remembered SIP server transactions take",
     ),
     (
         AUTH,

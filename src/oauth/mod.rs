@@ -65,6 +65,7 @@ impl OAuthServer {
         let device_throttle = LoginThrottle::new(
             config.device_max_attempts,
             config.device_attempt_window_secs,
+            crate::users::throttle::DEFAULT_MAX_KEYS,
         );
         let codes = code::AuthCodes::new(
             Duration::from_secs(config.auth_code_ttl_secs),

@@ -22,6 +22,7 @@ use super::publications::Publications;
 use super::subscriptions::Subscriptions;
 use crate::auth::sip::{Identity, Outcome, SipAuth};
 use crate::clock::unix_now;
+use crate::registrar::Domains;
 use crate::registrar::{Aor, Change, Registrar};
 use crate::sip::{Request, Response};
 use crate::transaction::client::Uac;
@@ -39,7 +40,7 @@ pub struct PresenceService {
     pub(crate) notifier: Notifier,
     pub(crate) registrar: Arc<Registrar>,
     pub(crate) auth: Option<Arc<SipAuth>>,
-    domains: Vec<String>,
+    domains: Domains,
     /// Printed documents of watched AORs: (version, body). A change gives the entry a
     /// new version and drops the body; a body computed before a change is not stored.
     docs: DashMap<Aor, (u64, Option<Bytes>)>,
@@ -64,10 +65,7 @@ impl PresenceService {
             config,
             registrar,
             auth,
-            domains: domains
-                .into_iter()
-                .map(|d| d.to_ascii_lowercase())
-                .collect(),
+            domains: Domains::new(domains),
             docs: DashMap::new(),
             doc_versions: AtomicU64::new(0),
         })
@@ -106,7 +104,12 @@ impl PresenceService {
     }
 
     pub(crate) fn serves(&self, host: &str) -> bool {
-        self.domains.is_empty() || self.domains.iter().any(|d| d.eq_ignore_ascii_case(host))
+        self.domains.serves(host)
+    }
+
+    /// The domains served from now on (`[sip] domains`, SIGHUP).
+    pub fn set_domains(&self, domains: Vec<String>) {
+        self.domains.set(domains);
     }
 
     /// The presentity a request is about: its Request-URI as an AOR, in a served domain.

@@ -13,11 +13,13 @@
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
+use arc_swap::ArcSwap;
 use tokio::sync::broadcast;
 
 use super::aor::Aor;
 use super::binding::{Binding, Source};
 use super::config::{Persistence, RegistrarConfig};
+use super::domains::Domains;
 use super::expiry::ExpiryQueue;
 use super::persist::{Op, Persister};
 use super::table::{Applied, BindingTable, Change, Refused, Update};
@@ -55,8 +57,10 @@ pub struct Registrar {
     flows: FlowIndex<Aor>,
     auth: Option<Arc<SipAuth>>,
     users: Option<Arc<UsersService>>,
-    config: RegistrarConfig,
-    domains: Vec<String>,
+    /// Expiry bounds, contact limit and Retry-After: replaced whole on reload (SIGHUP),
+    /// read once per request.
+    policy: ArcSwap<RegistrarConfig>,
+    domains: Domains,
     /// Sync mode: REGISTERs of one AOR take turns from store write to table install, so
     /// two of them cannot store in one order and install in the other. Striped (AORs
     /// sharing a stripe also take turns) to keep the memory fixed whatever the traffic.
@@ -102,15 +106,25 @@ impl Registrar {
             flows: FlowIndex::default(),
             auth,
             users,
-            config,
-            domains: domains
-                .into_iter()
-                .map(|d| d.to_ascii_lowercase())
-                .collect(),
+            policy: ArcSwap::from_pointee(config),
+            domains: Domains::new(domains),
             turns: (0..TURN_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
         })
+    }
+
+    /// Applies new policy to the REGISTERs that follow (SIGHUP): expiry bounds, the
+    /// contact limit and its policy, Retry-After. Bindings are kept as they are (a
+    /// lowered maximum applies from their next refresh). The persistence keys are fixed
+    /// at start and ignored here.
+    pub fn set_policy(&self, config: RegistrarConfig) {
+        self.policy.store(Arc::new(config));
+    }
+
+    /// The domains served from now on (`[sip] domains`, SIGHUP).
+    pub fn set_domains(&self, domains: Vec<String>) {
+        self.domains.set(domains);
     }
 
     /// Binding changes as they happen.
@@ -206,7 +220,10 @@ impl Registrar {
     fn unavailable(&self) -> Response {
         Response::new(503)
             .with_reason("Service Unavailable (bindings cannot be stored now)")
-            .header("Retry-After", self.config.retry_after_secs.to_string())
+            .header(
+                "Retry-After",
+                self.policy.load().retry_after_secs.to_string(),
+            )
     }
 
     /// Publishes changes (already stored or queued).
@@ -276,7 +293,7 @@ impl Registrar {
     }
 
     fn serves(&self, host: &str) -> bool {
-        self.domains.is_empty() || self.domains.iter().any(|d| d.eq_ignore_ascii_case(host))
+        self.domains.serves(host)
     }
 
     /// Steps 1 and 5 that need no I/O: the domain and the AOR.
@@ -389,7 +406,7 @@ impl Registrar {
     /// its place in the queue; sync mode only plans it (stored first, installed after,
     /// by [`Registrar::bind_and_store`]); without a store it is installed at once.
     fn change_table(&self, aor: &Aor, up: &Update<'_>, now: u64) -> Result<Applied, Refused> {
-        let limits = self.config.limits();
+        let limits = self.policy.load().limits();
         match (&self.persister, self.persistence) {
             (Some(_), Persistence::Sync) => self.table.plan(aor, up, &limits, now),
             (Some(p), Persistence::WriteBehind) => {

@@ -66,8 +66,8 @@ pub struct Core {
     pub stats: Stats,
     /// The listeners are serving (set by [`Server::run`], cleared when it stops): `/ready`.
     pub serving: std::sync::atomic::AtomicBool,
-    /// The per-address request rate limit (`[limits]`); `None` when off.
-    pub pike: Option<pike::Pike>,
+    /// The per-address request rate limit (`[limits]`; a rate of 0 passes everything).
+    pub pike: pike::Pike,
     tags: std::collections::hash_map::RandomState,
     pub(crate) tracker: TaskTracker,
     /// The message trace, when on ([`Core::set_tap`]).
@@ -94,7 +94,11 @@ impl Core {
         Arc::new_cyclic(|me| Core {
             limits,
             handler,
-            transactions: Transactions::new(timer_j, config.sip.max_transactions),
+            transactions: Transactions::new(
+                timer_j,
+                config.sip.max_transactions,
+                config.sip.transaction_memory_bytes,
+            ),
             uac,
             connections: Arc::new(Connections::default()),
             stats: Stats::default(),
@@ -192,7 +196,8 @@ impl Core {
         // Responses answer sipreg's own requests (NOTIFY) and are matched to them below;
         // only requests (and what does not parse) spend the source's rate.
         let is_response = matches!(&parsed, Ok(m) if m.is_response());
-        if let Some(p) = self.pike.as_ref().filter(|_| !is_response) {
+        if !is_response {
+            let p = &self.pike;
             match p.check(ctx.source.ip()) {
                 pike::Verdict::Pass => {}
                 verdict => {
@@ -555,9 +560,15 @@ pub async fn run_until_signal_with(
     }
     reload::on_sighup(reload::Reloader::new(
         config_file,
-        log,
-        app.auth.clone(),
-        app.tls(),
+        reload::Targets {
+            log,
+            auth: app.auth.clone(),
+            tls: app.tls(),
+            core: Some(app.sip.core()),
+            registrar: Some(app.registrar.clone()),
+            presence: Some(app.presence.clone()),
+            validator: Some(app.users.validator()),
+        },
     ));
     app.run(shutdown_signal()).await
 }

@@ -30,6 +30,7 @@ pub fn snapshot(
         rejected: core.stats.rejected.load(Relaxed),
         dropped: core.stats.dropped.load(Relaxed),
         transactions: core.transactions.len(),
+        transaction_bytes: core.transactions.bytes(),
         notify_sent: uac.stats.sent.load(Relaxed),
         notify_retransmissions: uac.stats.retransmissions.load(Relaxed),
         notify_timeouts: uac.stats.timeouts.load(Relaxed),

@@ -7,12 +7,16 @@
 //! The buckets are bounded (`max_rate_sources`): a bucket idle long enough to have
 //! refilled is the same as none and is swept; once the map is full of busy addresses,
 //! further addresses share one overflow bucket, as if they were one address.
+//!
+//! The settings change live ([`Pike::set`], on SIGHUP): the next request is counted
+//! under them, and the buckets (with their tokens, capped by the new burst) are kept.
 
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
 use crate::config::{LimitsConfig, RateLimitAction};
@@ -34,29 +38,19 @@ struct Bucket {
     at_ms: u64,
 }
 
-/// The rate limiter.
-pub struct Pike {
-    /// Tokens per millisecond.
+/// What `[limits]` asks of the limiter.
+struct Settings {
+    /// Tokens per millisecond; 0: no limit.
     rate: f32,
     burst: f32,
     action: RateLimitAction,
     retry_after: u32,
     exempt: Vec<(IpAddr, u8)>,
     max_sources: usize,
-    buckets: DashMap<IpAddr, Bucket, foldhash::fast::RandomState>,
-    overflow: Mutex<Bucket>,
-    base: Instant,
-    /// When idle buckets were last swept (milliseconds since `base`).
-    last_sweep: AtomicU64,
-    limited: AtomicU64,
 }
 
-impl Pike {
-    /// The limiter `[limits]` asks for; `None` when the rate is 0 (no limit).
-    pub fn new(c: &LimitsConfig) -> Option<Pike> {
-        if c.requests_per_ip_per_sec == 0 {
-            return None;
-        }
+impl Settings {
+    fn new(c: &LimitsConfig) -> Settings {
         let exempt = c
             .rate_limit_exempt
             .iter()
@@ -68,42 +62,77 @@ impl Pike {
                 net
             })
             .collect();
-        let burst = c.request_burst.max(1) as f32;
-        Some(Pike {
+        Settings {
             rate: c.requests_per_ip_per_sec as f32 / 1000.0,
-            burst,
+            burst: c.request_burst.max(1) as f32,
             action: c.rate_limit_action,
             retry_after: c.rate_limit_retry_after_secs.max(1),
             exempt,
             max_sources: c.max_rate_sources.max(1),
+        }
+    }
+
+    /// How long an empty bucket takes to fill (after that it is the same as none).
+    fn refill_ms(&self) -> u64 {
+        (self.burst / self.rate).ceil() as u64
+    }
+}
+
+/// The rate limiter.
+pub struct Pike {
+    settings: ArcSwap<Settings>,
+    buckets: DashMap<IpAddr, Bucket, foldhash::fast::RandomState>,
+    overflow: Mutex<Bucket>,
+    base: Instant,
+    /// When idle buckets were last swept (milliseconds since `base`).
+    last_sweep: AtomicU64,
+    limited: AtomicU64,
+}
+
+impl Pike {
+    /// The limiter `[limits]` asks for (a rate of 0: every message passes).
+    pub fn new(c: &LimitsConfig) -> Pike {
+        let settings = Settings::new(c);
+        Pike {
             buckets: DashMap::with_hasher(foldhash::fast::RandomState::default()),
             overflow: Mutex::new(Bucket {
-                tokens: burst,
+                tokens: settings.burst,
                 at_ms: 0,
             }),
+            settings: ArcSwap::from_pointee(settings),
             base: Instant::now(),
             last_sweep: AtomicU64::new(0),
             limited: AtomicU64::new(0),
-        })
+        }
+    }
+
+    /// Counts the messages that follow under `c` (SIGHUP). The buckets are kept.
+    pub fn set(&self, c: &LimitsConfig) {
+        self.settings.store(Arc::new(Settings::new(c)));
+    }
+
+    /// Whether a limit is set (a rate above 0).
+    pub fn is_on(&self) -> bool {
+        self.settings.load().rate > 0.0
     }
 
     /// Counts one message from `ip` and says what to do with it.
     pub fn check(&self, ip: IpAddr) -> Verdict {
+        let s = self.settings.load();
+        if s.rate <= 0.0 {
+            return Verdict::Pass;
+        }
         let ip = ip.to_canonical();
-        if self
-            .exempt
-            .iter()
-            .any(|&(net, len)| in_prefix(ip, net, len))
-        {
+        if s.exempt.iter().any(|&(net, len)| in_prefix(ip, net, len)) {
             return Verdict::Pass;
         }
         let now = self.base.elapsed().as_millis() as u64;
-        let ok = self.take(ip, now);
+        let ok = self.take(&s, ip, now);
         if ok {
             return Verdict::Pass;
         }
         self.limited.fetch_add(1, Ordering::Relaxed);
-        match self.action {
+        match s.action {
             RateLimitAction::Reject => Verdict::Reject,
             RateLimitAction::Drop => Verdict::Drop,
         }
@@ -121,54 +150,36 @@ impl Pike {
 
     /// The Retry-After of a 503, in seconds.
     pub fn retry_after(&self) -> u32 {
-        self.retry_after
+        self.settings.load().retry_after
     }
 
-    fn take(&self, ip: IpAddr, now: u64) -> bool {
+    fn take(&self, s: &Settings, ip: IpAddr, now: u64) -> bool {
         if let Some(mut b) = self.buckets.get_mut(&ip) {
-            return self.spend(&mut b, now);
+            return spend(s, &mut b, now);
         }
-        let full = self.buckets.len() >= self.max_sources;
-        if full || now.saturating_sub(self.last_sweep.load(Ordering::Relaxed)) >= self.refill_ms() {
-            self.sweep(now);
+        let full = self.buckets.len() >= s.max_sources;
+        if full || now.saturating_sub(self.last_sweep.load(Ordering::Relaxed)) >= s.refill_ms() {
+            self.sweep(s, now);
         }
-        if self.buckets.len() >= self.max_sources {
+        if self.buckets.len() >= s.max_sources {
             let mut b = match self.overflow.lock() {
                 Ok(b) => b,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            return self.spend(&mut b, now);
+            return spend(s, &mut b, now);
         }
         let mut b = self.buckets.entry(ip).or_insert(Bucket {
-            tokens: self.burst,
+            tokens: s.burst,
             at_ms: now,
         });
-        self.spend(&mut b, now)
-    }
-
-    /// Refills `b` for the time since it was last used and takes a token if it has one.
-    fn spend(&self, b: &mut Bucket, now: u64) -> bool {
-        let elapsed = now.saturating_sub(b.at_ms) as f32;
-        b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
-        b.at_ms = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// How long an empty bucket takes to fill (after that it is the same as none).
-    fn refill_ms(&self) -> u64 {
-        (self.burst / self.rate).ceil() as u64
+        spend(s, &mut b, now)
     }
 
     /// Removes the buckets that have refilled; at most once per refill time, so a full
     /// map under a flood is not rescanned for every packet.
-    fn sweep(&self, now: u64) {
+    fn sweep(&self, s: &Settings, now: u64) {
         let last = self.last_sweep.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < self.refill_ms().min(1000)
+        if now.saturating_sub(last) < s.refill_ms().min(1000)
             || self
                 .last_sweep
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
@@ -176,9 +187,22 @@ impl Pike {
         {
             return;
         }
-        let refill = self.refill_ms();
+        let refill = s.refill_ms();
         self.buckets
             .retain(|_, b| now.saturating_sub(b.at_ms) < refill);
+    }
+}
+
+/// Refills `b` for the time since it was last used and takes a token if it has one.
+fn spend(s: &Settings, b: &mut Bucket, now: u64) -> bool {
+    let elapsed = now.saturating_sub(b.at_ms) as f32;
+    b.tokens = (b.tokens + elapsed * s.rate).min(s.burst);
+    b.at_ms = now;
+    if b.tokens >= 1.0 {
+        b.tokens -= 1.0;
+        true
+    } else {
+        false
     }
 }
 
@@ -226,7 +250,7 @@ mod tests {
 
     #[test]
     fn a_burst_passes_then_the_address_is_limited() {
-        let p = Pike::new(&limits(1, 5)).unwrap();
+        let p = Pike::new(&limits(1, 5));
         let passed = (0..20)
             .filter(|_| p.check(ip("192.0.2.1")) == Verdict::Pass)
             .count();
@@ -243,7 +267,7 @@ mod tests {
             rate_limit_exempt: vec!["10.0.0.0/8".into(), "::1".into(), "junk".into()],
             ..limits(1, 1)
         };
-        let p = Pike::new(&c).unwrap();
+        let p = Pike::new(&c);
         assert_eq!(p.check(ip("192.0.2.1")), Verdict::Pass);
         assert_eq!(p.check(ip("192.0.2.1")), Verdict::Drop);
         for _ in 0..10 {
@@ -256,8 +280,29 @@ mod tests {
     }
 
     #[test]
-    fn zero_rate_is_no_limiter() {
-        assert!(Pike::new(&limits(0, 10)).is_none());
+    fn zero_rate_is_no_limit_and_settings_change_live() {
+        let p = Pike::new(&limits(0, 1));
+        assert!(!p.is_on());
+        for _ in 0..100 {
+            assert_eq!(p.check(ip("192.0.2.1")), Verdict::Pass);
+        }
+        p.set(&LimitsConfig {
+            rate_limit_retry_after_secs: 9,
+            ..limits(1, 2)
+        });
+        assert!(p.is_on());
+        assert_eq!(p.retry_after(), 9);
+        let passed = (0..10)
+            .filter(|_| p.check(ip("192.0.2.1")) == Verdict::Pass)
+            .count();
+        assert_eq!(passed, 2);
+        // Exempted by a later change: passes at once, its bucket kept.
+        p.set(&LimitsConfig {
+            rate_limit_exempt: vec!["192.0.2.0/24".into()],
+            ..limits(1, 2)
+        });
+        assert_eq!(p.check(ip("192.0.2.1")), Verdict::Pass);
+        assert_eq!(p.tracked(), 1);
     }
 
     #[test]
@@ -266,7 +311,7 @@ mod tests {
             max_rate_sources: 100,
             ..limits(1, 3)
         };
-        let p = Pike::new(&c).unwrap();
+        let p = Pike::new(&c);
         for i in 0..10_000u32 {
             p.check(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i)));
         }

@@ -4,6 +4,12 @@
 //! - `log.level`;
 //! - `[auth]` challenge policy: `challenges`, `client_rules`, `bearer_over_cleartext`,
 //!   `max_failures`, `failure_window_secs`;
+//! - `[limits]`: the per-address rate limit and the failure map's bound;
+//! - `[registrar]` policy: expiry bounds, contact limit, Retry-After;
+//! - `[sip] domains` (registrar and presence), `max_transactions` and
+//!   `transaction_memory_bytes`;
+//! - `[tokens] trusted_issuers` (cached verdicts of a removed or changed issuer's tokens
+//!   are forgotten);
 //! - the TLS certificate and key files' contents (re-read from the same paths).
 //!
 //! Any other key whose value changed in the file is named in the log as needing a
@@ -14,8 +20,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::auth::sip::SipAuth;
+use crate::auth::validator::Validator;
 use crate::config::Config;
 use crate::logs::LogHandle;
+use crate::presence::PresenceService;
+use crate::registrar::Registrar;
+use crate::server::Core;
 use crate::transport::tls::ReloadableAcceptor;
 
 /// Keys applied live (dotted, as in the file).
@@ -26,7 +36,55 @@ pub const LIVE: &[&str] = &[
     "auth.bearer_over_cleartext",
     "auth.max_failures",
     "auth.failure_window_secs",
+    "limits.max_auth_failure_sources",
+    "limits.requests_per_ip_per_sec",
+    "limits.request_burst",
+    "limits.rate_limit_action",
+    "limits.rate_limit_retry_after_secs",
+    "limits.rate_limit_exempt",
+    "limits.max_rate_sources",
+    "registrar.default_expires",
+    "registrar.min_expires",
+    "registrar.max_expires",
+    "registrar.max_contacts",
+    "registrar.max_contacts_policy",
+    "registrar.retry_after_secs",
+    "sip.domains",
+    "sip.max_transactions",
+    "sip.transaction_memory_bytes",
+    "tokens.trusted_issuers",
 ];
+
+/// The running parts a reload changes; a part left `None` keeps its keys restart-only.
+#[derive(Default)]
+pub struct Targets {
+    pub log: Option<LogHandle>,
+    pub auth: Option<Arc<SipAuth>>,
+    pub tls: Option<Arc<ReloadableAcceptor>>,
+    /// The SIP core (its rate limit).
+    pub core: Option<Arc<Core>>,
+    pub registrar: Option<Arc<Registrar>>,
+    pub presence: Option<Arc<PresenceService>>,
+    /// The token validator (trusted issuers).
+    pub validator: Option<Arc<Validator>>,
+}
+
+impl Targets {
+    /// Whether the part that applies `key` (a [`LIVE`] key) is here.
+    fn applies(&self, key: &str) -> bool {
+        match key.split_once('.').map_or(key, |(section, _)| section) {
+            "log" => self.log.is_some(),
+            "auth" => self.auth.is_some(),
+            "limits" if key == "limits.max_auth_failure_sources" => self.auth.is_some(),
+            "limits" => self.core.is_some(),
+            "registrar" => self.registrar.is_some(),
+            "sip" if key == "sip.domains" => self.registrar.is_some() || self.presence.is_some(),
+            "sip" => self.core.is_some(),
+            "tokens" => self.validator.is_some(),
+            _ => false,
+        }
+    }
+}
 
 /// What a reload did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -42,19 +100,12 @@ pub struct Reloader {
     path: Option<PathBuf>,
     /// The file's table as last applied (the baseline changes are found against).
     current: Mutex<toml::Table>,
-    log: Option<LogHandle>,
-    auth: Option<Arc<SipAuth>>,
-    tls: Option<Arc<ReloadableAcceptor>>,
+    to: Targets,
 }
 
 impl Reloader {
     /// `path` is the file the server started from (none: only TLS files are re-read).
-    pub fn new(
-        path: Option<PathBuf>,
-        log: Option<LogHandle>,
-        auth: Option<Arc<SipAuth>>,
-        tls: Option<Arc<ReloadableAcceptor>>,
-    ) -> Reloader {
+    pub fn new(path: Option<PathBuf>, to: Targets) -> Reloader {
         let current = path
             .as_deref()
             .and_then(|p| std::fs::read_to_string(p).ok())
@@ -63,15 +114,13 @@ impl Reloader {
         Reloader {
             path,
             current: Mutex::new(current),
-            log,
-            auth,
-            tls,
+            to,
         }
     }
 
     /// Re-reads everything; logs what happened.
     pub fn reload(&self) -> Result<Outcome, String> {
-        if let Some(tls) = &self.tls {
+        if let Some(tls) = &self.to.tls {
             tracing::info!("SIGHUP: reloading the TLS certificate");
             // A failure is logged by reload itself; the old certificate stays.
             let _ = tls.reload();
@@ -103,25 +152,60 @@ impl Reloader {
 
     fn apply(&self, config: &Config, changed: Vec<String>) -> Result<Outcome, String> {
         let mut out = Outcome::default();
-        let mut auth_changed = false;
         for key in changed {
-            let live = LIVE.contains(&key.as_str())
-                && (key.starts_with("log.") && self.log.is_some()
-                    || key.starts_with("auth.") && self.auth.is_some());
-            if live {
-                auth_changed |= key.starts_with("auth.");
+            if LIVE.contains(&key.as_str()) && self.to.applies(&key) {
                 out.applied.push(key);
             } else {
                 out.needs_restart.push(key);
             }
         }
-        if out.applied.iter().any(|k| k == "log.level")
-            && let Some(log) = &self.log
+        let changed = |prefix: &str| out.applied.iter().any(|k| k.starts_with(prefix));
+        // Trusted issuers first: the only change that can fail (an unreadable key file),
+        // and then nothing else has changed either.
+        if changed("tokens.trusted_issuers")
+            && let Some(v) = &self.to.validator
+        {
+            let touched = v.set_trusted_issuers(&config.tokens.trusted_issuers)?;
+            tracing::info!(issuers = ?touched, "trusted issuers added, changed or removed");
+        }
+        if changed("log.level")
+            && let Some(log) = &self.to.log
             && !log.set_level(&config.log.level)?
         {
             tracing::warn!("log.level changed, but RUST_LOG is set and keeps precedence");
         }
-        if auth_changed && let Some(auth) = &self.auth {
+        if changed("limits.") {
+            if let Some(core) = &self.to.core {
+                core.pike.set(&config.limits);
+            }
+            if let Some(auth) = &self.to.auth {
+                auth.set_max_failure_sources(config.limits.max_auth_failure_sources);
+            }
+        }
+        if changed("registrar.")
+            && let Some(r) = &self.to.registrar
+        {
+            r.set_policy(config.registrar.clone());
+        }
+        if (changed("sip.max_transactions") || changed("sip.transaction_memory_bytes"))
+            && let Some(core) = &self.to.core
+        {
+            core.transactions.set_bounds(
+                config.sip.max_transactions,
+                config.sip.transaction_memory_bytes,
+            );
+        }
+        if changed("sip.domains") {
+            if let Some(r) = &self.to.registrar {
+                r.set_domains(config.sip.domains.clone());
+            }
+            if let Some(p) = &self.to.presence {
+                p.set_domains(config.sip.domains.clone());
+            }
+        }
+        if changed("auth.")
+            && let Some(auth) = &self.to.auth
+        {
             let mut settings = crate::server::app::auth_settings(&config.auth)?;
             // Fixed at start (nonces handed out, realms clients cached).
             let old = auth.settings();

@@ -25,6 +25,9 @@ pub struct UsersConfig {
     pub throttle_max_failures: u32,
     /// Window over which failures count, and how long a lockout lasts, in seconds.
     pub throttle_window_secs: u64,
+    /// Most usernames and addresses whose failures are tracked at once; failures of
+    /// further ones are counted, not tracked.
+    pub throttle_max_keys: usize,
     /// Scopes given to a new user when none are requested.
     pub default_scopes: Vec<String>,
 }
@@ -42,6 +45,7 @@ impl Default for UsersConfig {
             password_reject_common: true,
             throttle_max_failures: 5,
             throttle_window_secs: 900,
+            throttle_max_keys: 100_000,
             default_scopes: vec![
                 "sip.register".to_string(),
                 "presence.read".to_string(),

@@ -73,6 +73,7 @@ impl UsersService {
             throttle: LoginThrottle::new(
                 config.users.throttle_max_failures,
                 config.users.throttle_window_secs,
+                config.users.throttle_max_keys,
             ),
             config: config.clone(),
             store,
