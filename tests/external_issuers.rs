@@ -1,7 +1,8 @@
 //! Tokens of trusted external issuers: a PEM public key, a JWKS URL served on
 //! loopback (fetched once, refetched on unknown kid at most once per interval), OpenID
 //! discovery (the last good keys kept through an outage, a document naming another
-//! issuer distrusted), and the users their tokens name (refused or provisioned).
+//! issuer distrusted), the users their tokens name (refused or provisioned), and the
+//! list replaced while running (reload).
 
 mod common;
 
@@ -94,6 +95,53 @@ async fn pem_configured_issuer() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn trusted_issuers_replaced_live() {
+    let idp_dir = tempfile::tempdir().unwrap();
+    let key = idp_key(idp_dir.path());
+    let pem_path = idp_dir.path().join("idp-public.pem");
+    std::fs::write(&pem_path, &key.public_pem).unwrap();
+    let issuer = TrustedIssuer {
+        issuer: "https://idp.example".into(),
+        audiences: vec!["sip".into()],
+        public_key_file: Some(pem_path.clone()),
+        provision: Provision::Auto,
+        ..Default::default()
+    };
+    let e = common::env_with(|c| c.tokens.trusted_issuers.push(issuer.clone())).await;
+    let v = e.svc.validator();
+    let t = token(&key, None, "https://idp.example", "sip");
+    assert_eq!(v.validate(&t).await.unwrap().username, "ext-user");
+    // The same list: nothing added, changed or removed.
+    assert!(
+        v.set_trusted_issuers(std::slice::from_ref(&issuer))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(v.validate_cached(&t).is_some(), "the cached verdict stays");
+    // Another audience: the issuer changed, its cached verdicts are gone.
+    let other_aud = TrustedIssuer {
+        audiences: vec!["web".into()],
+        ..issuer.clone()
+    };
+    assert_eq!(
+        v.set_trusted_issuers(&[other_aud]).unwrap(),
+        ["https://idp.example"]
+    );
+    assert!(v.validate_cached(&t).is_none());
+    assert_eq!(v.validate(&t).await.unwrap_err(), AuthError::WrongAudience);
+    // Removed: refused.
+    assert_eq!(v.set_trusted_issuers(&[]).unwrap(), ["https://idp.example"]);
+    assert_eq!(v.validate(&t).await.unwrap_err(), AuthError::WrongIssuer);
+    // An unreadable key file is refused and changes nothing.
+    let broken = TrustedIssuer {
+        public_key_file: Some(idp_dir.path().join("missing.pem")),
+        ..issuer
+    };
+    assert!(v.set_trusted_issuers(&[broken]).is_err());
+    assert_eq!(v.validate(&t).await.unwrap_err(), AuthError::WrongIssuer);
 }
 
 #[tokio::test]

@@ -259,3 +259,47 @@ fn sighup_adds_and_removes_a_trusted_issuer() {
     let removed = register(&s, "ext-user", "example.com", Some(60), &bearer);
     assert!(removed.starts_with("SIP/2.0 401 "), "{removed}");
 }
+
+#[test]
+fn sighup_shortens_the_message_deadline_of_new_connections() {
+    use std::io::{Read, Write};
+    let mut s = Spawned::start("", &[]);
+    let done = reload_with(&mut s, "", "[limits]\nsip_message_timeout_secs = 1\n", 1);
+    assert_eq!(
+        done["applied"], "[\"limits.sip_message_timeout_secs\"]",
+        "{done}"
+    );
+    let mut tcp = std::net::TcpStream::connect(s.sip).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    tcp.write_all(b"OPTIONS sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1")
+        .unwrap();
+    // A byte every half second: never idle, never complete. The default deadline (30 s)
+    // would keep it open through all 20 rounds; the reloaded one (1 s) closes it.
+    let mut closed = false;
+    for _ in 0..20 {
+        if tcp.write_all(b"1").is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tcp.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Err(e)
+                if e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut =>
+            {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        closed,
+        "a trickled message kept its connection open for 10 s"
+    );
+}

@@ -32,7 +32,7 @@ use crate::transaction::client::Uac;
 use crate::transaction::{Lookup, Transactions, TxKey};
 use crate::transport::tls::{ReloadableAcceptor, TlsListener};
 use crate::transport::{
-    Connections, Direction, Outbound, Receiver, Streams, Tap, Tapped, tcp, udp,
+    Connections, Direction, Outbound, Receiver, StreamTimeouts, Streams, Tap, Tapped, tcp, udp,
 };
 
 pub use crate::transaction::user::{Handler, NoServices, Reply, Services};
@@ -68,6 +68,9 @@ pub struct Core {
     pub serving: std::sync::atomic::AtomicBool,
     /// The per-address request rate limit (`[limits]`; a rate of 0 passes everything).
     pub pike: pike::Pike,
+    /// TCP/TLS idle and message timeouts (`[sip] tcp_idle_timeout_secs`, `[limits]
+    /// sip_message_timeout_secs`), for connections opened from now on.
+    pub stream_timeouts: Arc<StreamTimeouts>,
     tags: std::collections::hash_map::RandomState,
     pub(crate) tracker: TaskTracker,
     /// The message trace, when on ([`Core::set_tap`]).
@@ -104,6 +107,10 @@ impl Core {
             stats: Stats::default(),
             serving: std::sync::atomic::AtomicBool::new(false),
             pike: pike::Pike::new(&config.limits),
+            stream_timeouts: Arc::new(StreamTimeouts::new(
+                config.sip.tcp_idle_timeout_secs,
+                config.limits.sip_message_timeout_secs,
+            )),
             tags: std::collections::hash_map::RandomState::new(),
             tracker: TaskTracker::new(),
             tap: OnceLock::new(),
@@ -141,10 +148,7 @@ impl Core {
             limits: self.limits,
             tracker: self.tracker.clone(),
             max_connections: self.config.sip.tcp_max_connections,
-            message_timeout: Duration::from_secs(
-                self.config.limits.sip_message_timeout_secs.max(1),
-            ),
-            idle_timeout: Duration::from_secs(self.config.sip.tcp_idle_timeout_secs.max(1)),
+            timeouts: Arc::clone(&self.stream_timeouts),
         }
     }
 

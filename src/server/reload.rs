@@ -4,10 +4,11 @@
 //! - `log.level`;
 //! - `[auth]` challenge policy: `challenges`, `client_rules`, `bearer_over_cleartext`,
 //!   `max_failures`, `failure_window_secs`;
-//! - `[limits]`: the per-address rate limit and the failure map's bound;
+//! - `[limits]`: the per-address rate limit, the failure map's bound, the stream
+//!   message deadline (for connections opened from then on);
 //! - `[registrar]` policy: expiry bounds, contact limit, Retry-After;
-//! - `[sip] domains` (registrar and presence), `max_transactions` and
-//!   `transaction_memory_bytes`;
+//! - `[sip] domains` (registrar and presence), `max_transactions`,
+//!   `transaction_memory_bytes`, `tcp_idle_timeout_secs` (new connections);
 //! - `[tokens] trusted_issuers` (cached verdicts of a removed or changed issuer's tokens
 //!   are forgotten);
 //! - the TLS certificate and key files' contents (re-read from the same paths).
@@ -43,6 +44,7 @@ pub const LIVE: &[&str] = &[
     "limits.rate_limit_retry_after_secs",
     "limits.rate_limit_exempt",
     "limits.max_rate_sources",
+    "limits.sip_message_timeout_secs",
     "registrar.default_expires",
     "registrar.min_expires",
     "registrar.max_expires",
@@ -51,6 +53,7 @@ pub const LIVE: &[&str] = &[
     "registrar.retry_after_secs",
     "sip.domains",
     "sip.max_transactions",
+    "sip.tcp_idle_timeout_secs",
     "sip.transaction_memory_bytes",
     "tokens.trusted_issuers",
 ];
@@ -186,6 +189,14 @@ impl Reloader {
             && let Some(r) = &self.to.registrar
         {
             r.set_policy(config.registrar.clone());
+        }
+        if (changed("sip.tcp_idle_timeout_secs") || changed("limits.sip_message_timeout_secs"))
+            && let Some(core) = &self.to.core
+        {
+            core.stream_timeouts.set(
+                config.sip.tcp_idle_timeout_secs,
+                config.limits.sip_message_timeout_secs,
+            );
         }
         if (changed("sip.max_transactions") || changed("sip.transaction_memory_bytes"))
             && let Some(core) = &self.to.core

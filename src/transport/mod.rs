@@ -21,6 +21,7 @@ mod outbox;
 pub mod per_ip;
 pub mod tap;
 pub mod tcp;
+pub mod timeouts;
 pub mod tls;
 pub mod udp;
 pub mod ws;
@@ -28,7 +29,6 @@ pub mod ws;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -39,6 +39,7 @@ use crate::sip::{Limits, Message, ParseError};
 pub use flow_index::{FlowIndex, Noted};
 pub use outbox::{Outbox, OutboxTx, SendError};
 pub use tap::{Direction, Tap, Tapped};
+pub use timeouts::StreamTimeouts;
 
 /// How a message reached sipreg (the Via transport token, RFC 3261 §18, RFC 7118 §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -281,10 +282,8 @@ pub struct Streams {
     pub tracker: TaskTracker,
     /// Open connections at most, per listener.
     pub max_connections: usize,
-    /// A connection silent this long is closed.
-    pub idle_timeout: Duration,
-    /// A message must be complete this long after its first byte (slow senders).
-    pub message_timeout: Duration,
+    /// The idle and message timeouts, read as each connection opens.
+    pub timeouts: Arc<StreamTimeouts>,
 }
 
 impl Streams {

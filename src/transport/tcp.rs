@@ -126,7 +126,8 @@ pub async fn serve_framed<S>(
         connection: Some(flow.id),
     };
     let out = Outbound::Stream(tx);
-    let idle = streams.idle_timeout;
+    let idle = streams.timeouts.idle();
+    let message_timeout = streams.timeouts.message();
     // One timer for the connection's life, moved only when it fires: arming a timer per
     // read would cost more than the read. It is also brought forward, once per message,
     // when a message stays incomplete after a read: it must be whole `message_timeout`
@@ -168,7 +169,7 @@ pub async fn serve_framed<S>(
         if buf.is_empty() {
             begun = None;
         } else if begun.is_none() {
-            let due = heard + streams.message_timeout;
+            let due = heard + message_timeout;
             begun = Some(heard);
             if due < deadline.deadline() {
                 deadline.as_mut().reset(due);
@@ -197,7 +198,7 @@ pub async fn serve_framed<S>(
                 }
             },
             _ = &mut deadline => {
-                let cut = begun.map(|b| b + streams.message_timeout);
+                let cut = begun.map(|b| b + message_timeout);
                 if heard.elapsed() >= idle {
                     Err("idle")
                 } else if cut.is_some_and(|c| c <= Instant::now()) {
