@@ -115,7 +115,9 @@ impl OAuthServer {
     /// Removes a client; its refresh tokens are revoked with it, and its
     /// `client_credentials` tokens stop validating.
     pub async fn remove_client(&self, id: &str) -> Result<(), UsersError> {
-        if self.users.store().delete_client(id).await? {
+        let removed = self.users.store().delete_client(id).await?;
+        self.users.revoked().await;
+        if removed {
             tracing::info!(client_id = %id, "OAuth client removed");
             Ok(())
         } else {

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::users::cpu_pool::CpuPool;
 use crate::users::hash_pool::HashPool;
 use crate::users::password::PasswordHasherArgon;
-use crate::users::store::{Store, UserRow};
+use crate::users::store::{ChangeKind, Store, UserRow};
 use crate::users::throttle::LoginThrottle;
 use crate::users::{NewUser, User, UserQuery, UserUpdate, UsersError, digest, policy};
 
@@ -67,6 +67,7 @@ impl UsersService {
         let keys = Arc::new(KeyStore::open(store.clone(), config.tokens.clone()).await?);
         let validator = Validator::new(config.tokens.clone(), keys.clone(), store.clone())
             .map_err(UsersError::Invalid)?;
+        validator.load_revocations().await?;
         let svc = Arc::new(UsersService {
             hasher: HashPool::new(PasswordHasherArgon::new(&config.users)?),
             cpu: CpuPool::new("jwt-sign"),
@@ -96,6 +97,15 @@ impl UsersService {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// After a revocation written to the store: the validator applies the revocation
+    /// log now, so the change holds in this process before the caller hears back. If
+    /// the log cannot be read, the poller applies it on its next round.
+    pub async fn revoked(&self) {
+        if let Err(e) = self.validator.sync().await {
+            tracing::warn!("revocation not applied yet, the poller will: {e}");
+        }
     }
 
     pub async fn create_user(&self, new: NewUser) -> Result<User, UsersError> {
@@ -184,13 +194,18 @@ impl UsersService {
             s.iter().try_for_each(|w| check_word(w))?;
             user.scopes = s;
         }
+        let kind = match up.active {
+            Some(false) => ChangeKind::UserDisabled,
+            Some(true) if !user.active => ChangeKind::UserEnabled,
+            _ => ChangeKind::UserChanged,
+        };
         if let Some(a) = up.active {
             user.active = a;
         }
         user.updated_at = now();
-        self.store.update_user(&user).await?;
+        self.store.update_user(&user, kind).await?;
         // Roles, scopes or state changed: cached claims are out of date.
-        self.validator.forget_user(&user.id);
+        self.revoked().await;
         Ok(user)
     }
 
@@ -210,7 +225,7 @@ impl UsersService {
 
     pub async fn delete_user(&self, id: &str) -> Result<(), UsersError> {
         self.store.delete_user(id).await?;
-        self.validator.forget_user(id);
+        self.revoked().await;
         tracing::info!(user_id = %id, "user removed");
         Ok(())
     }
@@ -224,6 +239,8 @@ impl UsersService {
         let hash = self.hasher.hash(password).await?;
         self.store_password(id, &user.username, password, &hash)
             .await?;
+        // The user's refresh families, and so their access tokens, are revoked.
+        self.revoked().await;
         tracing::info!(user_id = %id, "password changed; refresh tokens revoked");
         Ok(())
     }

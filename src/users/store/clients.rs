@@ -5,6 +5,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::revocation_log::{Change, ChangeKind, append};
 use super::{Store, list_to_text, text_to_list};
 use crate::users::UsersError;
 use crate::users::error::conflict_or;
@@ -93,6 +94,21 @@ impl Store {
             .await?
             .rows_affected()
             == 1;
+        // Its own tokens (sub = the client) and those of its families go with it.
+        let now = crate::auth::now();
+        let families = sqlx::query(
+            "SELECT DISTINCT family_id FROM refresh_tokens WHERE client_id = $1 AND revoked = 0",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for f in families {
+            let family: String = f.try_get("family_id")?;
+            append(&mut tx, &Change::new(ChangeKind::Family, &family, 0, now)).await?;
+        }
+        if gone {
+            append(&mut tx, &Change::new(ChangeKind::ClientDeleted, id, 0, now)).await?;
+        }
         sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE client_id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -1,0 +1,281 @@
+//! Revocation state in memory, so validating a token never asks the store: revoked
+//! access tokens (jti), revoked refresh families (their access tokens carry the family as
+//! `sid`), disabled users, removed users and clients, revoked API keys. Loaded from the
+//! store at start ([`Revocations::load`]), then fed every change of the store's
+//! `revocation_log`, this process's own at once and other processes' by polling (see
+//! [`super::validator`]).
+//!
+//! Bounded: a revoked jti is kept until its `exp`; a family or a removed user or client
+//! for the horizon (access token lifetime plus leeway, after which every token issued
+//! before the change has expired); disabled users and revoked API keys are rows of their
+//! tables, so there are never more than the store holds.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+
+use super::{AuthError, Claims};
+use crate::users::store::{Change, ChangeKind, RevocationSnapshot};
+
+#[derive(Debug, Default)]
+struct Sets {
+    /// Revoked jti → its token's `exp`.
+    jtis: HashMap<String, i64>,
+    /// Revoked family → when its last access token has surely expired.
+    families: HashMap<String, i64>,
+    /// Removed user or client id → until when its tokens may still be presented.
+    gone: HashMap<String, i64>,
+    disabled: HashSet<String>,
+    api_keys: HashSet<String>,
+}
+
+/// Which cached verdicts a change makes stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stale {
+    Jti(String),
+    Sid(String),
+    /// A user's or client's (`sub`).
+    Sub(String),
+    ApiKey(String),
+    /// The key ring changed: reload it (cached verdicts stand: a retiring key still
+    /// verifies until every token it signed has expired).
+    Keys,
+    Nothing,
+}
+
+/// The in-memory revocation state.
+#[derive(Debug)]
+pub struct Revocations {
+    sets: RwLock<Sets>,
+    /// How long a family or a removed principal matters after the change, in seconds.
+    horizon: i64,
+}
+
+impl Revocations {
+    pub fn new(horizon_secs: i64) -> Revocations {
+        Revocations {
+            sets: RwLock::new(Sets::default()),
+            horizon: horizon_secs.max(1),
+        }
+    }
+
+    /// The horizon this state keeps families and removed principals for.
+    pub fn horizon(&self) -> i64 {
+        self.horizon
+    }
+
+    /// Takes what the tables say (before the log's rows are applied).
+    pub fn load(&self, snap: RevocationSnapshot) {
+        self.write(|s| {
+            s.jtis.extend(snap.jtis);
+            s.disabled.extend(snap.disabled_users);
+            s.api_keys.extend(snap.revoked_api_keys);
+        });
+    }
+
+    /// Applies one change of the log; returns which cached verdicts it makes stale.
+    /// Applying a change twice is harmless (own changes arrive again by polling).
+    pub fn apply(&self, c: &Change) -> Stale {
+        let until = if c.expires_at > 0 {
+            c.expires_at
+        } else {
+            c.created_at.saturating_add(self.horizon)
+        };
+        let subject = c.subject.clone();
+        match c.kind {
+            ChangeKind::Jti => {
+                self.write(|s| s.jtis.insert(subject.clone(), until));
+                Stale::Jti(subject)
+            }
+            ChangeKind::Family => {
+                self.write(|s| s.families.insert(subject.clone(), until));
+                Stale::Sid(subject)
+            }
+            ChangeKind::UserDisabled => {
+                self.write(|s| s.disabled.insert(subject.clone()));
+                Stale::Sub(subject)
+            }
+            ChangeKind::UserEnabled => {
+                self.write(|s| s.disabled.remove(&subject));
+                Stale::Sub(subject)
+            }
+            ChangeKind::UserDeleted | ChangeKind::ClientDeleted => {
+                self.write(|s| {
+                    s.disabled.remove(&subject);
+                    s.gone.insert(subject.clone(), until)
+                });
+                Stale::Sub(subject)
+            }
+            ChangeKind::UserChanged => Stale::Sub(subject),
+            ChangeKind::ApiKey => {
+                self.write(|s| s.api_keys.insert(subject.clone()));
+                Stale::ApiKey(subject)
+            }
+            ChangeKind::ApiKeyChanged => Stale::ApiKey(subject),
+            ChangeKind::SigningKeys => Stale::Keys,
+        }
+    }
+
+    /// Whether `claims` (valid otherwise) stand at `now`: not revoked, their user or
+    /// client neither disabled nor removed, their API key not revoked.
+    pub fn check(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+        let Ok(s) = self.sets.read() else {
+            return Err(AuthError::Unavailable(
+                "revocation state poisoned".to_string(),
+            ));
+        };
+        let live = |map: &HashMap<String, i64>, k: &str| map.get(k).is_some_and(|u| *u >= now);
+        if (!claims.jti.is_empty() && live(&s.jtis, &claims.jti))
+            || claims.sid.as_deref().is_some_and(|f| live(&s.families, f))
+            || claims
+                .api_key_id
+                .as_deref()
+                .is_some_and(|k| s.api_keys.contains(k))
+        {
+            return Err(AuthError::Revoked);
+        }
+        if s.disabled.contains(&claims.sub) || live(&s.gone, &claims.sub) {
+            return Err(AuthError::UserDisabled);
+        }
+        Ok(())
+    }
+
+    /// Forgets entries past their time.
+    pub fn prune(&self, now: i64) {
+        self.write(|s| {
+            s.jtis.retain(|_, u| *u >= now);
+            s.families.retain(|_, u| *u >= now);
+            s.gone.retain(|_, u| *u >= now);
+        });
+    }
+
+    /// Entries held (for the bounds test and the operator's gauge).
+    pub fn len(&self) -> usize {
+        self.sets.read().map_or(0, |s| {
+            s.jtis.len() + s.families.len() + s.gone.len() + s.disabled.len() + s.api_keys.len()
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Sets) -> T) -> T {
+        match self.sets.write() {
+            Ok(mut s) => f(&mut s),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(sub: &str, jti: &str, sid: Option<&str>) -> Claims {
+        Claims {
+            iss: "i".into(),
+            sub: sub.into(),
+            aud: vec![],
+            exp: 2_000,
+            iat: 0,
+            nbf: 0,
+            jti: jti.into(),
+            username: "u".into(),
+            roles: vec![],
+            scope: String::new(),
+            client_id: None,
+            sid: sid.map(str::to_string),
+            api_key_id: None,
+        }
+    }
+
+    fn change(kind: ChangeKind, subject: &str, expires_at: i64) -> Change {
+        Change::new(kind, subject, expires_at, 1_000)
+    }
+
+    #[test]
+    fn each_kind_refuses_what_it_names_and_nothing_else() {
+        let r = Revocations::new(900);
+        let ok = claims("alice", "j0", Some("f0"));
+        assert_eq!(r.check(&ok, 1_000), Ok(()));
+        assert_eq!(
+            r.apply(&change(ChangeKind::Jti, "j1", 1_500)),
+            Stale::Jti("j1".into())
+        );
+        r.apply(&change(ChangeKind::Family, "f1", 0));
+        r.apply(&change(ChangeKind::UserDisabled, "bob", 0));
+        r.apply(&change(ChangeKind::UserDeleted, "carol", 0));
+        r.apply(&change(ChangeKind::ApiKey, "k1", 0));
+        assert_eq!(
+            r.check(&claims("alice", "j1", None), 1_000),
+            Err(AuthError::Revoked)
+        );
+        assert_eq!(
+            r.check(&claims("alice", "j2", Some("f1")), 1_000),
+            Err(AuthError::Revoked)
+        );
+        assert_eq!(
+            r.check(&claims("bob", "j2", None), 1_000),
+            Err(AuthError::UserDisabled)
+        );
+        assert_eq!(
+            r.check(&claims("carol", "j2", None), 1_000),
+            Err(AuthError::UserDisabled)
+        );
+        let mut key = claims("alice", "", None);
+        key.api_key_id = Some("k1".into());
+        assert_eq!(r.check(&key, 1_000), Err(AuthError::Revoked));
+        assert_eq!(r.check(&ok, 1_000), Ok(()), "others unaffected");
+        // Enabled again: accepted again.
+        r.apply(&change(ChangeKind::UserEnabled, "bob", 0));
+        assert_eq!(r.check(&claims("bob", "j2", None), 1_000), Ok(()));
+        // Claims changes revoke nothing, they only make cached verdicts stale.
+        assert_eq!(
+            r.apply(&change(ChangeKind::UserChanged, "alice", 0)),
+            Stale::Sub("alice".into())
+        );
+        assert_eq!(r.check(&ok, 1_000), Ok(()));
+    }
+
+    #[test]
+    fn entries_last_until_their_tokens_have_expired_then_go() {
+        let r = Revocations::new(900);
+        r.apply(&change(ChangeKind::Jti, "j1", 1_500));
+        r.apply(&change(ChangeKind::Family, "f1", 0));
+        r.apply(&change(ChangeKind::UserDeleted, "carol", 0));
+        r.apply(&change(ChangeKind::UserDisabled, "bob", 0));
+        assert_eq!(r.len(), 4);
+        r.prune(1_500);
+        assert_eq!(r.len(), 4, "nothing before its time");
+        assert_eq!(
+            r.check(&claims("x", "", Some("f1")), 1_900),
+            Err(AuthError::Revoked)
+        );
+        r.prune(1_901);
+        // The family and the removed user passed the horizon, the jti its exp; a
+        // disabled user stays disabled.
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            r.check(&claims("bob", "", None), 5_000),
+            Err(AuthError::UserDisabled)
+        );
+    }
+
+    #[test]
+    fn the_tables_snapshot_is_loaded() {
+        let r = Revocations::new(900);
+        r.load(RevocationSnapshot {
+            jtis: vec![("j1".into(), 1_500)],
+            disabled_users: vec!["bob".into()],
+            revoked_api_keys: vec![],
+        });
+        assert_eq!(
+            r.check(&claims("alice", "j1", None), 1_000),
+            Err(AuthError::Revoked)
+        );
+        assert_eq!(
+            r.check(&claims("bob", "j2", None), 1_000),
+            Err(AuthError::UserDisabled)
+        );
+    }
+}
