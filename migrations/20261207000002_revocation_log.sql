@@ -5,7 +5,8 @@
 -- SQLite and PostgreSQL run the same statements.
 --
 -- kind: jti (subject = the access token's jti, expires_at = its exp), family (a refresh
--- token family; its access tokens carry it as `sid`), user_disabled, user_enabled,
+-- token family; its access tokens carry it as `sid`), user_created, client_created,
+-- user_disabled, user_enabled,
 -- user_changed (roles or scopes), user_deleted, client_deleted, api_key (revoked),
 -- api_key_changed (rotated: expires sooner), signing_keys (a key added or retired).
 

@@ -1,17 +1,20 @@
 //! Revocation state in memory, so validating a token never asks the store: revoked
 //! access tokens (jti), revoked refresh families (their access tokens carry the family as
-//! `sid`), disabled users, removed users and clients, revoked API keys. Loaded from the
-//! store at start ([`Revocations::load`]), then fed every change of the store's
-//! `revocation_log`, this process's own at once and other processes' by polling (see
-//! [`super::validator`]).
+//! `sid`), the active users and registered clients (a token's `sub` must be one),
+//! disabled users, removed users and clients, revoked API keys. Loaded from the store at
+//! start ([`Revocations::load`]), then fed every change of the store's `revocation_log`,
+//! this process's own at once and other processes' by polling (see [`super::validator`]).
+//! A `sub` it has not heard of yet (created a moment ago by another process) is
+//! [`Standing::Unknown`]: the validator asks the store once and [`Revocations::learn`]s it.
 //!
 //! Bounded: a revoked jti is kept until its `exp`; a family or a removed user or client
 //! for the horizon (access token lifetime plus leeway, after which every token issued
-//! before the change has expired); disabled users and revoked API keys are rows of their
-//! tables, so there are never more than the store holds.
+//! before the change has expired); active and disabled users, clients and revoked API
+//! keys are rows of their tables, so there are never more than the store holds.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{AuthError, Claims};
 use crate::users::store::{Change, ChangeKind, RevocationSnapshot};
@@ -24,8 +27,19 @@ struct Sets {
     families: HashMap<String, i64>,
     /// Removed user or client id → until when its tokens may still be presented.
     gone: HashMap<String, i64>,
+    /// Active users and registered clients.
+    active: HashSet<String>,
     disabled: HashSet<String>,
     api_keys: HashSet<String>,
+}
+
+/// What the state knows of claims that are not revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Their subject is an active user or a registered client.
+    Known,
+    /// Their subject is not known here yet: ask the store.
+    Unknown,
 }
 
 /// Which cached verdicts a change makes stale.
@@ -48,6 +62,8 @@ pub struct Revocations {
     sets: RwLock<Sets>,
     /// How long a family or a removed principal matters after the change, in seconds.
     horizon: i64,
+    /// Changes applied so far: a store answer older than a change is not learnt.
+    epoch: AtomicU64,
 }
 
 impl Revocations {
@@ -55,6 +71,7 @@ impl Revocations {
         Revocations {
             sets: RwLock::new(Sets::default()),
             horizon: horizon_secs.max(1),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -68,6 +85,7 @@ impl Revocations {
         self.write(|s| {
             s.jtis.extend(snap.jtis);
             s.disabled.extend(snap.disabled_users);
+            s.active.extend(snap.active);
             s.api_keys.extend(snap.revoked_api_keys);
         });
     }
@@ -81,6 +99,7 @@ impl Revocations {
             c.created_at.saturating_add(self.horizon)
         };
         let subject = c.subject.clone();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         match c.kind {
             ChangeKind::Jti => {
                 self.write(|s| s.jtis.insert(subject.clone(), until));
@@ -90,16 +109,23 @@ impl Revocations {
                 self.write(|s| s.families.insert(subject.clone(), until));
                 Stale::Sid(subject)
             }
-            ChangeKind::UserDisabled => {
-                self.write(|s| s.disabled.insert(subject.clone()));
+            ChangeKind::UserCreated | ChangeKind::ClientCreated | ChangeKind::UserEnabled => {
+                self.write(|s| {
+                    s.disabled.remove(&subject);
+                    s.active.insert(subject.clone())
+                });
                 Stale::Sub(subject)
             }
-            ChangeKind::UserEnabled => {
-                self.write(|s| s.disabled.remove(&subject));
+            ChangeKind::UserDisabled => {
+                self.write(|s| {
+                    s.active.remove(&subject);
+                    s.disabled.insert(subject.clone())
+                });
                 Stale::Sub(subject)
             }
             ChangeKind::UserDeleted | ChangeKind::ClientDeleted => {
                 self.write(|s| {
+                    s.active.remove(&subject);
                     s.disabled.remove(&subject);
                     s.gone.insert(subject.clone(), until)
                 });
@@ -115,9 +141,10 @@ impl Revocations {
         }
     }
 
-    /// Whether `claims` (valid otherwise) stand at `now`: not revoked, their user or
-    /// client neither disabled nor removed, their API key not revoked.
-    pub fn check(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+    /// Whether `claims` (valid otherwise) stand at `now`: not revoked, their API key not
+    /// revoked, their user or client neither disabled nor removed, and known to be active
+    /// (else `Unknown`).
+    pub fn check(&self, claims: &Claims, now: i64) -> Result<Standing, AuthError> {
         let Ok(s) = self.sets.read() else {
             return Err(AuthError::Unavailable(
                 "revocation state poisoned".to_string(),
@@ -136,7 +163,26 @@ impl Revocations {
         if s.disabled.contains(&claims.sub) || live(&s.gone, &claims.sub) {
             return Err(AuthError::UserDisabled);
         }
-        Ok(())
+        Ok(if s.active.contains(&claims.sub) {
+            Standing::Known
+        } else {
+            Standing::Unknown
+        })
+    }
+
+    /// The count of changes applied; take it before asking the store about a subject.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Records that the store called `sub` active, unless a change arrived since `epoch`
+    /// (the answer may predate it; the next sighting asks again).
+    pub fn learn(&self, sub: &str, epoch: u64) {
+        self.write(|s| {
+            if self.epoch.load(Ordering::Acquire) == epoch {
+                s.active.insert(sub.to_string());
+            }
+        });
     }
 
     /// Forgets entries past their time.
@@ -151,7 +197,12 @@ impl Revocations {
     /// Entries held (for the bounds test and the operator's gauge).
     pub fn len(&self) -> usize {
         self.sets.read().map_or(0, |s| {
-            s.jtis.len() + s.families.len() + s.gone.len() + s.disabled.len() + s.api_keys.len()
+            s.jtis.len()
+                + s.families.len()
+                + s.gone.len()
+                + s.active.len()
+                + s.disabled.len()
+                + s.api_keys.len()
         })
     }
 
@@ -193,11 +244,16 @@ mod tests {
         Change::new(kind, subject, expires_at, 1_000)
     }
 
+    const KNOWN: Result<Standing, AuthError> = Ok(Standing::Known);
+
     #[test]
     fn each_kind_refuses_what_it_names_and_nothing_else() {
         let r = Revocations::new(900);
         let ok = claims("alice", "j0", Some("f0"));
-        assert_eq!(r.check(&ok, 1_000), Ok(()));
+        assert_eq!(r.check(&ok, 1_000), Ok(Standing::Unknown));
+        r.apply(&change(ChangeKind::UserCreated, "alice", 0));
+        r.apply(&change(ChangeKind::UserCreated, "bob", 0));
+        assert_eq!(r.check(&ok, 1_000), KNOWN);
         assert_eq!(
             r.apply(&change(ChangeKind::Jti, "j1", 1_500)),
             Stale::Jti("j1".into())
@@ -225,16 +281,31 @@ mod tests {
         let mut key = claims("alice", "", None);
         key.api_key_id = Some("k1".into());
         assert_eq!(r.check(&key, 1_000), Err(AuthError::Revoked));
-        assert_eq!(r.check(&ok, 1_000), Ok(()), "others unaffected");
+        assert_eq!(r.check(&ok, 1_000), KNOWN, "others unaffected");
         // Enabled again: accepted again.
         r.apply(&change(ChangeKind::UserEnabled, "bob", 0));
-        assert_eq!(r.check(&claims("bob", "j2", None), 1_000), Ok(()));
+        assert_eq!(r.check(&claims("bob", "j2", None), 1_000), KNOWN);
         // Claims changes revoke nothing, they only make cached verdicts stale.
         assert_eq!(
             r.apply(&change(ChangeKind::UserChanged, "alice", 0)),
             Stale::Sub("alice".into())
         );
-        assert_eq!(r.check(&ok, 1_000), Ok(()));
+        assert_eq!(r.check(&ok, 1_000), KNOWN);
+    }
+
+    #[test]
+    fn a_store_answer_older_than_a_change_is_not_learnt() {
+        let r = Revocations::new(900);
+        let c = claims("dan", "", None);
+        let before = r.epoch();
+        r.learn("dan", before);
+        assert_eq!(r.check(&c, 1_000), KNOWN);
+        let r = Revocations::new(900);
+        let before = r.epoch();
+        // Disabled while the store was being asked: the (older) answer is dropped.
+        r.apply(&change(ChangeKind::UserDisabled, "dan", 0));
+        r.learn("dan", before);
+        assert_eq!(r.check(&c, 1_000), Err(AuthError::UserDisabled));
     }
 
     #[test]
@@ -267,6 +338,7 @@ mod tests {
         r.load(RevocationSnapshot {
             jtis: vec![("j1".into(), 1_500)],
             disabled_users: vec!["bob".into()],
+            active: vec!["alice".into()],
             revoked_api_keys: vec![],
         });
         assert_eq!(
@@ -277,5 +349,6 @@ mod tests {
             r.check(&claims("bob", "j2", None), 1_000),
             Err(AuthError::UserDisabled)
         );
+        assert_eq!(r.check(&claims("alice", "j2", None), 1_000), KNOWN);
     }
 }

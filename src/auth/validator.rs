@@ -31,7 +31,7 @@ use super::gate::Gate;
 use super::keys::KeyStore;
 use super::mapping;
 use super::provision::{LocalUser, Provisioner};
-use super::revocations::{Revocations, Stale};
+use super::revocations::{Revocations, Stale, Standing};
 use super::{AuthError, Claims, Provision, TokensConfig, now, secret};
 use crate::users::UsersError;
 use crate::users::cpu_pool::CpuPool;
@@ -151,12 +151,16 @@ impl Validator {
         crate::metrics::token_cache(true);
         // Revoked since it was cached (another process's change, applied by polling,
         // may not have reached the cache yet): refused, and dropped.
-        if let Err(e) = self.revocations.check(&hit, now) {
-            self.cache
-                .invalidate(move |c| c.jti == hit.jti && c.sub == hit.sub);
-            return Some(Err(e));
+        match self.revocations.check(&hit, now) {
+            Ok(Standing::Known) => Some(Ok(hit)),
+            // Learnt too late to be recorded (see `Revocations::learn`): check in full.
+            Ok(Standing::Unknown) => None,
+            Err(e) => {
+                self.cache
+                    .invalidate(move |c| c.jti == hit.jti && c.sub == hit.sub);
+                Some(Err(e))
+            }
         }
-        Some(Ok(hit))
     }
 
     /// Full validation: signature, algorithm, kid, iss, aud, exp/nbf, revocation.
@@ -172,7 +176,9 @@ impl Validator {
         } else {
             self.check_jwt(token).await?
         };
-        self.revocations.check(&claims, now())?;
+        if self.revocations.check(&claims, now())? == Standing::Unknown {
+            self.confirm_subject(&claims).await?;
+        }
         self.cache.insert(
             secret::sha256(token.as_bytes()),
             Arc::new(claims.clone()),
@@ -325,6 +331,31 @@ impl Validator {
         // A local token: its revocation, user and client are checked in memory by the
         // caller (`validate`), no store query.
         self.verify::<Claims>(token, key, v).await
+    }
+
+    /// A subject the revocation state has not heard of (created a moment ago by another
+    /// process, or never): the store says whether it is an active user or a registered
+    /// client, once; the answer is remembered.
+    async fn confirm_subject(&self, claims: &Claims) -> Result<(), AuthError> {
+        let unavailable = |e: UsersError| AuthError::Unavailable(e.to_string());
+        let epoch = self.revocations.epoch();
+        let _place = self.gate.enter().await?;
+        // A client_credentials token speaks for a client, not a user.
+        let active = if claims.client_id.as_deref() == Some(claims.sub.as_str())
+            && claims.username.is_empty()
+        {
+            self.store
+                .client_by_id(&claims.sub)
+                .await
+                .map(|c| c.is_some())
+        } else {
+            self.store.user_active(&claims.sub).await
+        };
+        if !active.map_err(unavailable)? {
+            return Err(AuthError::UserDisabled);
+        }
+        self.revocations.learn(&claims.sub, epoch);
+        Ok(())
     }
 
     /// The signature and registered claims checked on the verification pool.

@@ -96,6 +96,7 @@ impl OAuthServer {
             created_at: now(),
         };
         self.users.store().insert_client(&record).await?;
+        self.users.sync_validator().await;
         tracing::info!(client_id = %record.id, public = new.public, "OAuth client registered");
         Ok((record, secret))
     }
@@ -116,7 +117,7 @@ impl OAuthServer {
     /// `client_credentials` tokens stop validating.
     pub async fn remove_client(&self, id: &str) -> Result<(), UsersError> {
         let removed = self.users.store().delete_client(id).await?;
-        self.users.revoked().await;
+        self.users.sync_validator().await;
         if removed {
             tracing::info!(client_id = %id, "OAuth client removed");
             Ok(())

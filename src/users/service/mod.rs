@@ -99,10 +99,11 @@ impl UsersService {
         &self.config
     }
 
-    /// After a revocation written to the store: the validator applies the revocation
-    /// log now, so the change holds in this process before the caller hears back. If
-    /// the log cannot be read, the poller applies it on its next round.
-    pub async fn revoked(&self) {
+    /// After a change written to the revocation log (a revocation, a user or client
+    /// created, disabled, changed): the validator applies the log now, so the change
+    /// holds in this process before the caller hears back. If the log cannot be read,
+    /// the poller applies it on its next round.
+    pub async fn sync_validator(&self) {
         if let Err(e) = self.validator.sync().await {
             tracing::warn!("revocation not applied yet, the poller will: {e}");
         }
@@ -152,6 +153,7 @@ impl UsersService {
             self.store_password(&id, &new.username, p, hash.as_deref().unwrap_or_default())
                 .await?;
         }
+        self.sync_validator().await;
         tracing::info!(user_id = %id, username = %new.username, "user created");
         self.get_user(&id).await
     }
@@ -205,7 +207,7 @@ impl UsersService {
         user.updated_at = now();
         self.store.update_user(&user, kind).await?;
         // Roles, scopes or state changed: cached claims are out of date.
-        self.revoked().await;
+        self.sync_validator().await;
         Ok(user)
     }
 
@@ -225,7 +227,7 @@ impl UsersService {
 
     pub async fn delete_user(&self, id: &str) -> Result<(), UsersError> {
         self.store.delete_user(id).await?;
-        self.revoked().await;
+        self.sync_validator().await;
         tracing::info!(user_id = %id, "user removed");
         Ok(())
     }
@@ -240,7 +242,7 @@ impl UsersService {
         self.store_password(id, &user.username, password, &hash)
             .await?;
         // The user's refresh families, and so their access tokens, are revoked.
-        self.revoked().await;
+        self.sync_validator().await;
         tracing::info!(user_id = %id, "password changed; refresh tokens revoked");
         Ok(())
     }

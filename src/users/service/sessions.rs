@@ -135,7 +135,7 @@ impl UsersService {
         let record = match outcome {
             RotateOutcome::Rotated(r) => r,
             RotateOutcome::Reused => {
-                self.revoked().await;
+                self.sync_validator().await;
                 tracing::warn!("refresh token reuse detected; token family revoked");
                 return Err(UsersError::BadRefreshToken);
             }
@@ -189,7 +189,7 @@ impl UsersService {
         if let Some(c) = access {
             self.revoke_access(c).await?;
         }
-        self.revoked().await;
+        self.sync_validator().await;
         Ok(())
     }
 
@@ -201,7 +201,7 @@ impl UsersService {
         self.store
             .revoke_jti(&claims.jti, claims.exp, now())
             .await?;
-        self.revoked().await;
+        self.sync_validator().await;
         Ok(())
     }
 
@@ -217,7 +217,7 @@ impl UsersService {
             .revoke_refresh_family(&secret::sha256_hex(refresh_token), client_id)
             .await?
             .is_some();
-        self.revoked().await;
+        self.sync_validator().await;
         Ok(found)
     }
 

@@ -47,6 +47,7 @@ fn to_record(row: &AnyRow) -> Result<ClientRecord, sqlx::Error> {
 
 impl Store {
     pub async fn insert_client(&self, c: &ClientRecord) -> Result<(), UsersError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO oauth_clients (id, name, secret_hash, grants, redirect_uris, scopes, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -58,9 +59,12 @@ impl Store {
         .bind(list_to_text(&c.redirect_uris))
         .bind(list_to_text(&c.scopes))
         .bind(c.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or(e, || format!("client '{}' already exists", c.id)))?;
+        let created = Change::new(ChangeKind::ClientCreated, &c.id, 0, c.created_at);
+        append(&mut tx, &created).await?;
+        tx.commit().await?;
         Ok(())
     }
 

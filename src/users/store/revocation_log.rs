@@ -16,6 +16,9 @@ pub enum ChangeKind {
     Jti,
     /// A refresh token family, and every access token it issued (`sid`).
     Family,
+    /// A user (or client) the validator has not seen: its tokens are accepted.
+    UserCreated,
+    ClientCreated,
     UserDisabled,
     UserEnabled,
     /// Roles or scopes changed: cached claims are stale, nothing is revoked.
@@ -31,9 +34,11 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    const ALL: [(ChangeKind, &'static str); 10] = [
+    const ALL: [(ChangeKind, &'static str); 12] = [
         (ChangeKind::Jti, "jti"),
         (ChangeKind::Family, "family"),
+        (ChangeKind::UserCreated, "user_created"),
+        (ChangeKind::ClientCreated, "client_created"),
         (ChangeKind::UserDisabled, "user_disabled"),
         (ChangeKind::UserEnabled, "user_enabled"),
         (ChangeKind::UserChanged, "user_changed"),
@@ -105,6 +110,8 @@ pub struct RevocationSnapshot {
     /// Revoked access tokens not yet expired: (jti, exp).
     pub jtis: Vec<(String, i64)>,
     pub disabled_users: Vec<String>,
+    /// Active users and registered clients: the subjects whose tokens stand.
+    pub active: Vec<String>,
     pub revoked_api_keys: Vec<String>,
 }
 
@@ -185,6 +192,8 @@ impl Store {
         Ok(RevocationSnapshot {
             jtis,
             disabled_users: ids("SELECT id FROM users WHERE active = 0").await?,
+            active: ids("SELECT id FROM users WHERE active = 1 UNION SELECT id FROM oauth_clients")
+                .await?,
             revoked_api_keys: ids("SELECT id FROM api_keys WHERE revoked_at IS NOT NULL").await?,
         })
     }

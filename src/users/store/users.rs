@@ -58,6 +58,11 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or(e, || format!("username '{}' already exists", u.username)))?;
+        append(
+            &mut tx,
+            &Change::new(ChangeKind::UserCreated, u.id, 0, u.now),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
