@@ -63,8 +63,13 @@ impl ValidationCache {
         if now < entry.until {
             return Some(entry.claims);
         }
-        self.entries.invalidate(key);
+        self.remove(key);
         None
+    }
+
+    /// Drops one entry (a verdict found revoked on use).
+    pub fn remove(&self, key: &Key) {
+        self.entries.invalidate(key);
     }
 
     pub fn insert(&self, key: Key, claims: Arc<Claims>, now: i64) {

@@ -53,6 +53,7 @@ pub enum Stale {
     /// The key ring changed: reload it (cached verdicts stand: a retiring key still
     /// verifies until every token it signed has expired).
     Keys,
+    /// A subject became usable: no cached verdict concerns it.
     Nothing,
 }
 
@@ -109,12 +110,13 @@ impl Revocations {
                 self.write(|s| s.families.insert(subject.clone(), until));
                 Stale::Sid(subject)
             }
+            // Nothing cached names a subject that was unknown or disabled.
             ChangeKind::UserCreated | ChangeKind::ClientCreated | ChangeKind::UserEnabled => {
                 self.write(|s| {
                     s.disabled.remove(&subject);
-                    s.active.insert(subject.clone())
+                    s.active.insert(subject)
                 });
-                Stale::Sub(subject)
+                Stale::Nothing
             }
             ChangeKind::UserDisabled => {
                 self.write(|s| {

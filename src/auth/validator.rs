@@ -156,8 +156,7 @@ impl Validator {
             // Learnt too late to be recorded (see `Revocations::learn`): check in full.
             Ok(Standing::Unknown) => None,
             Err(e) => {
-                self.cache
-                    .invalidate(move |c| c.jti == hit.jti && c.sub == hit.sub);
+                self.cache.remove(&key);
                 Some(Err(e))
             }
         }
