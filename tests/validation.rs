@@ -1,6 +1,6 @@
-//! Token validation without the store (issue 15 items 2 and 4): revocations reach cached
-//! verdicts at once, in this process and, through the revocation log, from another
-//! process sharing the store; a first-sighting token validates with the store gone
+//! Token validation without the store (issue 15 items 2 and 4): revocations (refresh
+//! families, disabled users, API keys, removed clients) reach cached verdicts at once, in
+//! this process and, through the revocation log, from another process sharing the store; a first-sighting token validates with the store gone
 //! (while Digest, which needs it, gets 503); a verdict leaves the cache at its token's
 //! `exp`; a full verification pool answers 503 with Retry-After at once.
 
@@ -220,4 +220,48 @@ async fn a_full_verification_pool_answers_503_with_retry_after() {
             Some("1")
         );
     }
+}
+
+#[tokio::test]
+async fn a_revoked_api_keys_cached_verdict_is_refused_at_once() {
+    let e = env().await;
+    let u = add_user(&e.svc, "kay", &[]).await;
+    let (k, key) = e.svc.create_api_key(&u.id, "ci", None, None).await.unwrap();
+    let v = e.svc.validator();
+    v.validate(&key).await.unwrap();
+    assert!(v.validate_cached(&key).is_some_and(|r| r.is_ok()), "cached");
+    e.svc.revoke_api_key(&k.id).await.unwrap();
+    assert!(v.validate_cached(&key).is_none_or(|r| r.is_err()));
+    assert_eq!(v.validate(&key).await.unwrap_err(), AuthError::Revoked);
+}
+
+/// A `client_credentials` token stands while its client is registered; removing the
+/// client refuses its cached token at once.
+#[tokio::test]
+async fn a_removed_clients_cached_token_is_refused_at_once() {
+    let e = env().await;
+    let client = sipreg::users::store::ClientRecord {
+        id: "svc-bot".into(),
+        name: "bot".into(),
+        secret_hash: Some("0".repeat(64)),
+        grants: vec!["client_credentials".into()],
+        redirect_uris: vec![],
+        scopes: vec!["presence.read".into()],
+        created_at: sipreg::auth::now(),
+    };
+    e.svc.store().insert_client(&client).await.unwrap();
+    e.svc.sync_validator().await;
+    let t = e
+        .svc
+        .issue_client_token("svc-bot", &["presence.read".to_string()])
+        .await
+        .unwrap()
+        .access_token;
+    let v = e.svc.validator();
+    v.validate(&t).await.unwrap();
+    assert!(v.validate_cached(&t).is_some_and(|r| r.is_ok()), "cached");
+    assert!(e.svc.store().delete_client("svc-bot").await.unwrap());
+    e.svc.sync_validator().await;
+    assert!(v.validate_cached(&t).is_none_or(|r| r.is_err()));
+    assert_eq!(v.validate(&t).await.unwrap_err(), AuthError::UserDisabled);
 }
