@@ -19,18 +19,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::{AuthError, Claims};
 use crate::users::store::{Change, ChangeKind, RevocationSnapshot};
 
+/// Looked up on every cached REGISTER: seeded foldhash rather than SipHash.
+type Hasher = foldhash::fast::RandomState;
+type Until = HashMap<String, i64, Hasher>;
+type Ids = HashSet<String, Hasher>;
+
 #[derive(Debug, Default)]
 struct Sets {
     /// Revoked jti → its token's `exp`.
-    jtis: HashMap<String, i64>,
+    jtis: Until,
     /// Revoked family → when its last access token has surely expired.
-    families: HashMap<String, i64>,
+    families: Until,
     /// Removed user or client id → until when its tokens may still be presented.
-    gone: HashMap<String, i64>,
+    gone: Until,
     /// Active users and registered clients.
-    active: HashSet<String>,
-    disabled: HashSet<String>,
-    api_keys: HashSet<String>,
+    active: Ids,
+    disabled: Ids,
+    api_keys: Ids,
 }
 
 /// What the state knows of claims that are not revoked.
@@ -152,7 +157,7 @@ impl Revocations {
                 "revocation state poisoned".to_string(),
             ));
         };
-        let live = |map: &HashMap<String, i64>, k: &str| map.get(k).is_some_and(|u| *u >= now);
+        let live = |map: &Until, k: &str| map.get(k).is_some_and(|u| *u >= now);
         if (!claims.jti.is_empty() && live(&s.jtis, &claims.jti))
             || claims.sid.as_deref().is_some_and(|f| live(&s.families, f))
             || claims
