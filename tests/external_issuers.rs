@@ -95,6 +95,13 @@ async fn pem_configured_issuer() {
             .await
             .is_err()
     );
+    // The mapped user is remembered: a new token of theirs needs no store query.
+    e.svc.store().pool().close().await;
+    let c = v
+        .validate(&token(&key, None, "https://idp.example", "sip"))
+        .await
+        .unwrap();
+    assert_eq!(c.username, "ext-user");
 }
 
 #[tokio::test]

@@ -106,7 +106,18 @@ async fn login_refresh_logout() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // That reuse revoked the whole family, the access token it issued last included.
+    let id = api._env.svc.get_user_by_name("alice").await.unwrap().id;
+    let r = api
+        .client
+        .get(api.url(&format!("/users/{id}")))
+        .bearer_auth(pair2["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Logout revokes the access token given as Bearer.
+    let pair2 = api.login("alice").await;
     let access = pair2["access_token"].as_str().unwrap();
     let r = api
         .client
@@ -118,7 +129,6 @@ async fn login_refresh_logout() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let me = pair2["access_token"].as_str().unwrap();
-    let id = api._env.svc.get_user_by_name("alice").await.unwrap().id;
     let r = api
         .client
         .get(api.url(&format!("/users/{id}")))

@@ -65,9 +65,11 @@ async fn rotation_by_another_process_is_picked_up() {
     let t = cli.issue_token(&u, None, None).unwrap().access_token;
     // The server has never seen this kid: it reloads its ring and accepts the token.
     server.svc.validate(&t).await.unwrap();
-    // A user disabled by the other process is refused once the cache is bypassed.
+    // A user disabled by the other process is refused once the server has read the
+    // revocation log (what its poller does every `revocation_poll_ms`).
     let t2 = cli.issue_token(&u, None, None).unwrap().access_token;
     cli.disable_user(&u.id).await.unwrap();
+    server.svc.validator().sync().await.unwrap();
     assert_eq!(
         server.svc.validate(&t2).await.unwrap_err(),
         AuthError::UserDisabled

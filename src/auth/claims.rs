@@ -28,6 +28,10 @@ pub struct Claims {
     /// `client_credentials` token it is also `sub`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The refresh token family (session) the token was issued from, if any: revoking
+    /// the family revokes its access tokens too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// Set when the credential was an API key rather than a JWT.
     #[serde(skip)]
     pub api_key_id: Option<String>,

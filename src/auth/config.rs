@@ -27,11 +27,20 @@ pub struct TokensConfig {
     pub algorithm: SigningAlgorithm,
     /// After `apikey rotate`, the old key keeps working this many seconds.
     pub api_key_grace_secs: u64,
-    /// Most validation results cached at once.
+    /// Most validation results cached at once (TinyLFU admission, LRU eviction).
     pub cache_capacity: usize,
-    /// A cached result is re-checked against the store after this many seconds, so a
-    /// revocation made by another process (CLI, other node) takes effect.
+    /// A cached result lives until its token's `exp`; a value above 0 caps it at this
+    /// many seconds. Revocations reach cached results at once either way.
     pub cache_max_secs: u64,
+    /// Threads checking the signatures of tokens not yet cached (and API keys), off the
+    /// SIP receive threads at the lowest CPU priority; 0: one per CPU, at most 8.
+    pub verify_threads: usize,
+    /// First-sighting checks that may wait for those threads; beyond, 503 with
+    /// `Retry-After` at once.
+    pub verify_queue: usize,
+    /// How often the revocation log is polled for other processes' revocations, in
+    /// milliseconds.
+    pub revocation_poll_ms: u64,
     /// Other issuers whose tokens are accepted.
     pub trusted_issuers: Vec<TrustedIssuer>,
 }
@@ -227,7 +236,10 @@ impl Default for TokensConfig {
             algorithm: SigningAlgorithm::Rs256,
             api_key_grace_secs: 24 * 3600,
             cache_capacity: 10_000,
-            cache_max_secs: 30,
+            cache_max_secs: 0,
+            verify_threads: 0,
+            verify_queue: 256,
+            revocation_poll_ms: 1000,
             trusted_issuers: Vec::new(),
         }
     }

@@ -23,8 +23,8 @@ fn scheme(req: &Request) -> &'static str {
 }
 
 /// `ok`, or why not: `challenge` (no credentials: the usual first 401), `invalid`,
-/// `token_in_clear`, `insufficient_scope`, `throttled`, `unavailable` (store or
-/// validation down), `bad_request`.
+/// `token_in_clear`, `insufficient_scope`, `throttled`, `busy` (first-sighting checks
+/// full), `unavailable` (store or validation down), `bad_request`.
 fn result(scheme: &str, outcome: &Outcome) -> &'static str {
     let resp = match outcome {
         Outcome::Authenticated(_) => return "ok",
@@ -36,6 +36,7 @@ fn result(scheme: &str, outcome: &Outcome) -> &'static str {
         401 => "invalid",
         403 if resp.reason.starts_with("Too Many") => "throttled",
         403 => "insufficient_scope",
+        503 if resp.reason == super::sip::BUSY_REASON => "busy",
         503 => "unavailable",
         _ => "bad_request",
     }

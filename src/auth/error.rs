@@ -32,4 +32,8 @@ pub enum AuthError {
     InvalidApiKey,
     #[error("authentication backend unavailable: {0}")]
     Unavailable(String),
+    /// The pool for first-sighting checks is full: SIP 503 and HTTP 503 with
+    /// `Retry-After`, at once.
+    #[error("too many new credentials to check; retry in {retry_after_secs} s")]
+    Busy { retry_after_secs: u64 },
 }

@@ -86,6 +86,7 @@ mod tests {
             roles: vec![],
             scope: "sip:register".into(),
             api_key_id: None,
+            sid: None,
             client_id: None,
         }
     }

@@ -122,6 +122,17 @@ fn bearer(params: Vec<crate::sip::params::Param>) -> WwwAuthenticate {
     })
 }
 
+/// 503 at once when the first-sighting checks are full (the reason tells the metrics
+/// apart from a store failure).
+fn busy(retry_after_secs: u64) -> Response {
+    Response::new(503)
+        .with_reason(BUSY_REASON)
+        .header("Retry-After", retry_after_secs.to_string())
+}
+
+/// The reason phrase of [`busy`].
+pub(super) const BUSY_REASON: &str = "Too Many New Credentials";
+
 /// The request's `User-Agent`, which the per-client challenge rules match.
 fn user_agent(req: &Request) -> Option<&str> {
     req.msg.headers.first(HeaderName::UserAgent).map(str::trim)
@@ -340,6 +351,9 @@ impl SipAuth {
                     tracing::warn!(error = %e, "token validation unavailable");
                     Outcome::Refused(Response::new(503).header("Retry-After", "5"))
                 }
+                Err(AuthError::Busy { retry_after_secs }) => {
+                    Outcome::Refused(busy(retry_after_secs))
+                }
                 Err(e) => {
                     tracing::debug!(%source, error = %e, "Bearer token refused");
                     self.record_failure(source.ip());
@@ -378,6 +392,17 @@ impl SipAuth {
         {
             return challenge(false);
         }
+        // The store look-ups below are bounded like first-sighting token checks.
+        let _place = match self.validator.gate().enter().await {
+            Ok(p) => p,
+            Err(AuthError::Busy { retry_after_secs }) => {
+                return Outcome::Refused(busy(retry_after_secs));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "digest lookup refused");
+                return Outcome::Refused(Response::new(503).header("Retry-After", "5"));
+            }
+        };
         let ha1 = match self.users.digest_ha1(&c.username, c.algorithm.name()).await {
             Ok(h) => h,
             Err(e) => {

@@ -65,6 +65,11 @@ impl From<AuthError> for ApiError {
                 "try again later",
             );
         }
+        if let AuthError::Busy { retry_after_secs } = e {
+            let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string());
+            err.retry_after = Some(retry_after_secs);
+            return err;
+        }
         // The description may echo token data (the alg name): keep it to safe characters.
         let description: String = e
             .to_string()

@@ -96,6 +96,7 @@ impl OAuthServer {
             created_at: now(),
         };
         self.users.store().insert_client(&record).await?;
+        self.users.sync_validator().await;
         tracing::info!(client_id = %record.id, public = new.public, "OAuth client registered");
         Ok((record, secret))
     }
@@ -115,7 +116,9 @@ impl OAuthServer {
     /// Removes a client; its refresh tokens are revoked with it, and its
     /// `client_credentials` tokens stop validating.
     pub async fn remove_client(&self, id: &str) -> Result<(), UsersError> {
-        if self.users.store().delete_client(id).await? {
+        let removed = self.users.store().delete_client(id).await?;
+        self.users.sync_validator().await;
+        if removed {
             tracing::info!(client_id = %id, "OAuth client removed");
             Ok(())
         } else {

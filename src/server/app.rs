@@ -52,6 +52,8 @@ impl App {
         let users = UsersService::open(&config)
             .await
             .map_err(|e| format!("cannot open the store {}: {e}", config.database.url))?;
+        // Other processes' revocations (CLI, other nodes), by polling the store's log.
+        users.validator().watch();
         let settings = auth_settings(&config.auth)?;
         let auth = if config.auth.required {
             let auth = SipAuth::new(users.clone(), settings);

@@ -46,7 +46,7 @@ impl CpuPool {
     /// One thread per CPU (at most 8), each with a waiting room of 32 callers. (Leaving
     /// a CPU to SIP was measured: SIP p99 under a login flood no better, logins halved.)
     pub fn new(name: &'static str) -> CpuPool {
-        let slots = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+        let slots = default_slots();
         CpuPool::with_limits(name, slots, slots * (WAITING_PER_SLOT + 1))
     }
 
@@ -135,6 +135,11 @@ impl CpuPool {
         rx.await
             .map_err(|_| UsersError::Internal(format!("{} job failed", self.name)))
     }
+}
+
+/// Threads of a pool by default: one per CPU, at most 8.
+pub fn default_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().min(8))
 }
 
 /// The idle scheduling class for the calling thread, or nice 19 where it is refused

@@ -76,7 +76,7 @@ impl UsersService {
 
     pub async fn revoke_api_key(&self, id: &str) -> Result<(), UsersError> {
         self.store.revoke_api_key(id, now()).await?;
-        self.validator.forget_api_key(id);
+        self.sync_validator().await;
         tracing::info!(key_id = %id, "API key revoked");
         Ok(())
     }
@@ -104,7 +104,7 @@ impl UsersService {
                 now.saturating_add(secs(self.config.tokens.api_key_grace_secs)),
             )
             .await?;
-        self.validator.forget_api_key(id);
+        self.sync_validator().await;
         tracing::info!(old_key_id = %id, new_key_id = %created.0.id, "API key rotated");
         Ok(created)
     }

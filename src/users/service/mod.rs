@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::users::cpu_pool::CpuPool;
 use crate::users::hash_pool::HashPool;
 use crate::users::password::PasswordHasherArgon;
-use crate::users::store::{Store, UserRow};
+use crate::users::store::{ChangeKind, Store, UserRow};
 use crate::users::throttle::LoginThrottle;
 use crate::users::{NewUser, User, UserQuery, UserUpdate, UsersError, digest, policy};
 
@@ -67,6 +67,7 @@ impl UsersService {
         let keys = Arc::new(KeyStore::open(store.clone(), config.tokens.clone()).await?);
         let validator = Validator::new(config.tokens.clone(), keys.clone(), store.clone())
             .map_err(UsersError::Invalid)?;
+        validator.load_revocations().await?;
         let svc = Arc::new(UsersService {
             hasher: HashPool::new(PasswordHasherArgon::new(&config.users)?),
             cpu: CpuPool::new("jwt-sign"),
@@ -97,6 +98,16 @@ impl UsersService {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// After a change written to the revocation log (a revocation, a user or client
+    /// created, disabled, changed): the validator applies the log now, so the change
+    /// holds in this process before the caller hears back. If the log cannot be read,
+    /// the poller applies it on its next round.
+    pub async fn sync_validator(&self) {
+        if let Err(e) = self.validator.sync().await {
+            tracing::warn!("revocation not applied yet, the poller will: {e}");
+        }
     }
 
     pub async fn create_user(&self, new: NewUser) -> Result<User, UsersError> {
@@ -143,6 +154,7 @@ impl UsersService {
             self.store_password(&id, &new.username, p, hash.as_deref().unwrap_or_default())
                 .await?;
         }
+        self.sync_validator().await;
         tracing::info!(user_id = %id, username = %new.username, "user created");
         self.get_user(&id).await
     }
@@ -185,13 +197,18 @@ impl UsersService {
             s.iter().try_for_each(|w| check_word(w))?;
             user.scopes = s;
         }
+        let kind = match up.active {
+            Some(false) => ChangeKind::UserDisabled,
+            Some(true) if !user.active => ChangeKind::UserEnabled,
+            _ => ChangeKind::UserChanged,
+        };
         if let Some(a) = up.active {
             user.active = a;
         }
         user.updated_at = now();
-        self.store.update_user(&user).await?;
+        self.store.update_user(&user, kind).await?;
         // Roles, scopes or state changed: cached claims are out of date.
-        self.validator.forget_user(&user.id);
+        self.sync_validator().await;
         Ok(user)
     }
 
@@ -211,7 +228,7 @@ impl UsersService {
 
     pub async fn delete_user(&self, id: &str) -> Result<(), UsersError> {
         self.store.delete_user(id).await?;
-        self.validator.forget_user(id);
+        self.sync_validator().await;
         tracing::info!(user_id = %id, "user removed");
         Ok(())
     }
@@ -225,6 +242,8 @@ impl UsersService {
         let hash = self.hasher.hash(password).await?;
         self.store_password(id, &user.username, password, &hash)
             .await?;
+        // The user's refresh families, and so their access tokens, are revoked.
+        self.sync_validator().await;
         tracing::info!(user_id = %id, "password changed; refresh tokens revoked");
         Ok(())
     }

@@ -35,8 +35,10 @@ impl UsersService {
         client_id: &str,
         scopes: Option<&[String]>,
     ) -> Result<TokenPair, UsersError> {
-        let access = self.issue_token_for(user, scopes, None, client_id).await?;
         let family = uuid::Uuid::new_v4().to_string();
+        let (mut claims, ttl) = self.user_claims(user, scopes, None, client_id)?;
+        claims.sid = Some(family.clone());
+        let access = self.sign_access(claims, ttl).await?;
         let scope = scopes.map(|s| s.join(" ")).unwrap_or_default();
         let refresh = self
             .new_refresh(&user.id, &family, client_id, scope)
@@ -133,6 +135,7 @@ impl UsersService {
         let record = match outcome {
             RotateOutcome::Rotated(r) => r,
             RotateOutcome::Reused => {
+                self.sync_validator().await;
                 tracing::warn!("refresh token reuse detected; token family revoked");
                 return Err(UsersError::BadRefreshToken);
             }
@@ -162,9 +165,10 @@ impl UsersService {
             }
             None => family_scopes.as_slice(),
         };
-        let access = self
-            .issue_token_for(&user, Some(scopes), None, client_id)
-            .await?;
+        // The family travels as `sid`: revoking it revokes this token too.
+        let (mut claims, ttl) = self.user_claims(&user, Some(scopes), None, client_id)?;
+        claims.sid = Some(record.family_id.clone());
+        let access = self.sign_access(claims, ttl).await?;
         Ok(TokenPair {
             access,
             refresh_token: new_token,
@@ -185,6 +189,7 @@ impl UsersService {
         if let Some(c) = access {
             self.revoke_access(c).await?;
         }
+        self.sync_validator().await;
         Ok(())
     }
 
@@ -196,7 +201,7 @@ impl UsersService {
         self.store
             .revoke_jti(&claims.jti, claims.exp, now())
             .await?;
-        self.validator.forget_jti(&claims.jti);
+        self.sync_validator().await;
         Ok(())
     }
 
@@ -207,11 +212,13 @@ impl UsersService {
         refresh_token: &str,
         client_id: &str,
     ) -> Result<bool, UsersError> {
-        Ok(self
+        let found = self
             .store
             .revoke_refresh_family(&secret::sha256_hex(refresh_token), client_id)
             .await?
-            .is_some())
+            .is_some();
+        self.sync_validator().await;
+        Ok(found)
     }
 
     /// Signs an access token for `user` on the calling thread (the CLI, tests): HTTP
@@ -319,6 +326,7 @@ impl UsersService {
             roles: who.roles,
             scope,
             api_key_id: None,
+            sid: None,
             client_id: who.client_id,
         }
     }

@@ -5,6 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
+use super::revocation_log::{Change, ChangeKind, append};
 use super::{Store, list_to_text, text_to_list};
 use crate::users::error::conflict_or;
 use crate::users::{ApiKeyInfo, UsersError};
@@ -99,6 +100,7 @@ impl Store {
         if done.rows_affected() == 0 && self.api_key_by_id(id).await?.is_none() {
             return Err(UsersError::NotFound(format!("API key {id}")));
         }
+        append(&mut tx, &Change::new(ChangeKind::ApiKey, id, 0, now)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -113,6 +115,8 @@ impl Store {
         .bind(expires_at)
         .execute(&mut *tx)
         .await?;
+        let changed = Change::new(ChangeKind::ApiKeyChanged, id, 0, crate::auth::now());
+        append(&mut tx, &changed).await?;
         tx.commit().await?;
         Ok(())
     }

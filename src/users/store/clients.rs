@@ -5,6 +5,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::revocation_log::{Change, ChangeKind, append};
 use super::{Store, list_to_text, text_to_list};
 use crate::users::UsersError;
 use crate::users::error::conflict_or;
@@ -46,6 +47,7 @@ fn to_record(row: &AnyRow) -> Result<ClientRecord, sqlx::Error> {
 
 impl Store {
     pub async fn insert_client(&self, c: &ClientRecord) -> Result<(), UsersError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO oauth_clients (id, name, secret_hash, grants, redirect_uris, scopes, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -57,9 +59,12 @@ impl Store {
         .bind(list_to_text(&c.redirect_uris))
         .bind(list_to_text(&c.scopes))
         .bind(c.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or(e, || format!("client '{}' already exists", c.id)))?;
+        let created = Change::new(ChangeKind::ClientCreated, &c.id, 0, c.created_at);
+        append(&mut tx, &created).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -93,6 +98,21 @@ impl Store {
             .await?
             .rows_affected()
             == 1;
+        // Its own tokens (sub = the client) and those of its families go with it.
+        let now = crate::auth::now();
+        let families = sqlx::query(
+            "SELECT DISTINCT family_id FROM refresh_tokens WHERE client_id = $1 AND revoked = 0",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for f in families {
+            let family: String = f.try_get("family_id")?;
+            append(&mut tx, &Change::new(ChangeKind::Family, &family, 0, now)).await?;
+        }
+        if gone {
+            append(&mut tx, &Change::new(ChangeKind::ClientDeleted, id, 0, now)).await?;
+        }
         sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE client_id = $1")
             .bind(id)
             .execute(&mut *tx)

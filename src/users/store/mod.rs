@@ -6,6 +6,7 @@ mod api_keys;
 mod clients;
 mod digest;
 mod refresh;
+mod revocation_log;
 mod signing_keys;
 mod users;
 
@@ -19,6 +20,7 @@ use super::UsersError;
 
 pub use clients::ClientRecord;
 pub use refresh::{RefreshRecord, RotateOutcome};
+pub use revocation_log::{Change, ChangeKind, RevocationSnapshot};
 pub use signing_keys::SigningKeyRow;
 pub use users::UserRow;
 

@@ -4,6 +4,7 @@
 use sqlx::Row;
 
 use super::Store;
+use super::revocation_log::{Change, ChangeKind, append};
 use crate::users::UsersError;
 
 /// A stored refresh token (the secret itself is never stored, only its hash).
@@ -116,6 +117,11 @@ impl Store {
                 .bind(&family_id)
                 .execute(&mut *tx)
                 .await?;
+            append(
+                &mut tx,
+                &Change::new(ChangeKind::Family, &family_id, 0, now),
+            )
+            .await?;
             tx.commit().await?;
             return Ok(RotateOutcome::Reused);
         }
@@ -162,14 +168,21 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(
-            "SELECT user_id FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2",
+            "SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2",
         )
         .bind(hash)
         .bind(client_id)
         .fetch_optional(&mut *tx)
         .await?;
+        let Some(row) = row else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let family: String = row.try_get("family_id")?;
+        let revoked = Change::new(ChangeKind::Family, &family, 0, crate::auth::now());
+        append(&mut tx, &revoked).await?;
         tx.commit().await?;
-        Ok(row.map(|r| r.try_get("user_id")).transpose()?)
+        Ok(Some(row.try_get("user_id")?))
     }
 
     /// Adds an access token id to the revocation list until its expiry.
@@ -188,6 +201,7 @@ impl Store {
             .bind(expires_at)
             .execute(&mut *tx)
             .await?;
+        append(&mut tx, &Change::new(ChangeKind::Jti, jti, expires_at, now)).await?;
         tx.commit().await?;
         Ok(())
     }

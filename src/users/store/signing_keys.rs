@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::Store;
+use super::revocation_log::{Change, ChangeKind, append};
 use crate::users::UsersError;
 
 #[derive(Debug, Clone)]
@@ -95,6 +96,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        append(&mut tx, &Change::new(ChangeKind::SigningKeys, kid, 0, now)).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
+use super::revocation_log::{Change, ChangeKind, append};
 use super::{Store, list_to_text, text_to_list};
 use crate::users::error::conflict_or;
 use crate::users::{User, UserQuery, UsersError};
@@ -57,6 +58,11 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or(e, || format!("username '{}' already exists", u.username)))?;
+        append(
+            &mut tx,
+            &Change::new(ChangeKind::UserCreated, u.id, 0, u.now),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -109,8 +115,9 @@ impl Store {
             .collect()
     }
 
-    /// Writes every profile field of `user` (not the password).
-    pub async fn update_user(&self, user: &User) -> Result<(), UsersError> {
+    /// Writes every profile field of `user` (not the password), and logs what
+    /// validators must learn: disabled, enabled, or claims changed.
+    pub async fn update_user(&self, user: &User, kind: ChangeKind) -> Result<(), UsersError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE users SET email = $2, display_name = $3, roles = $4, scopes = $5, active = $6, \
@@ -128,6 +135,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(UsersError::NotFound(format!("user {}", user.id)));
         }
+        append(&mut tx, &Change::new(kind, &user.id, 0, user.updated_at)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -167,6 +175,17 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // The access tokens of those families go with them.
+        let families = sqlx::query(
+            "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND revoked = 0",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for f in families {
+            let family: String = f.try_get("family_id")?;
+            append(&mut tx, &Change::new(ChangeKind::Family, &family, 0, now)).await?;
+        }
         sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
@@ -203,6 +222,8 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(UsersError::NotFound(format!("user {user_id}")));
         }
+        let deleted = Change::new(ChangeKind::UserDeleted, user_id, 0, crate::auth::now());
+        append(&mut tx, &deleted).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -5,6 +5,14 @@
 //! with a key of its kind: `none` and every HS* are refused before any key is looked at.
 //! Successful results are cached (see [`super::cache`]) so the SIP hot path can call
 //! [`Validator::validate_cached`] without awaiting.
+//!
+//! Validating sipreg's own token asks the store nothing: revocations are in memory
+//! ([`super::revocations`]), loaded at start and kept current from the store's
+//! revocation log (this process's changes at once through [`Validator::sync`], other
+//! processes' by polling, [`Validator::watch`]). The signature check of a token not yet
+//! cached, and an API key's look-up, run on a bounded pool of low-priority threads, never
+//! on the threads that receive SIP; a full pool answers `Busy` at once. An external
+//! token's user is looked up (or created) in the store the first time it is seen.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
@@ -20,11 +28,17 @@ use serde_json::{Map, Value};
 use super::api_key::{self, KEY_PREFIX};
 use super::cache::ValidationCache;
 use super::external::ExternalIssuer;
+use super::gate::Gate;
 use super::keys::KeyStore;
 use super::mapping;
 use super::provision::{LocalUser, Provisioner};
+use super::revocations::{Revocations, Standing};
 use super::{AuthError, Claims, Provision, TokensConfig, TrustedIssuer, now, secret};
+use crate::users::UsersError;
+use crate::users::cpu_pool::CpuPool;
 use crate::users::store::Store;
+
+mod revocation_feed;
 
 /// The issuers `wanted`, reusing those of `old` whose settings are the same (with the
 /// keys they fetched).
@@ -75,6 +89,16 @@ pub struct Validator {
     clients: (reqwest::Client, reqwest::Client),
     /// Bumped by every change of the trusted issuers.
     generation: AtomicU64,
+    revocations: Revocations,
+    /// The last revocation log row applied; held while catching up (never on the SIP
+    /// path).
+    log_position: tokio::sync::Mutex<i64>,
+    /// First-sighting signature checks.
+    pool: CpuPool,
+    /// First-sighting store look-ups (API keys; Digest through [`Validator::gate`]).
+    gate: Gate,
+    /// External tokens' users already looked up, by issuer and username.
+    known_users: moka::sync::Cache<(String, String), LocalUser>,
     last_reload: Mutex<Option<Instant>>,
     /// Finds (and may create) the users external tokens name; set by the users service.
     provisioner: OnceLock<Weak<dyn Provisioner>>,
@@ -93,8 +117,22 @@ impl Validator {
         };
         let clients = (build(true)?, build(false)?);
         let external = build_issuers(&cfg.trusted_issuers, &[], &clients)?;
+        let threads = match cfg.verify_threads {
+            0 => crate::users::cpu_pool::default_slots(),
+            n => n,
+        };
+        // Tokens signed before a change are presented at most this long after it.
+        let horizon = super::secs(cfg.access_ttl_secs).saturating_add(super::secs(cfg.leeway_secs));
         Ok(Validator {
             cache: ValidationCache::new(cfg.cache_capacity, cfg.cache_max_secs),
+            revocations: Revocations::new(horizon),
+            log_position: tokio::sync::Mutex::new(0),
+            pool: CpuPool::with_limits("jwt-verify", threads, threads + cfg.verify_queue),
+            gate: Gate::new(threads, cfg.verify_queue),
+            known_users: moka::sync::Cache::builder()
+                .max_capacity(u64::try_from(cfg.cache_capacity).unwrap_or(u64::MAX))
+                .support_invalidation_closures()
+                .build(),
             cfg,
             keys,
             store,
@@ -123,11 +161,20 @@ impl Validator {
         let key = secret::sha256(token.as_bytes());
         // Shared, not cloned: a copy of the claims (a handful of strings) per REGISTER
         // showed up in profiles.
-        let hit = self.cache.get(&key, now());
-        if hit.is_some() {
-            crate::metrics::token_cache(true);
+        let now = now();
+        let hit = self.cache.get(&key, now)?;
+        crate::metrics::token_cache(true);
+        // Revoked since it was cached (another process's change, applied by polling,
+        // may not have reached the cache yet): refused, and dropped.
+        match self.revocations.check(&hit, now) {
+            Ok(Standing::Known) => Some(Ok(hit)),
+            // Learnt too late to be recorded (see `Revocations::learn`): check in full.
+            Ok(Standing::Unknown) => None,
+            Err(e) => {
+                self.cache.remove(&key);
+                Some(Err(e))
+            }
         }
-        hit.map(Ok)
     }
 
     /// Full validation: signature, algorithm, kid, iss, aud, exp/nbf, revocation.
@@ -144,6 +191,9 @@ impl Validator {
         } else {
             self.check_jwt(token).await?
         };
+        if self.revocations.check(&claims, now())? == Standing::Unknown {
+            self.confirm_subject(&claims).await?;
+        }
         // The trusted issuers were replaced (reload) while this token was being checked:
         // an issuer removed meanwhile is refused, and the verdict is not cached (the
         // reload has just emptied the cache of that issuer's tokens).
@@ -202,25 +252,20 @@ impl Validator {
         self.generation.fetch_add(1, Ordering::AcqRel);
         // After the swap: a verdict cached from here on was reached under the new list.
         if !touched.is_empty() {
-            self.cache.invalidate(|c| touched.contains(&c.iss));
+            let gone = touched.clone();
+            self.cache.invalidate(move |c| gone.contains(&c.iss));
         }
         Ok(touched)
     }
 
-    /// Forget cached results for a revoked access token.
-    pub fn forget_jti(&self, jti: &str) {
-        self.cache.invalidate(|c| c.jti == jti);
+    /// The bound on first-sighting store look-ups, shared with Digest.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
     }
 
-    /// Forget cached results of a disabled or removed user.
-    pub fn forget_user(&self, user_id: &str) {
-        self.cache.invalidate(|c| c.sub == user_id);
-    }
-
-    /// Forget cached results of a revoked API key.
-    pub fn forget_api_key(&self, key_id: &str) {
-        self.cache
-            .invalidate(|c| c.api_key_id.as_deref() == Some(key_id));
+    /// Cached verdicts held.
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
     }
 
     async fn check_jwt(&self, token: &str) -> Result<Claims, AuthError> {
@@ -249,41 +294,30 @@ impl Validator {
         v.set_audience(&audiences);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         if let Some(ext) = external {
-            let raw = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v)
-                .map_err(|e| map_jwt_error(e.kind()))?
-                .claims;
+            let raw = self.verify::<Map<String, Value>>(token, key, v).await?;
             return self.external_claims(&ext, raw).await;
         }
-        let claims = jsonwebtoken::decode::<Claims>(token, &key, &v)
-            .map_err(|e| map_jwt_error(e.kind()))?
-            .claims;
-        // A local token: not revoked, and its user (or client) still there.
-        let unavailable = |e: crate::users::UsersError| AuthError::Unavailable(e.to_string());
-        if !claims.jti.is_empty()
-            && self
-                .store
-                .jti_revoked(&claims.jti)
-                .await
-                .map_err(unavailable)?
-        {
-            return Err(AuthError::Revoked);
-        }
-        // A client_credentials token speaks for a client, not a user: it lives as
-        // long as the client is registered.
-        let active = if claims.client_id.as_deref() == Some(claims.sub.as_str())
-            && claims.username.is_empty()
-        {
-            self.store
-                .client_by_id(&claims.sub)
-                .await
-                .map(|c| c.is_some())
-        } else {
-            self.store.user_active(&claims.sub).await
-        };
-        if !active.map_err(unavailable)? {
-            return Err(AuthError::UserDisabled);
-        }
-        Ok(claims)
+        // A local token: its revocation, user and client are checked in memory by the
+        // caller (`validate`), no store query.
+        self.verify::<Claims>(token, key, v).await
+    }
+
+    /// The signature and registered claims checked on the verification pool.
+    async fn verify<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        token: &str,
+        key: DecodingKey,
+        v: Validation,
+    ) -> Result<T, AuthError> {
+        let token = token.to_string();
+        self.pool
+            .run(move || {
+                jsonwebtoken::decode::<T>(&token, &key, &v)
+                    .map(|d| d.claims)
+                    .map_err(|e| map_jwt_error(e.kind()))
+            })
+            .await
+            .map_err(pool_error)?
     }
 
     /// The claims of a valid external token, in sipreg's terms: `sub` and `username`
@@ -329,6 +363,7 @@ impl Validator {
             scope: mapped.scopes.join(" "),
             client_id: text("client_id"),
             api_key_id: None,
+            sid: None,
         })
     }
 
@@ -339,9 +374,28 @@ impl Validator {
         provision: Provision,
         username: &str,
     ) -> Result<LocalUser, AuthError> {
+        // A user already mapped is not looked up again (a change to it drops the entry;
+        // disabled or removed users are refused by the revocation state).
+        let known = (issuer.to_string(), username.to_string());
+        if let Some(u) = self.known_users.get(&known) {
+            return Ok(u);
+        }
+        let u = self.find_or_provision(issuer, provision, username).await?;
+        self.known_users.insert(known, u.clone());
+        Ok(u)
+    }
+
+    /// The store's answer for an external token's user, on first sight.
+    async fn find_or_provision(
+        &self,
+        issuer: &str,
+        provision: Provision,
+        username: &str,
+    ) -> Result<LocalUser, AuthError> {
         let Some(p) = self.provisioner.get().and_then(Weak::upgrade) else {
             return Err(AuthError::Unavailable("no users service".to_string()));
         };
+        let _place = self.gate.enter().await?;
         if let Some(u) = p.find(username).await.map_err(AuthError::Unavailable)? {
             return Ok(u);
         }
@@ -384,6 +438,10 @@ impl Validator {
     /// The verification key of `kid` and its algorithm (a key has exactly one).
     async fn local_key(&self, kid: &str) -> Result<(DecodingKey, Algorithm), AuthError> {
         if let Some(k) = self.keys.ring().find(kid) {
+            // Retired: every token it signed has expired (see `keys::retire_time`).
+            if k.retire_after.is_some_and(|t| t <= now()) {
+                return Err(AuthError::UnknownKey);
+            }
             return Ok((k.decoding.clone(), k.alg));
         }
         // Maybe another process rotated keys: reload, at most once per RELOAD_EVERY.
@@ -410,6 +468,8 @@ impl Validator {
     async fn check_api_key(&self, key: &str) -> Result<Claims, AuthError> {
         let unavailable = |e: crate::users::UsersError| AuthError::Unavailable(e.to_string());
         let (prefix, secret) = api_key::parse(key).ok_or(AuthError::InvalidApiKey)?;
+        // The look-up waits on the store (sqlx's own threads): bounded by the gate.
+        let _place = self.gate.enter().await?;
         let (info, hash) = self
             .store
             .api_key_by_prefix(prefix)
@@ -456,6 +516,7 @@ impl Validator {
             roles: user.roles,
             scope: info.scopes.join(" "),
             api_key_id: Some(info.id),
+            sid: None,
             client_id: None,
         })
     }
@@ -510,6 +571,15 @@ fn alg_name(alg: Algorithm) -> String {
         _ => "RS256",
     }
     .to_string()
+}
+
+/// A full verification pool is `Busy` (503 with Retry-After); anything else is the
+/// backend failing.
+fn pool_error(e: UsersError) -> AuthError {
+    match e {
+        UsersError::Busy { retry_after_secs } => AuthError::Busy { retry_after_secs },
+        other => AuthError::Unavailable(other.to_string()),
+    }
 }
 
 fn peek<T: serde::de::DeserializeOwned>(segment: &str) -> Result<T, AuthError> {
