@@ -4,6 +4,7 @@
 //! ([`service`]) and its settings ([`config`]).
 
 pub mod aor;
+pub mod bench_users;
 pub mod binding;
 pub mod cli;
 pub mod config;
