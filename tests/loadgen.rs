@@ -39,6 +39,7 @@ fn plan(target: SocketAddr, scenario: Scenario, users: Vec<User>, calls: u64) ->
         domain: "example.com".into(),
         progress: false,
         connect: Default::default(),
+        workload: Default::default(),
     }
 }
 
@@ -61,6 +62,7 @@ async fn users_with_tokens(app: &AppServer, n: usize) -> Vec<User> {
             name,
             password: common::PASSWORD.into(),
             token: token.access_token,
+            spare: Vec::new(),
         });
     }
     out

@@ -20,7 +20,7 @@ use super::conn::{Dialer, Io};
 use super::flow::{self, After, Step, UserState};
 use super::inbox::Inbox;
 use super::message::{Branch, Req, Templates, write_ok};
-use super::plan::{Load, Plan, Proto, Scenario};
+use super::plan::{Load, Model, Plan, Proto, Scenario};
 use super::progress::Progress;
 use super::scan::{Start, scan};
 use super::stats::Stats;
@@ -298,7 +298,12 @@ impl Lane {
                     if !self.start_call(now).await && now >= self.phases.measure_from {
                         self.stats.skipped += 1;
                     }
-                    self.next_send += gap;
+                    self.next_send += match self.plan.workload.model {
+                        // Exponential gaps (a Poisson process): each user's interval
+                        // varies around the mean, as phones' timers drift apart.
+                        Model::Fleet => gap.mul_f64(-(1.0 - rand::random::<f64>()).ln()),
+                        _ => gap,
+                    };
                 }
             }
         }
@@ -307,10 +312,10 @@ impl Lane {
     /// Starts a call for the next idle user; false when every user is busy.
     async fn start_call(&mut self, now: Instant) -> bool {
         let n = self.states.len();
-        let Some(k) = (0..n)
-            .map(|i| (self.next_user + i) % n)
-            .find(|&k| !self.states[k].busy)
-        else {
+        let plan = Arc::clone(&self.plan);
+        let Some(k) = (0..n).map(|i| (self.next_user + i) % n).find(|&k| {
+            flow::can_start(&plan.workload, &plan.users[self.global(k)], &self.states[k])
+        }) else {
             return false;
         };
         self.next_user = (k + 1) % n;
@@ -318,8 +323,14 @@ impl Lane {
         if measured && let Some(b) = self.budget.as_mut() {
             *b = b.saturating_sub(1);
         }
-        self.states[k].busy = true;
-        let step = flow::first_step(self.plan.scenario, &self.states[k]);
+        let st = &mut self.states[k];
+        st.busy = true;
+        flow::pick_token(
+            &plan.workload,
+            &plan.users[self.id as usize + k * plan.lanes],
+            st,
+        );
+        let step = flow::first_step(plan.scenario, plan.workload.fresh_nonce, st);
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -520,7 +531,14 @@ impl Lane {
         }
         self.progress.answered.fetch_add(1, Ordering::Relaxed);
         if s.measured {
-            self.stats.answered(code, now - s.sent_at, self.plan.sla);
+            let took = now - s.sent_at;
+            self.stats.answered(code, took, self.plan.sla);
+            let window = now
+                .saturating_duration_since(self.phases.measure_from)
+                .as_secs_f64()
+                / self.plan.workload.window.as_secs_f64();
+            self.stats
+                .in_window(window as usize, code, took, self.plan.sla);
         }
         let (k, step) = (s.user as usize, s.step);
         if s.measured && step == Step::Challenge && code == 401 {
