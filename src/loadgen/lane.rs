@@ -85,6 +85,8 @@ pub struct Lane {
     next_send: Instant,
     /// Measured calls this lane may start.
     budget: Option<u64>,
+    /// First-sighting: every token of the lane's users was sent.
+    spent: bool,
     out: Vec<u8>,
     auth: String,
 }
@@ -141,6 +143,7 @@ impl Lane {
             },
             next_send: Instant::now(),
             budget,
+            spent: false,
             out: Vec::with_capacity(2048),
             auth: String::new(),
             plan,
@@ -193,7 +196,7 @@ impl Lane {
     }
 
     fn sending(&self, now: Instant) -> bool {
-        now < self.phases.stop_at && self.budget != Some(0)
+        now < self.phases.stop_at && self.budget != Some(0) && !self.spent
     }
 
     pub async fn run(mut self) -> LaneResult {
@@ -270,7 +273,7 @@ impl Lane {
         // the clock ends when sending stopped.
         let now = Instant::now();
         let stopped = match stopped_sending {
-            Some(t) if self.budget == Some(0) => now.max(t),
+            Some(t) if self.budget == Some(0) || self.spent => now.max(t),
             Some(t) => t,
             None => now,
         };
@@ -295,7 +298,8 @@ impl Lane {
             }
             Some(gap) => {
                 while self.next_send <= now && self.sending(now) {
-                    if !self.start_call(now).await && now >= self.phases.measure_from {
+                    let started = self.start_call(now).await;
+                    if !started && !self.spent && now >= self.phases.measure_from {
                         self.stats.skipped += 1;
                     }
                     self.next_send += match self.plan.workload.model {
@@ -316,6 +320,10 @@ impl Lane {
         let Some(k) = (0..n).map(|i| (self.next_user + i) % n).find(|&k| {
             flow::can_start(&plan.workload, &plan.users[self.global(k)], &self.states[k])
         }) else {
+            // First-sighting: once every token was sent, the lane is done.
+            self.spent = plan.workload.model == Model::FirstSighting
+                && (0..n)
+                    .all(|k| self.states[k].uses as usize >= plan.users[self.global(k)].tokens());
             return false;
         };
         self.next_user = (k + 1) % n;
