@@ -461,7 +461,8 @@ async fn fleet_registers_every_user_and_reuses_each_token() {
         );
     }
     assert_eq!(listed.len(), 4);
-    // On the wire: each user's first token three times, then its second three times.
+    // On the wire: six calls per user, three with each token (users start at different
+    // points of their first token's uses, and wrap around to it after the second).
     let (server, seen) = token_counter().await;
     p.target = server;
     let r = run(p).await;

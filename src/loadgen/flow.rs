@@ -56,6 +56,21 @@ pub fn kind(s: Scenario) -> Kind {
     }
 }
 
+/// The state of user number `g` (of the whole run) before its first call. Fleet: user
+/// `g` starts `g mod token-uses` calls into its first token, so the fleet is in steady
+/// state from the start: in any stretch of time, one registration in token-uses brings
+/// a token the server has not seen yet.
+pub fn initial_state(w: &Workload, g: usize) -> UserState {
+    let uses = match w.model {
+        Model::Fleet if w.token_uses > 0 => (g % w.token_uses as usize) as u32,
+        _ => 0,
+    };
+    UserState {
+        uses,
+        ..UserState::default()
+    }
+}
+
 /// Whether a new call may start for `user`: not busy and, first-sighting, a token left.
 pub fn can_start(w: &Workload, user: &User, st: &UserState) -> bool {
     !st.busy && (w.model != Model::FirstSighting || (st.uses as usize) < user.tokens())
@@ -316,9 +331,9 @@ mod tests {
         }
     }
 
-    /// The tokens `calls` successive calls send under `w`.
-    fn sent(w: &Workload, u: &User, calls: usize) -> Vec<String> {
-        let mut st = UserState::default();
+    /// The tokens `calls` successive calls of user number `g` send under `w`.
+    fn sent_by(w: &Workload, u: &User, g: usize, calls: usize) -> Vec<String> {
+        let mut st = initial_state(w, g);
         let mut scratch = String::new();
         let mut out = Vec::new();
         for _ in 0..calls {
@@ -342,6 +357,10 @@ mod tests {
         out
     }
 
+    fn sent(w: &Workload, u: &User, calls: usize) -> Vec<String> {
+        sent_by(w, u, 0, calls)
+    }
+
     #[test]
     fn fleet_reuses_each_token_then_moves_on() {
         let w = Workload {
@@ -352,6 +371,11 @@ mod tests {
         assert_eq!(
             sent(&w, &with_tokens(2), 5),
             ["tok", "tok", "tok1", "tok1", "tok"]
+        );
+        // The second user starts one call into its first token.
+        assert_eq!(
+            sent_by(&w, &with_tokens(2), 1, 4),
+            ["tok", "tok1", "tok1", "tok"]
         );
         // Hot: always the first token.
         assert_eq!(sent(&Workload::default(), &with_tokens(2), 3), ["tok"; 3]);

@@ -126,7 +126,9 @@ impl Lane {
             io,
             dialer,
             hang_up: None,
-            states: (0..mine).map(|_| UserState::default()).collect(),
+            states: (0..mine)
+                .map(|k| flow::initial_state(&plan.workload, id as usize + k * lanes))
+                .collect(),
             next_user: 0,
             slots: Vec::new(),
             free: Vec::new(),
