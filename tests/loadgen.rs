@@ -388,9 +388,14 @@ async fn closed_loop_replaces_a_timed_out_call_at_once() {
 /// `sipreg bench-users` makes them.
 async fn bench_users(app: &AppServer, prefix: &str, n: usize, tokens: usize) -> Vec<User> {
     let names: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    let hash = app
+        .users
+        .bench_password_hash(common::PASSWORD)
+        .await
+        .expect("hash");
     let made = app
         .users
-        .create_bench_users(&names, common::PASSWORD)
+        .create_bench_users(&names, common::PASSWORD, &hash)
         .await
         .expect("bench users");
     let minted = app

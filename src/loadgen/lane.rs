@@ -307,7 +307,10 @@ impl Lane {
                     self.next_send += match self.plan.workload.model {
                         // Exponential gaps (a Poisson process): each user's interval
                         // varies around the mean, as phones' timers drift apart.
-                        Model::Fleet => gap.mul_f64(-(1.0 - rand::random::<f64>()).ln()),
+                        Model::Fleet => {
+                            // 0 - ln(u) ≥ +0 (a negative zero would not convert); capped.
+                            gap.mul_f64((0.0 - (1.0 - rand::random::<f64>()).ln()).min(50.0))
+                        }
                         _ => gap,
                     };
                 }

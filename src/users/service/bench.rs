@@ -17,20 +17,25 @@ pub const BENCH_DISPLAY_NAME: &str = "bench user (sipreg bench-users)";
 const CHUNK: usize = 10_000;
 
 impl UsersService {
-    /// Creates the users `names`, all with `password` (policy checked once, hashed
-    /// once), marked with the `bench` role and [`BENCH_DISPLAY_NAME`]; a name already
-    /// taken gets the password. Digest HA1s are stored as for any user.
+    /// The one hash of the bench users' shared `password`, after the password policy.
+    pub async fn bench_password_hash(&self, password: &str) -> Result<String, UsersError> {
+        policy::check(&self.config.users, "bench", password).map_err(UsersError::WeakPassword)?;
+        self.hasher.hash(password).await
+    }
+
+    /// Creates the users `names`, all with `password` whose hash is `hash` (from
+    /// [`UsersService::bench_password_hash`]: no hash per user), marked with the `bench`
+    /// role and [`BENCH_DISPLAY_NAME`]; a name already taken gets the password. Digest
+    /// HA1s are stored as for any user.
     pub async fn create_bench_users(
         &self,
         names: &[String],
         password: &str,
+        hash: &str,
     ) -> Result<Vec<User>, UsersError> {
         for n in names {
             super::check_name(n)?;
         }
-        let probe = names.first().map_or("bench", String::as_str);
-        policy::check(&self.config.users, probe, password).map_err(UsersError::WeakPassword)?;
-        let hash = self.hasher.hash(password).await?;
         let roles = vec!["bench".to_string()];
         let scopes = self.config.users.default_scopes.clone();
         let now = now();
@@ -43,7 +48,7 @@ impl UsersService {
             }
         };
         let shared = BulkUsers {
-            password_hash: &hash,
+            password_hash: hash,
             display_name: BENCH_DISPLAY_NAME,
             roles: &roles,
             scopes: &scopes,
