@@ -47,7 +47,7 @@ SIPREG_PERSISTENCE=${SIPREG_PERSISTENCE:-memory}
 FLEET_TOKENS=$(( (FLEET_SECS / FLEET_INTERVAL + 2) / TOKEN_USES + 2 ))
 # (c) sends every token once: the run lasts until they are used up.
 FS_POOL=$((FS_USERS * FS_TOKENS))
-FS_PW="Bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')-Q7"
+FS_PW="Lab-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')-Q7"
 
 # cpu_run NAME PORT "PIDS" ARGS...: one generator run; prints the server CPU (µs) per
 # registration (2xx) and the registrations, and logs them.

@@ -520,6 +520,11 @@ async fn digest_with_a_fresh_nonce_is_a_401_then_a_200_per_registration() {
         (r.registered, r.challenges, r.unusable_challenges),
         (12, 12, 0)
     );
+    // The window counts registrations: the challenges are not answers in time or late.
+    assert_eq!(
+        (r.windows[0].answered, r.windows[0].in_time_pct),
+        (12, 100.0)
+    );
     assert_eq!(app.registrar.table.aors(), 4);
 }
 

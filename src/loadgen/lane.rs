@@ -546,12 +546,15 @@ impl Lane {
         if s.measured {
             let took = now - s.sent_at;
             self.stats.answered(code, took, self.plan.sla);
-            let window = now
-                .saturating_duration_since(self.phases.measure_from)
-                .as_secs_f64()
-                / self.plan.workload.window.as_secs_f64();
-            self.stats
-                .in_window(window as usize, code, took, self.plan.sla);
+            // A window counts registrations: a 401 asked for on purpose is not one.
+            if !(s.step == Step::Challenge && code == 401) {
+                let window = now
+                    .saturating_duration_since(self.phases.measure_from)
+                    .as_secs_f64()
+                    / self.plan.workload.window.as_secs_f64();
+                self.stats
+                    .in_window(window as usize, code, took, self.plan.sla);
+            }
         }
         let (k, step) = (s.user as usize, s.step);
         if s.measured && step == Step::Challenge && code == 401 {

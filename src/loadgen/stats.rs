@@ -44,7 +44,8 @@ pub struct Stats {
     pub connect_errors: u64,
     /// Time to open a connection, µs.
     pub connect_latency: Histogram<u64>,
-    /// The measured answers per reporting window (a minute by default), in order.
+    /// The measured answers per reporting window (a minute by default), in order; 401s
+    /// to requests sent without credentials on purpose are left out.
     pub windows: Vec<Window>,
 }
 
