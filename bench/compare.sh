@@ -54,7 +54,7 @@ for arg in "$@"; do
         --no-secure) SECURE=0 ;;
         --fleet-only) FLEET=only ;;
         --no-fleet) FLEET=0 ;;
-        -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
