@@ -21,13 +21,19 @@
 # Then the secure transports (issue 13, bench/compare_secure.sh): sipreg and Kamailio over
 # TLS and WSS: CPU per REGISTER, full and resumed TLS handshakes per second, memory per
 # idle TLS connection (sipreg "n/a" until it has the listeners).
+# Then the fleet workload (issue 15, bench/compare_fleet.sh): hot loop, a fleet of phones
+# re-registering with long-lived tokens, first sightings of tokens, and a long run with
+# the latency and the server's RSS per minute, for sipreg, Kamailio no-auth, Kamailio
+# Digest (a fresh nonce per registration) and the floor.
 # Prints the tables with the ratios and appends them to BENCHMARKS.md.
 #
 # Usage: bench/compare.sh [--quick] [--append | --no-append] [--secure-only | --no-secure]
+#                         [--fleet-only | --no-fleet]
 #   --quick        CI mode (about 2 minutes): shorter steps, coarser search, 100,000 AORs,
 #                  1,000 idle TLS connections; prints the tables without appending unless
 #                  --append is given.
 #   --secure-only  only the TLS/WSS rows;  --no-secure  all but them.
+#   --fleet-only   only the fleet rows;     --no-fleet   all but them.
 # Environment overrides: USERS, AORS, CPU_RATE (REGISTER/s for 3.), CPU_SECS, STEP_SECS.
 # Needs cargo, a C compiler, kamailio, kamailio-sqlite-modules, kamailio-tls-modules,
 # kamailio-websocket-modules, openssl, sqlite3 and python3; the Debian packages
@@ -38,6 +44,7 @@ set -euo pipefail
 QUICK=0
 APPEND=""
 SECURE=1
+FLEET=1
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
@@ -45,7 +52,9 @@ for arg in "$@"; do
         --no-append) APPEND=0 ;;
         --secure-only) SECURE=only ;;
         --no-secure) SECURE=0 ;;
-        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+        --fleet-only) FLEET=only ;;
+        --no-fleet) FLEET=0 ;;
+        -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -188,11 +197,22 @@ settle() {
     [ $((SECONDS - start)) -le 1 ] || log "server busy for $((SECONDS - start)) s after the step"
 }
 
+# rate_args RATE: how the generator offers RATE REGISTER/s: open loop, or with
+# RATE_MODEL=fleet, FLEET_USERS users each re-registering every FLEET_USERS/RATE s.
+rate_args() {
+    if [ "${RATE_MODEL:-}" = fleet ]; then
+        echo "--model fleet --interval $(awk -v n="$FLEET_USERS" -v r="$1" 'BEGIN { printf "%.4f", n / r }')"
+    else
+        echo "--rate $1"
+    fi
+}
+
 # step NAME PORT RATE ARGS...: one search step; true when the rate was sustained.
 step() {
     local name=$1 port=$2 rate=$3; shift 3
     local out="$WORK/$name-search-$rate.out" ok
-    gen "$out" "$port" --rate "$rate" --duration "$STEP_SECS" --warmup "$WARM_SECS" --timeout-ms 2000 "$@"
+    # shellcheck disable=SC2046
+    gen "$out" "$port" $(rate_args "$rate") --duration "$STEP_SECS" --warmup "$WARM_SECS" --timeout-ms 2000 "$@"
     ok=$(jget "$out" sustained)
     log "$name: $rate/s offered -> sustained=$ok, p99 $(jget "$out" latency p99_us) µs, retransmissions $(jget "$out" retransmissions), skipped (users busy) $(jget "$out" skipped), 200 in time $(jget "$out" ok_in_time)/$(jget "$out" sent)"
     settle "$SETTLE_PIDS"
@@ -289,6 +309,30 @@ append_run() {
     log "appended to $BM ($section)"
 }
 
+KAM_VERSION=$(kamailio -v 2>/dev/null | awk '/^version:/ {print $3; exit}')
+start_kamailio() {   # start_kamailio NAME [-A ...]: sets K_PID, K_PORT (UDP)
+    local name=$1; shift
+    mkdir -p "$WORK/$name"
+    K_PORT=$(free_port)
+    kamailio -f "$KAM_CFG" -l "udp:127.0.0.1:$K_PORT" -DD -E -Y "$WORK/$name" -P "$WORK/$name/kamailio.pid" "$@" \
+        >"$WORK/$name/kamailio.log" 2>&1 &
+    K_PID=$!
+    STARTED+=("$K_PID")
+    wait_ready "$K_PORT" "$K_PID" 30
+}
+
+# For the tables: a ÷ b (n/a unless both are positive), µs as ms, a target's verdict.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
+verdict() { awk -v ok="$1" 'BEGIN { print (ok == 1) ? "met" : "missed" }'; }
+
+# The fleet rows (issue 15) live in their own file, run here or at the end.
+if [ "$FLEET" = only ]; then
+    # shellcheck source=bench/compare_fleet.sh
+    . "$ROOT/bench/compare_fleet.sh"
+    exit 0
+fi
+
 # The TLS/WSS rows (issue 13) live in their own file, run here or at the end.
 if [ "$SECURE" = only ]; then
     # shellcheck source=bench/compare_secure.sh
@@ -324,17 +368,6 @@ measure sipreg "$S_PORT" "$S_PID" --users-csv "$WORK/users.csv"
 stop_server "$S_PID"
 
 # --- Kamailio, no authentication --------------------------------------------------------
-KAM_VERSION=$(kamailio -v 2>/dev/null | awk '/^version:/ {print $3; exit}')
-start_kamailio() {   # start_kamailio NAME [-A ...]: sets K_PID, K_PORT
-    local name=$1; shift
-    mkdir -p "$WORK/$name"
-    K_PORT=$(free_port)
-    kamailio -f "$KAM_CFG" -l "udp:127.0.0.1:$K_PORT" -DD -E -Y "$WORK/$name" -P "$WORK/$name/kamailio.pid" "$@" \
-        >"$WORK/$name/kamailio.log" 2>&1 &
-    K_PID=$!
-    STARTED+=("$K_PID")
-    wait_ready "$K_PORT" "$K_PID" 30
-}
 start_kamailio kamailio
 K_PIDS="$K_PID $(children_of "$K_PID" | tr '\n' ' ')"
 measure kamailio "$K_PORT" "$K_PIDS" --no-auth --users "$USERS" --prefix bench
@@ -424,9 +457,6 @@ read -r S_MAX S_P50 S_P90 S_P99 S_P999 S_PMAX S_CPU S_N <"$WORK/sipreg.result"
 read -r K_MAX K_P50 K_P90 K_P99 K_P999 K_PMAX K_CPU K_N <"$WORK/kamailio.result"
 read -r D_MAX D_P50 D_P90 D_P99 D_P999 D_PMAX D_CPU D_N <"$WORK/kamailio-digest.result"
 read -r F_MAX F_P50 F_P90 F_P99 F_P999 F_PMAX F_CPU F_N <"$WORK/floor.result"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
-ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
-verdict() { awk -v ok="$1" 'BEGIN { print (ok == 1) ? "met" : "missed" }'; }
 RATE_X=$(ratio "$S_MAX" "$K_MAX")
 CPU_X=$(ratio "$S_CPU" "$K_CPU")
 FLOOR_X=$(ratio "$F_CPU" "$K_CPU")
@@ -464,6 +494,11 @@ echo "$TABLE"
 
 if [ "$APPEND" = 1 ]; then
     append_run '## sipreg against Kamailio (issue 6)' "$HEADER" "$TABLE"
+fi
+
+if [ "$FLEET" = 1 ]; then
+    # shellcheck source=bench/compare_fleet.sh
+    . "$ROOT/bench/compare_fleet.sh"
 fi
 
 if [ "$SECURE" = 1 ]; then

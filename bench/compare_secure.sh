@@ -253,7 +253,6 @@ fi
 # cell VALUE N-A: the value, or why there is none.
 cell() { if [ -n "$2" ]; then echo "$2"; else echo "$1"; fi; }
 sratio() { if [ -n "$3" ]; then echo "n/a"; else ratio "$1" "$2"; fi; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 r0() { awk -v x="$1" 'BEGIN { if (x + 0 > 0) printf "%.0f", x; else print "n/a" }'; }
 S_WSS_NA=${S_WSS_NA:-}
 [ -n "$S_WSS_NA" ] || [ "${S_WCPU:-n/a}" != n/a ] || S_WSS_NA="n/a: no WSS result"

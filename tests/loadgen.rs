@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{AppServer, TestServer};
-use sipreg::loadgen::plan::{Load, Plan, Proto, Scenario};
+use sipreg::loadgen::plan::{Load, Model, Plan, Proto, Scenario};
 use sipreg::loadgen::report::Report;
 use sipreg::loadgen::users::{User, generated};
 use sipreg::sip::headers::HeaderName;
@@ -39,6 +39,7 @@ fn plan(target: SocketAddr, scenario: Scenario, users: Vec<User>, calls: u64) ->
         domain: "example.com".into(),
         progress: false,
         connect: Default::default(),
+        workload: Default::default(),
     }
 }
 
@@ -61,6 +62,7 @@ async fn users_with_tokens(app: &AppServer, n: usize) -> Vec<User> {
             name,
             password: common::PASSWORD.into(),
             token: token.access_token,
+            spare: Vec::new(),
         });
     }
     out
@@ -380,4 +382,230 @@ async fn closed_loop_replaces_a_timed_out_call_at_once() {
     // the 30 s run would end, which would leave one call sent).
     let r = run(p).await;
     assert_eq!((r.sent, r.timeouts, r.answered), (3, 3, 0));
+}
+
+/// `n` bench users (one shared password) with `tokens` access tokens each, made as
+/// `sipreg bench-users` makes them.
+async fn bench_users(app: &AppServer, prefix: &str, n: usize, tokens: usize) -> Vec<User> {
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    let hash = app
+        .users
+        .bench_password_hash(common::PASSWORD)
+        .await
+        .expect("hash");
+    let made = app
+        .users
+        .create_bench_users(&names, common::PASSWORD, &hash)
+        .await
+        .expect("bench users");
+    let minted = app
+        .users
+        .issue_bench_tokens(&made, tokens, 600)
+        .expect("tokens");
+    names
+        .into_iter()
+        .zip(minted)
+        .map(|(name, mut t)| {
+            let first = t.remove(0);
+            User {
+                name,
+                password: common::PASSWORD.into(),
+                token: first,
+                spare: t,
+            }
+        })
+        .collect()
+}
+
+/// A scripted server that answers every request 200 and counts the Bearer tokens sent.
+async fn token_counter() -> (
+    SocketAddr,
+    Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+) {
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let counts = Arc::clone(&seen);
+    let addr = scripted(move |msg, _, src| {
+        let token = msg
+            .headers
+            .first(HeaderName::Authorization)
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("none")
+            .to_string();
+        *counts.lock().expect("lock").entry(token).or_insert(0) += 1;
+        vec![Response::new(200).encode(msg, src, "srv")]
+    })
+    .await;
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn fleet_registers_every_user_and_reuses_each_token() {
+    let app = AppServer::start(|_| {}).await;
+    let users = bench_users(&app, "fl", 4, 2).await;
+    // One call at a time on one lane: users in turn, six calls each.
+    let mut p = plan(app.sip, Scenario::Register, users.clone(), 24);
+    p.workload.model = Model::Fleet;
+    p.workload.token_uses = 3;
+    p.lanes = 1;
+    p.load = Load::Concurrency(1);
+    let r = run(p.clone()).await;
+    assert_eq!(codes(&r), [(200, 24)]);
+    // Every user's binding is listed by the server.
+    let listed: Vec<String> = app
+        .registrar
+        .table
+        .list(0, 100, sipreg::clock::unix_now())
+        .into_iter()
+        .map(|(aor, _)| aor.to_string())
+        .collect();
+    for u in &users {
+        assert!(
+            listed.iter().any(|a| a.contains(&format!("{}@", u.name))),
+            "{} in {listed:?}",
+            u.name
+        );
+    }
+    assert_eq!(listed.len(), 4);
+    // On the wire: six calls per user, three with each token (users start at different
+    // points of their first token's uses, and wrap around to it after the second).
+    let (server, seen) = token_counter().await;
+    p.target = server;
+    let r = run(p).await;
+    assert_eq!(codes(&r), [(200, 24)]);
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 8, "both tokens of every user: {seen:?}");
+    for u in &users {
+        assert_eq!(seen.get(&u.token), Some(&3));
+        assert_eq!(seen.get(&u.spare[0]), Some(&3));
+    }
+}
+
+#[tokio::test]
+async fn first_sighting_sends_each_token_once_and_stops_when_all_are_sent() {
+    let app = AppServer::start(|_| {}).await;
+    let users = bench_users(&app, "fs", 3, 3).await;
+    let mut p = plan(app.sip, Scenario::Register, users.clone(), 1000);
+    p.workload.model = Model::FirstSighting;
+    let r = run(p.clone()).await;
+    // Nine tokens, each validated by the server once: nine 200s, then the run ends.
+    assert_eq!(codes(&r), [(200, 9)]);
+    assert_eq!((r.sent, r.skipped), (9, 0));
+    assert_eq!(app.registrar.table.aors(), 3);
+    let (server, seen) = token_counter().await;
+    p.target = server;
+    p.load = Load::Rate(200.0);
+    let r = run(p).await;
+    assert_eq!(codes(&r), [(200, 9)]);
+    let seen = seen.lock().expect("lock").clone();
+    let all: Vec<&String> = users
+        .iter()
+        .flat_map(|u| std::iter::once(&u.token).chain(&u.spare))
+        .collect();
+    assert_eq!(seen.len(), 9);
+    for t in all {
+        assert_eq!(seen.get(t), Some(&1), "each token once");
+    }
+}
+
+#[tokio::test]
+async fn digest_with_a_fresh_nonce_is_a_401_then_a_200_per_registration() {
+    let app = AppServer::start(|_| {}).await;
+    let users = bench_users(&app, "dg", 4, 1).await;
+    let mut p = plan(app.sip, Scenario::RegisterDigest, users, 12);
+    p.workload.fresh_nonce = true;
+    let r = run(p).await;
+    // The 12 calls are 12 registrations, each a challenge and an answer.
+    assert_eq!(codes(&r), [(200, 12), (401, 12)]);
+    assert_eq!(
+        (r.registered, r.challenges, r.unusable_challenges),
+        (12, 12, 0)
+    );
+    // The window counts registrations: the challenges are not answers in time or late.
+    assert_eq!(
+        (r.windows[0].answered, r.windows[0].in_time_pct),
+        (12, 100.0)
+    );
+    assert_eq!(app.registrar.table.aors(), 4);
+}
+
+#[tokio::test]
+async fn windows_report_the_servers_rss() {
+    let app = AppServer::start(|c| c.auth.required = false).await;
+    let mut p = plan(app.sip, Scenario::Register, generated("w", 5), 10);
+    // The test process is the server here.
+    p.workload.server_pid = Some(std::process::id());
+    let r = run(p).await;
+    assert_eq!(codes(&r), [(200, 10)]);
+    assert_eq!(r.windows.len(), 1);
+    assert_eq!(r.windows[0].answered, 10);
+    assert!(r.windows[0].rss_kib.is_some_and(|k| k > 0));
+}
+
+#[tokio::test]
+async fn bench_users_command_makes_users_that_log_in_and_tokens_that_validate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::app_config(dir.path());
+    let toml = format!(
+        "[database]\nurl = \"{}\"\n[tokens]\nkey_dir = \"{}\"\n[users]\nargon2_memory_kib = 64\nargon2_iterations = 1\n",
+        config.database.url,
+        config.tokens.key_dir.display()
+    );
+    let file = dir.path().join("sipreg.toml");
+    std::fs::write(&file, toml).expect("config");
+    let (out, kam) = (dir.path().join("users.csv"), dir.path().join("kam.db"));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
+        .arg("--config")
+        .arg(&file)
+        .args([
+            "bench-users",
+            "--count",
+            "25",
+            "--prefix",
+            "bu",
+            "--tokens-per-user",
+            "2",
+        ])
+        .args(["--password", common::PASSWORD, "--out"])
+        .arg(&out)
+        .arg("--kamailio-db")
+        .arg(&kam)
+        .env_remove("SIPREG_CONFIG")
+        .env_remove("SIPREG_DATABASE_URL")
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    let users = sipreg::loadgen::users::read_csv(&out).expect("users file");
+    assert_eq!(users.len(), 25);
+    assert!(users.iter().all(|u| u.tokens() == 2));
+    let svc = sipreg::users::UsersService::open(&config)
+        .await
+        .expect("store");
+    for u in [&users[0], &users[24]] {
+        let user = svc
+            .check_password(&u.name, common::PASSWORD, None)
+            .await
+            .expect("the shared password logs in");
+        assert_eq!(user.roles, ["bench"]);
+        for t in [u.token_at(0), u.token_at(1)] {
+            let claims = svc.validate(t).await.expect("the token validates");
+            assert_eq!(claims.username, u.name);
+        }
+    }
+    // Kamailio's subscribers: HA1 = MD5(user:realm:password).
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", kam.display()))
+        .await
+        .expect("Kamailio db");
+    let (n, ha1): (i64, String) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM subscriber), ha1 FROM subscriber WHERE username = 'bu7'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("rows");
+    assert_eq!(n, 25);
+    use md5::Digest;
+    let want = md5::Md5::digest(format!("bu7:127.0.0.1:{}", common::PASSWORD).as_bytes());
+    assert_eq!(
+        ha1,
+        want.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
 }

@@ -418,6 +418,7 @@ fn plan(proto: Proto, target: SocketAddr, prefix: &str, ca: PathBuf, calls: u64)
             ca_file: Some(ca),
             ..Connect::default()
         },
+        workload: Default::default(),
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::plan::{Connect, Load, Plan, Proto, Scenario};
+use super::plan::{Connect, Load, Model, Plan, Proto, Scenario, Workload};
 use super::users;
 
 #[derive(Debug, Args)]
@@ -76,6 +76,36 @@ pub struct BenchArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     pub json: bool,
+    /// Load model, fresh Digest nonces, per-window reporting (boxed like `connect`).
+    #[command(flatten)]
+    pub workload: Box<WorkloadArgs>,
+}
+
+/// The load model (see [`Model`]) and long-run reporting.
+#[derive(Debug, Args)]
+pub struct WorkloadArgs {
+    /// hot: users in turn at --rate / --concurrency; fleet: every user re-registers each
+    /// --interval s; first-sighting: every REGISTER with a token never sent before.
+    #[arg(long, value_enum, default_value = "hot")]
+    pub model: Model,
+    /// Fleet: seconds between a user's registrations (on average); the offered rate
+    /// is users ÷ interval.
+    #[arg(long)]
+    pub interval: Option<f64>,
+    /// Fleet: registrations with one token before the user's next (a 1 h token and a
+    /// 10 min re-registration: 6); 0 keeps the first token.
+    #[arg(long, default_value_t = 6)]
+    pub token_uses: u32,
+    /// register-digest: every registration starts without credentials and answers a
+    /// fresh nonce (401, then the authenticated REGISTER).
+    #[arg(long)]
+    pub fresh_nonce: bool,
+    /// Seconds per reporting window (latency, share in time, server RSS).
+    #[arg(long, default_value_t = 60.0)]
+    pub window: f64,
+    /// The server's process id: its RSS is read from /proc at the end of every window.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 /// How stream transports connect (see [`Connect`]).
@@ -141,9 +171,18 @@ impl BenchArgs {
                 return Err("give --users-csv FILE (from `sipreg sipp-users`) or --no-auth".into());
             }
         };
-        let load = match (self.rate, self.concurrency) {
-            (Some(r), _) => Load::Rate(r),
-            (None, c) => Load::Concurrency(c.unwrap_or(64)),
+        let w = &self.workload;
+        let load = match (w.model, w.interval, self.rate, self.concurrency) {
+            (Model::Fleet, Some(i), None, None) if i > 0.0 => Load::Rate(list.len() as f64 / i),
+            (Model::Fleet, _, _, _) => {
+                return Err(
+                    "--model fleet takes --interval SECONDS (> 0), not --rate or --concurrency"
+                        .into(),
+                );
+            }
+            (_, Some(_), _, _) => return Err("--interval is for --model fleet".into()),
+            (_, None, Some(r), _) => Load::Rate(r),
+            (_, None, None, c) => Load::Concurrency(c.unwrap_or(64)),
         };
         let secs = |s: f64, what: &str| {
             Duration::try_from_secs_f64(s)
@@ -171,6 +210,13 @@ impl BenchArgs {
             }),
             progress: std::io::stdout().is_terminal(),
             connect: self.connect.connect(secs)?,
+            workload: Workload {
+                model: w.model,
+                token_uses: w.token_uses,
+                fresh_nonce: w.fresh_nonce,
+                window: secs(w.window, "--window")?,
+                server_pid: w.server_pid,
+            },
         })
     }
 }

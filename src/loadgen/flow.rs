@@ -4,7 +4,7 @@
 
 use super::digest::Challenge;
 use super::message::{Auth, Kind};
-use super::plan::Scenario;
+use super::plan::{Model, Scenario, Workload};
 use super::scan::{Name, Scanned};
 use super::users::User;
 
@@ -20,6 +20,10 @@ pub struct UserState {
     pub to_tag: Option<Box<str>>,
     pub etag: Option<Box<str>>,
     pub digest: Option<Box<Challenge>>,
+    /// The token of the current call (an index into the user's tokens).
+    pub token: u32,
+    /// Fleet: calls made with the current token. First-sighting: tokens used.
+    pub uses: u32,
 }
 
 /// Where a call is.
@@ -52,11 +56,51 @@ pub fn kind(s: Scenario) -> Kind {
     }
 }
 
-/// The first step of a new call for a user in this state.
-pub fn first_step(s: Scenario, st: &UserState) -> Step {
+/// The state of user number `g` (of the whole run) before its first call. Fleet: user
+/// `g` starts `g mod token-uses` calls into its first token, so the fleet is in steady
+/// state from the start: in any stretch of time, one registration in token-uses brings
+/// a token the server has not seen yet.
+pub fn initial_state(w: &Workload, g: usize) -> UserState {
+    let uses = match w.model {
+        Model::Fleet if w.token_uses > 0 => (g % w.token_uses as usize) as u32,
+        _ => 0,
+    };
+    UserState {
+        uses,
+        ..UserState::default()
+    }
+}
+
+/// Whether a new call may start for `user`: not busy and, first-sighting, a token left.
+pub fn can_start(w: &Workload, user: &User, st: &UserState) -> bool {
+    !st.busy && (w.model != Model::FirstSighting || (st.uses as usize) < user.tokens())
+}
+
+/// Picks the token of the call that starts now for `user` (see [`Model`]).
+pub fn pick_token(w: &Workload, user: &User, st: &mut UserState) {
+    match w.model {
+        Model::Hot => {}
+        Model::Fleet => {
+            if w.token_uses > 0 && st.uses >= w.token_uses {
+                st.uses = 0;
+                // Past the last token, back to the first (by then seen before).
+                st.token = (st.token + 1) % u32::try_from(user.tokens().max(1)).unwrap_or(1);
+            }
+            st.uses += 1;
+        }
+        Model::FirstSighting => {
+            st.token = st.uses;
+            st.uses += 1;
+        }
+    }
+}
+
+/// The first step of a new call for a user in this state; `fresh_nonce`: a Digest call
+/// always starts without credentials, for a new nonce.
+pub fn first_step(s: Scenario, fresh_nonce: bool, st: &UserState) -> Step {
     match s {
         Scenario::RegisterAuth if !st.primed => Step::Challenge,
-        Scenario::RegisterDigest if st.digest.is_none() => Step::Challenge,
+        Scenario::RegisterDigest if fresh_nonce || st.digest.is_none() => Step::Challenge,
         Scenario::RegisterAuth | Scenario::RegisterDigest => Step::Answer,
         _ => Step::Plain,
     }
@@ -83,7 +127,10 @@ pub fn auth<'a>(
             }
             None => Auth::None,
         },
-        _ if send_tokens && !user.token.is_empty() => Auth::Bearer(&user.token),
+        _ if send_tokens => match user.token_at(st.token as usize) {
+            "" => Auth::None,
+            t => Auth::Bearer(t),
+        },
         _ => Auth::None,
     }
 }
@@ -156,6 +203,7 @@ mod tests {
             name: "alice".into(),
             password: "pw".into(),
             token: "tok".into(),
+            ..User::default()
         }
     }
 
@@ -163,7 +211,10 @@ mod tests {
     fn register_auth_is_401_then_bearer() {
         let u = user();
         let mut st = UserState::default();
-        assert_eq!(first_step(Scenario::RegisterAuth, &st), Step::Challenge);
+        assert_eq!(
+            first_step(Scenario::RegisterAuth, false, &st),
+            Step::Challenge
+        );
         let mut scratch = String::new();
         let a = auth(
             Scenario::RegisterAuth,
@@ -199,7 +250,7 @@ mod tests {
         );
         assert!(matches!(a, Auth::Bearer("tok")));
         // Later calls send the token at once.
-        assert_eq!(first_step(Scenario::RegisterAuth, &st), Step::Answer);
+        assert_eq!(first_step(Scenario::RegisterAuth, false, &st), Step::Answer);
     }
 
     #[test]
@@ -222,7 +273,10 @@ mod tests {
             ),
             After::Next(Step::Answer)
         );
-        assert_eq!(first_step(Scenario::RegisterDigest, &st), Step::Answer);
+        assert_eq!(
+            first_step(Scenario::RegisterDigest, false, &st),
+            Step::Answer
+        );
         let mut scratch = String::new();
         let a = auth(
             Scenario::RegisterDigest,
@@ -245,7 +299,15 @@ mod tests {
             on_final(Scenario::RegisterDigest, Step::Answer, 401, &m, &u, &mut st),
             After::Done
         );
-        assert_eq!(first_step(Scenario::RegisterDigest, &st), Step::Challenge);
+        assert_eq!(
+            first_step(Scenario::RegisterDigest, false, &st),
+            Step::Challenge
+        );
+        // With fresh nonces every call starts with a challenge.
+        assert_eq!(
+            first_step(Scenario::RegisterDigest, true, &st),
+            Step::Challenge
+        );
         // Only Bearer offered: nothing to answer.
         let b = scan(b"SIP/2.0 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"x\"\r\n\r\n")
             .expect("scans");
@@ -260,6 +322,72 @@ mod tests {
             ),
             After::Unusable
         );
+    }
+
+    fn with_tokens(n: usize) -> User {
+        User {
+            spare: (1..n).map(|i| format!("tok{i}")).collect(),
+            ..user()
+        }
+    }
+
+    /// The tokens `calls` successive calls of user number `g` send under `w`.
+    fn sent_by(w: &Workload, u: &User, g: usize, calls: usize) -> Vec<String> {
+        let mut st = initial_state(w, g);
+        let mut scratch = String::new();
+        let mut out = Vec::new();
+        for _ in 0..calls {
+            if !can_start(w, u, &st) {
+                break;
+            }
+            pick_token(w, u, &mut st);
+            match auth(
+                Scenario::Register,
+                Step::Plain,
+                true,
+                u,
+                &mut st,
+                ("", ""),
+                &mut scratch,
+            ) {
+                Auth::Bearer(t) => out.push(t.to_string()),
+                other => panic!("{other:?}"),
+            }
+        }
+        out
+    }
+
+    fn sent(w: &Workload, u: &User, calls: usize) -> Vec<String> {
+        sent_by(w, u, 0, calls)
+    }
+
+    #[test]
+    fn fleet_reuses_each_token_then_moves_on() {
+        let w = Workload {
+            model: Model::Fleet,
+            token_uses: 2,
+            ..Workload::default()
+        };
+        assert_eq!(
+            sent(&w, &with_tokens(2), 5),
+            ["tok", "tok", "tok1", "tok1", "tok"]
+        );
+        // The second user starts one call into its first token.
+        assert_eq!(
+            sent_by(&w, &with_tokens(2), 1, 4),
+            ["tok", "tok1", "tok1", "tok"]
+        );
+        // Hot: always the first token.
+        assert_eq!(sent(&Workload::default(), &with_tokens(2), 3), ["tok"; 3]);
+    }
+
+    #[test]
+    fn first_sighting_sends_each_token_once_then_stops() {
+        let w = Workload {
+            model: Model::FirstSighting,
+            ..Workload::default()
+        };
+        assert_eq!(sent(&w, &with_tokens(3), 10), ["tok", "tok1", "tok2"]);
     }
 
     #[test]

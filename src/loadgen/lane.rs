@@ -20,7 +20,7 @@ use super::conn::{Dialer, Io};
 use super::flow::{self, After, Step, UserState};
 use super::inbox::Inbox;
 use super::message::{Branch, Req, Templates, write_ok};
-use super::plan::{Load, Plan, Proto, Scenario};
+use super::plan::{Load, Model, Plan, Proto, Scenario};
 use super::progress::Progress;
 use super::scan::{Start, scan};
 use super::stats::Stats;
@@ -85,6 +85,8 @@ pub struct Lane {
     next_send: Instant,
     /// Measured calls this lane may start.
     budget: Option<u64>,
+    /// First-sighting: every token of the lane's users was sent.
+    spent: bool,
     out: Vec<u8>,
     auth: String,
 }
@@ -124,7 +126,9 @@ impl Lane {
             io,
             dialer,
             hang_up: None,
-            states: (0..mine).map(|_| UserState::default()).collect(),
+            states: (0..mine)
+                .map(|k| flow::initial_state(&plan.workload, id as usize + k * lanes))
+                .collect(),
             next_user: 0,
             slots: Vec::new(),
             free: Vec::new(),
@@ -141,6 +145,7 @@ impl Lane {
             },
             next_send: Instant::now(),
             budget,
+            spent: false,
             out: Vec::with_capacity(2048),
             auth: String::new(),
             plan,
@@ -193,7 +198,7 @@ impl Lane {
     }
 
     fn sending(&self, now: Instant) -> bool {
-        now < self.phases.stop_at && self.budget != Some(0)
+        now < self.phases.stop_at && self.budget != Some(0) && !self.spent
     }
 
     pub async fn run(mut self) -> LaneResult {
@@ -270,7 +275,7 @@ impl Lane {
         // the clock ends when sending stopped.
         let now = Instant::now();
         let stopped = match stopped_sending {
-            Some(t) if self.budget == Some(0) => now.max(t),
+            Some(t) if self.budget == Some(0) || self.spent => now.max(t),
             Some(t) => t,
             None => now,
         };
@@ -295,10 +300,19 @@ impl Lane {
             }
             Some(gap) => {
                 while self.next_send <= now && self.sending(now) {
-                    if !self.start_call(now).await && now >= self.phases.measure_from {
+                    let started = self.start_call(now).await;
+                    if !started && !self.spent && now >= self.phases.measure_from {
                         self.stats.skipped += 1;
                     }
-                    self.next_send += gap;
+                    self.next_send += match self.plan.workload.model {
+                        // Exponential gaps (a Poisson process): each user's interval
+                        // varies around the mean, as phones' timers drift apart.
+                        Model::Fleet => {
+                            // 0 - ln(u) ≥ +0 (a negative zero would not convert); capped.
+                            gap.mul_f64((0.0 - (1.0 - rand::random::<f64>()).ln()).min(50.0))
+                        }
+                        _ => gap,
+                    };
                 }
             }
         }
@@ -307,10 +321,14 @@ impl Lane {
     /// Starts a call for the next idle user; false when every user is busy.
     async fn start_call(&mut self, now: Instant) -> bool {
         let n = self.states.len();
-        let Some(k) = (0..n)
-            .map(|i| (self.next_user + i) % n)
-            .find(|&k| !self.states[k].busy)
-        else {
+        let plan = Arc::clone(&self.plan);
+        let Some(k) = (0..n).map(|i| (self.next_user + i) % n).find(|&k| {
+            flow::can_start(&plan.workload, &plan.users[self.global(k)], &self.states[k])
+        }) else {
+            // First-sighting: once every token was sent, the lane is done.
+            self.spent = plan.workload.model == Model::FirstSighting
+                && (0..n)
+                    .all(|k| self.states[k].uses as usize >= plan.users[self.global(k)].tokens());
             return false;
         };
         self.next_user = (k + 1) % n;
@@ -318,8 +336,14 @@ impl Lane {
         if measured && let Some(b) = self.budget.as_mut() {
             *b = b.saturating_sub(1);
         }
-        self.states[k].busy = true;
-        let step = flow::first_step(self.plan.scenario, &self.states[k]);
+        let st = &mut self.states[k];
+        st.busy = true;
+        flow::pick_token(
+            &plan.workload,
+            &plan.users[self.id as usize + k * plan.lanes],
+            st,
+        );
+        let step = flow::first_step(plan.scenario, plan.workload.fresh_nonce, st);
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -520,7 +544,17 @@ impl Lane {
         }
         self.progress.answered.fetch_add(1, Ordering::Relaxed);
         if s.measured {
-            self.stats.answered(code, now - s.sent_at, self.plan.sla);
+            let took = now - s.sent_at;
+            self.stats.answered(code, took, self.plan.sla);
+            // A window counts registrations: a 401 asked for on purpose is not one.
+            if !(s.step == Step::Challenge && code == 401) {
+                let window = now
+                    .saturating_duration_since(self.phases.measure_from)
+                    .as_secs_f64()
+                    / self.plan.workload.window.as_secs_f64();
+                self.stats
+                    .in_window(window as usize, code, took, self.plan.sla);
+            }
         }
         let (k, step) = (s.user as usize, s.step);
         if s.measured && step == Step::Challenge && code == 401 {

@@ -14,6 +14,7 @@
 //! - [`conn`], [`udp`], [`tcp`], [`tls`], [`ws`], [`inbox`]: the lanes' sockets and
 //!   connections (opened by one [`conn::Dialer`] per run) and their receive batches.
 //! - [`progress`], [`report`], [`cli`]: the progress line, the table and JSON, the command.
+//! - [`rss`]: the server's memory per reporting window (`--server-pid`).
 
 pub mod cli;
 pub mod conn;
@@ -25,6 +26,7 @@ pub mod message;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod rss;
 pub mod scan;
 pub mod stats;
 pub mod tcp;
@@ -123,6 +125,16 @@ pub async fn run(mut plan: Plan) -> Result<Report, String> {
             done_rx,
         ))
     });
+    let (rss_tx, mut rss_rx) = tokio::sync::mpsc::unbounded_channel();
+    let sampler = plan.workload.server_pid.map(|pid| {
+        tokio::spawn(rss::sample(
+            pid,
+            measure_from,
+            phases.stop_at,
+            plan.workload.window,
+            rss_tx,
+        ))
+    });
     tokio::time::sleep_until(start).await;
     let tasks: Vec<_> = opened.into_iter().map(|l| tokio::spawn(l.run())).collect();
     let mut total = Stats::default();
@@ -150,6 +162,18 @@ pub async fn run(mut plan: Plan) -> Result<Report, String> {
     if let Some(h) = shown {
         let _ = h.await;
     }
+    let mut rss = Vec::new();
+    if let Some(s) = sampler {
+        // A run ended early (--requests) takes one last sample now.
+        let early = !s.is_finished();
+        s.abort();
+        while let Ok(kib) = rss_rx.try_recv() {
+            rss.push(kib);
+        }
+        if let Some(pid) = plan.workload.server_pid.filter(|_| early) {
+            rss.push(rss::read_kib(pid).unwrap_or(0));
+        }
+    }
     let window = last_stop.saturating_duration_since(measure_from);
-    Ok(Report::new(&plan, &total, window))
+    Ok(Report::new(&plan, &total, window, &rss))
 }

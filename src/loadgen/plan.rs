@@ -30,6 +30,50 @@ pub enum Scenario {
     Publish,
 }
 
+/// How users and their tokens are driven (the `register` and `register-auth` scenarios
+/// send the token the model picks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Model {
+    /// Users in turn as fast as the load allows, each always with its first token.
+    #[default]
+    Hot,
+    /// Each user re-registers every `--interval` seconds (exponential gaps between
+    /// calls, so each user's interval varies), sending the same token `--token-uses`
+    /// times before moving to its next one, as a phone with a long-lived token does.
+    Fleet,
+    /// Every REGISTER carries a token not sent before: each token of the users file once;
+    /// a user whose tokens are used up makes no more calls.
+    FirstSighting,
+}
+
+/// The load model and what long runs report.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub model: Model,
+    /// Fleet: calls with one token before the next (0: never move on).
+    pub token_uses: u32,
+    /// register-digest: every call starts with a request without credentials and
+    /// answers the fresh nonce of its 401, as phones re-registering after minutes do.
+    pub fresh_nonce: bool,
+    /// Latency, the share within the SLA (and the server's RSS) per window this long.
+    pub window: Duration,
+    /// The server's process, whose RSS is read from `/proc/PID/status` each window.
+    pub server_pid: Option<u32>,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            model: Model::Hot,
+            token_uses: 0,
+            fresh_nonce: false,
+            window: Duration::from_secs(60),
+            server_pid: None,
+        }
+    }
+}
+
 /// How requests travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -145,6 +189,8 @@ pub struct Plan {
     pub progress: bool,
     /// Connections: TLS, WebSocket, one per call.
     pub connect: Connect,
+    /// Load model, fresh Digest nonces, per-window reporting.
+    pub workload: Workload,
 }
 
 impl Plan {
@@ -183,6 +229,15 @@ impl Plan {
                 "{:?} needs users with credentials (a --users-csv file), not --no-auth",
                 self.scenario
             ));
+        }
+        if self.workload.model == Model::FirstSighting && !self.auth {
+            return Err("the first-sighting model needs users with tokens".into());
+        }
+        if self.workload.fresh_nonce && self.scenario != Scenario::RegisterDigest {
+            return Err("--fresh-nonce is for --scenario register-digest".into());
+        }
+        if self.workload.window.is_zero() {
+            return Err("the reporting window must be positive".into());
         }
         if self.connect.per_call && !self.proto.is_stream() {
             return Err("a connection per call needs --transport tcp, tls, ws or wss".into());

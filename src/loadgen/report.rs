@@ -8,8 +8,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::plan::{Load, Plan, Proto, Scenario};
-use super::stats::Stats;
+use super::plan::{Load, Model, Plan, Proto, Scenario};
+use super::stats::{Stats, Window};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Latency {
@@ -41,9 +41,25 @@ impl Latency {
     }
 }
 
+/// One reporting window of a run (a minute by default).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WindowReport {
+    /// Seconds from the start of the measured part.
+    pub start_s: f64,
+    pub answered: u64,
+    /// Percentage of the window's answers that were 2xx within the SLA.
+    pub in_time_pct: f64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    /// The server's RSS at the window's end, KiB (with `--server-pid`).
+    pub rss_kib: Option<u64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub scenario: Scenario,
+    pub model: Model,
     pub transport: Proto,
     pub target: String,
     /// UDP sockets or persistent connections (with a connection per call: the calls in
@@ -89,10 +105,41 @@ pub struct Report {
     /// a call skipped because every user was busy counts as not answered), no
     /// retransmission, no timeout, and (open loop) at least 95 % of the offered rate sent.
     pub sustained: bool,
+    /// Final answers 2xx (one per registration, whatever challenges came first).
+    pub registered: u64,
+    pub windows: Vec<WindowReport>,
+}
+
+impl WindowReport {
+    fn of(i: usize, every: Duration, w: &Window, rss_kib: Option<u64>) -> WindowReport {
+        let h = &w.latency;
+        let q = |x: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(x)
+            }
+        };
+        WindowReport {
+            start_s: every.as_secs_f64() * i as f64,
+            answered: w.answered,
+            in_time_pct: if w.answered > 0 {
+                100.0 * w.ok_in_time as f64 / w.answered as f64
+            } else {
+                0.0
+            },
+            p99_us: q(0.99),
+            p999_us: q(0.999),
+            max_us: if h.is_empty() { 0 } else { h.max() },
+            rss_kib,
+        }
+    }
 }
 
 impl Report {
-    pub fn new(plan: &Plan, stats: &Stats, window: Duration) -> Report {
+    /// The report of a run; `rss` holds the server's RSS (KiB) at the end of each
+    /// reporting window, when sampled.
+    pub fn new(plan: &Plan, stats: &Stats, window: Duration, rss: &[u64]) -> Report {
         let secs = window.as_secs_f64();
         let h = &stats.latency;
         let (offered_rate, concurrency) = match plan.load {
@@ -119,8 +166,17 @@ impl Report {
             && stats.timeouts == 0
             && stats.connect_errors == 0
             && kept_up;
+        let every = plan.workload.window;
+        // Every RSS sample has a row, even for a window without answers.
+        let windows = (0..stats.windows.len().max(rss.len()))
+            .map(|i| {
+                let w = stats.windows.get(i).cloned().unwrap_or_default();
+                WindowReport::of(i, every, &w, rss.get(i).copied())
+            })
+            .collect();
         Report {
             scenario: plan.scenario,
+            model: plan.workload.model,
             transport: plan.proto,
             target: plan.target.to_string(),
             lanes: plan.lanes,
@@ -151,6 +207,8 @@ impl Report {
             connect_latency: Latency::of(&stats.connect_latency),
             challenges: stats.challenges,
             sustained,
+            registered: stats.statuses[100..200].iter().sum(),
+            windows,
         }
     }
 
@@ -188,8 +246,8 @@ impl Report {
         let l = &self.latency;
         let _ = writeln!(
             s,
-            "sipreg bench: {:?} to {}, {} {lanes}, {load}, {:.1} s measured after {:.1} s warm-up",
-            self.scenario, self.target, self.lanes, self.duration_s, self.warmup_s
+            "sipreg bench: {:?} ({:?} model) to {}, {} {lanes}, {load}, {:.1} s measured after {:.1} s warm-up",
+            self.scenario, self.model, self.target, self.lanes, self.duration_s, self.warmup_s
         );
         let rows = [
             ("sent", format!("{}", self.sent)),
@@ -264,6 +322,30 @@ impl Report {
         for (k, v) in rows {
             let _ = writeln!(s, "  {k:<16} {v}");
         }
+        // Long runs: one line per window.
+        if self.windows.len() > 1 || self.windows.iter().any(|w| w.rss_kib.is_some()) {
+            let _ = writeln!(
+                s,
+                "  {:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "window from (s)",
+                "answered",
+                "in time%",
+                "p99 µs",
+                "p99.9 µs",
+                "max µs",
+                "RSS MiB"
+            );
+            for w in &self.windows {
+                let rss = w
+                    .rss_kib
+                    .map_or("-".to_string(), |k| format!("{:.1}", k as f64 / 1024.0));
+                let _ = writeln!(
+                    s,
+                    "  {:<16} {:>9} {:>9.3} {:>9} {:>9} {:>9} {:>9}",
+                    w.start_s, w.answered, w.in_time_pct, w.p99_us, w.p999_us, w.max_us, rss
+                );
+            }
+        }
         s
     }
 }
@@ -294,6 +376,7 @@ mod tests {
             domain: "x".into(),
             progress: false,
             connect: Default::default(),
+            workload: Default::default(),
         }
     }
 
@@ -312,7 +395,12 @@ mod tests {
 
     #[test]
     fn challenges_do_not_count_against_sustained() {
-        let r = Report::new(&plan(Load::Rate(1000.0)), &stats(), Duration::from_secs(1));
+        let r = Report::new(
+            &plan(Load::Rate(1000.0)),
+            &stats(),
+            Duration::from_secs(1),
+            &[],
+        );
         assert!(r.sustained);
         assert_eq!(r.statuses.get(&401), Some(&500));
         assert_eq!(r.achieved_rate, 1000.0);
@@ -320,6 +408,29 @@ mod tests {
         assert_eq!(json["statuses"]["200"], 500);
         assert_eq!(json["sustained"], true);
         assert!(r.table().contains("sustained        yes"));
+        assert_eq!(r.registered, 500);
+    }
+
+    #[test]
+    fn windows_and_rss_rows() {
+        let mut s = stats();
+        let sla = Duration::from_millis(100);
+        s.in_window(0, 200, Duration::from_micros(500), sla);
+        s.in_window(0, 200, Duration::from_millis(200), sla);
+        let r = Report::new(
+            &plan(Load::Rate(1000.0)),
+            &s,
+            Duration::from_secs(1),
+            &[2048, 4096],
+        );
+        assert_eq!(r.windows.len(), 2, "a row per RSS sample");
+        assert_eq!(r.windows[0].answered, 2);
+        assert_eq!(r.windows[0].in_time_pct, 50.0);
+        assert_eq!(r.windows[1].rss_kib, Some(4096));
+        assert_eq!(r.windows[1].start_s, 60.0);
+        let json: serde_json::Value = serde_json::from_str(&r.json()).expect("JSON");
+        assert_eq!(json["windows"][0]["rss_kib"], 2048);
+        assert!(r.table().contains("RSS MiB"));
     }
 
     #[test]
@@ -328,31 +439,31 @@ mod tests {
         let mut s = stats();
         s.retransmissions = 1;
         assert!(
-            !Report::new(&p, &s, Duration::from_secs(1)).sustained,
+            !Report::new(&p, &s, Duration::from_secs(1), &[]).sustained,
             "a retransmission"
         );
         let mut s = stats();
         s.sent += 2; // two without an answer in time: 99.8 %
         assert!(
-            !Report::new(&p, &s, Duration::from_secs(1)).sustained,
+            !Report::new(&p, &s, Duration::from_secs(1), &[]).sustained,
             "answers in time"
         );
         let mut s = stats();
         s.skipped = 2; // two calls never sent: every user was waiting for an answer
         assert!(
-            !Report::new(&p, &s, Duration::from_secs(1)).sustained,
+            !Report::new(&p, &s, Duration::from_secs(1), &[]).sustained,
             "skipped calls"
         );
         // The generator sent 1,000 in 2 s against 1,000/s offered: it did not keep up.
         assert!(
-            !Report::new(&p, &stats(), Duration::from_secs(2)).sustained,
+            !Report::new(&p, &stats(), Duration::from_secs(2), &[]).sustained,
             "rate kept"
         );
         // Closed loop has no offered rate to keep.
         let closed = plan(Load::Concurrency(4));
-        assert!(Report::new(&closed, &stats(), Duration::from_secs(2)).sustained);
+        assert!(Report::new(&closed, &stats(), Duration::from_secs(2), &[]).sustained);
         assert!(
-            !Report::new(&p, &Stats::default(), Duration::from_secs(1)).sustained,
+            !Report::new(&p, &Stats::default(), Duration::from_secs(1), &[]).sustained,
             "nothing sent"
         );
     }

@@ -44,6 +44,30 @@ pub struct Stats {
     pub connect_errors: u64,
     /// Time to open a connection, µs.
     pub connect_latency: Histogram<u64>,
+    /// The measured answers per reporting window (a minute by default), in order; 401s
+    /// to requests sent without credentials on purpose are left out.
+    pub windows: Vec<Window>,
+}
+
+/// What one reporting window of a long run saw.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub answered: u64,
+    pub ok_in_time: u64,
+    /// Latency, µs, to two significant digits (a window's histogram stays small).
+    pub latency: Histogram<u64>,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            answered: 0,
+            ok_in_time: 0,
+            latency: Histogram::new_with_bounds(1, MAX_US, 2)
+                .or_else(|_| Histogram::new(2))
+                .unwrap_or_else(|_| unreachable!("2 significant digits is valid")),
+        }
+    }
 }
 
 impl Default for Stats {
@@ -67,6 +91,7 @@ impl Default for Stats {
             resumed: 0,
             connect_errors: 0,
             connect_latency: new_histogram(),
+            windows: Vec::new(),
         }
     }
 }
@@ -94,6 +119,23 @@ impl Stats {
         self.latency.saturating_record(us);
         if (200..300).contains(&code) && latency <= sla {
             self.ok_in_time += 1;
+        }
+    }
+
+    /// The same answer, counted in reporting window `i` too.
+    pub fn in_window(&mut self, i: usize, code: u16, latency: Duration, sla: Duration) {
+        if self.windows.len() <= i {
+            self.windows.resize_with(i + 1, Window::default);
+        }
+        let w = &mut self.windows[i];
+        w.answered += 1;
+        w.latency.saturating_record(
+            u64::try_from(latency.as_micros())
+                .unwrap_or(MAX_US)
+                .clamp(1, MAX_US),
+        );
+        if (200..300).contains(&code) && latency <= sla {
+            w.ok_in_time += 1;
         }
     }
 
@@ -142,6 +184,14 @@ impl Stats {
         // The histograms have the same bounds, so adding cannot fail.
         let _ = self.latency.add(&o.latency);
         let _ = self.connect_latency.add(&o.connect_latency);
+        if self.windows.len() < o.windows.len() {
+            self.windows.resize_with(o.windows.len(), Window::default);
+        }
+        for (a, b) in self.windows.iter_mut().zip(&o.windows) {
+            a.answered += b.answered;
+            a.ok_in_time += b.ok_in_time;
+            let _ = a.latency.add(&b.latency);
+        }
     }
 }
 
@@ -172,5 +222,23 @@ mod tests {
         assert_eq!(a.timeouts, 2);
         assert_eq!(a.latency.len(), 5);
         assert!(a.latency.max() >= 150_000);
+    }
+
+    #[test]
+    fn windows_count_apart_and_merge_by_index() {
+        let sla = Duration::from_millis(100);
+        let mut a = Stats::default();
+        a.in_window(0, 200, Duration::from_micros(50), sla);
+        a.in_window(2, 200, Duration::from_millis(150), sla);
+        let mut b = Stats::default();
+        b.in_window(0, 500, Duration::from_micros(70), sla);
+        a.merge(&b);
+        let w: Vec<_> = a
+            .windows
+            .iter()
+            .map(|w| (w.answered, w.ok_in_time))
+            .collect();
+        assert_eq!(w, [(2, 1), (0, 0), (1, 0)]);
+        assert!(a.windows[2].latency.max() >= 149_000);
     }
 }

@@ -1,17 +1,35 @@
 //! Who the generator registers as: users and tokens from the injection file that
-//! `sipreg sipp-users` writes (`SEQUENTIAL`, then `username;password;token;...` per line),
-//! or generated names for `--no-auth` runs.
+//! `sipreg sipp-users` writes (`SEQUENTIAL`, then `username;password;token;...` per line;
+//! `sipreg bench-users` adds a sixth field of further tokens, comma-separated), or
+//! generated names for `--no-auth` runs.
 
 use std::path::Path;
 
 /// One user the generator acts for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct User {
     pub name: String,
     /// Empty when unknown (`--no-auth`).
     pub password: String,
     /// The access token; empty when unknown (`--no-auth`).
     pub token: String,
+    /// Further access tokens of the user (fleet and first-sighting models).
+    pub spare: Vec<String>,
+}
+
+impl User {
+    /// How many tokens the user has.
+    pub fn tokens(&self) -> usize {
+        usize::from(!self.token.is_empty()) + self.spare.len()
+    }
+
+    /// The user's token number `i` (0 is [`User::token`]).
+    pub fn token_at(&self, i: usize) -> &str {
+        match i.checked_sub(1) {
+            None => &self.token,
+            Some(j) => self.spare.get(j).map_or("", String::as_str),
+        }
+    }
 }
 
 /// Reads a sipp injection file. Lines that are empty or the sipp ordering keyword
@@ -28,10 +46,23 @@ pub fn parse_csv(text: &str) -> Result<Vec<User>, String> {
         if name.is_empty() {
             return Err(format!("line {}: no username", i + 1));
         }
+        let password = f.next().unwrap_or_default().to_string();
+        let token = f.next().unwrap_or_default().to_string();
+        // Fields 4 and 5 are sipp's (authentication keyword, domain).
+        let spare = f
+            .nth(2)
+            .map(|t| {
+                t.split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
         users.push(User {
             name: name.to_string(),
-            password: f.next().unwrap_or_default().to_string(),
-            token: f.next().unwrap_or_default().to_string(),
+            password,
+            token,
+            spare,
         });
     }
     if users.is_empty() {
@@ -51,8 +82,7 @@ pub fn generated(prefix: &str, count: usize) -> Vec<User> {
     (0..count)
         .map(|i| User {
             name: format!("{prefix}{i}"),
-            password: String::new(),
-            token: String::new(),
+            ..User::default()
         })
         .collect()
 }
@@ -72,6 +102,22 @@ mod tests {
         assert_eq!(u[0].password, "Lab-1");
         assert_eq!(u[0].token, "eyJ0");
         assert_eq!(u[1].token, "t");
+        assert!(u[0].spare.is_empty());
+    }
+
+    #[test]
+    fn reads_the_further_tokens_of_bench_users() {
+        let u = parse_csv(
+            "b0;pw;t0;[authentication username=b0 password=pw];;t1,t2
+",
+        )
+        .expect("parses");
+        assert_eq!(u[0].tokens(), 3);
+        assert_eq!(
+            [u[0].token_at(0), u[0].token_at(1), u[0].token_at(2)],
+            ["t0", "t1", "t2"]
+        );
+        assert_eq!(u[0].token_at(3), "");
     }
 
     #[test]

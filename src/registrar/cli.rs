@@ -1,5 +1,6 @@
 //! Registrar commands of the `sipreg` binary: `registrations` (what the store holds) and
-//! `sipp-users` (users and tokens for a load test, as a sipp injection file).
+//! `sipp-users` (users and tokens for a load test, as a sipp injection file) and
+//! `bench-users` (the same in bulk, bench only).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,6 +39,9 @@ pub enum RegistrarCommand {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
+    /// Bench only: N users sharing one password (hashed once, role `bench`) and their
+    /// access tokens, in bulk, for `sipreg bench` (see BENCHMARKS.md, "Fleet").
+    BenchUsers(super::bench_users::BenchUsersArgs),
 }
 
 pub fn run(cmd: RegistrarCommand, config: &Config) -> ExitCode {
@@ -45,7 +49,7 @@ pub fn run(cmd: RegistrarCommand, config: &Config) -> ExitCode {
 }
 
 /// A password the default policy accepts, random enough for a lab.
-fn lab_password() -> String {
+pub(super) fn lab_password() -> String {
     let mut b = [0u8; 12];
     rand::fill(&mut b);
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -90,6 +94,9 @@ async fn execute(cmd: RegistrarCommand, config: &Config) -> Result<(), String> {
             {
                 return Err(format!("no bindings for {w}"));
             }
+        }
+        RegistrarCommand::BenchUsers(args) => {
+            super::bench_users::run(&svc, args, &mut out).await?;
         }
         RegistrarCommand::SippUsers {
             count,

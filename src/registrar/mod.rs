@@ -4,6 +4,7 @@
 //! ([`service`]), its settings ([`config`]) and the served domains ([`domains`]).
 
 pub mod aor;
+pub mod bench_users;
 pub mod binding;
 pub mod cli;
 pub mod config;

@@ -4,6 +4,7 @@
 //! ever a subset of the owner's).
 
 mod api_keys;
+mod bench;
 mod provision;
 mod sessions;
 mod signing;
@@ -21,6 +22,8 @@ use crate::users::password::PasswordHasherArgon;
 use crate::users::store::{ChangeKind, Store, UserRow};
 use crate::users::throttle::LoginThrottle;
 use crate::users::{NewUser, User, UserQuery, UserUpdate, UsersError, digest, policy};
+
+pub use bench::BENCH_DISPLAY_NAME;
 
 /// A signed access token.
 #[derive(Debug, Clone, Serialize)]

@@ -3,6 +3,7 @@
 //! TEXT/BIGINT columns), so both back ends run the same statements.
 
 mod api_keys;
+mod bulk;
 mod clients;
 mod digest;
 mod refresh;
@@ -18,6 +19,7 @@ use sqlx::{AnyPool, Executor};
 
 use super::UsersError;
 
+pub use bulk::BulkUsers;
 pub use clients::ClientRecord;
 pub use refresh::{RefreshRecord, RotateOutcome};
 pub use revocation_log::{Change, ChangeKind, RevocationSnapshot};
