@@ -116,21 +116,7 @@ mod tests {
     use super::*;
 
     fn claims(exp: i64, jti: &str) -> Arc<Claims> {
-        Arc::new(Claims {
-            iss: "i".into(),
-            sub: "s".into(),
-            aud: vec![],
-            exp,
-            iat: 0,
-            nbf: 0,
-            jti: jti.into(),
-            username: "u".into(),
-            roles: vec![],
-            scope: String::new(),
-            api_key_id: None,
-            client_id: None,
-            sid: None,
-        })
+        Arc::new(Claims::for_test("s", jti, exp))
     }
 
     #[test]

@@ -38,6 +38,27 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// A token of user `sub` with id `jti`, expiring at `exp`, the rest neutral: the
+    /// unit tests' starting point.
+    #[cfg(test)]
+    pub(crate) fn for_test(sub: &str, jti: &str, exp: i64) -> Claims {
+        Claims {
+            iss: "i".into(),
+            sub: sub.into(),
+            aud: vec![],
+            exp,
+            iat: 0,
+            nbf: 0,
+            jti: jti.into(),
+            username: "u".into(),
+            roles: vec![],
+            scope: String::new(),
+            client_id: None,
+            sid: None,
+            api_key_id: None,
+        }
+    }
+
     pub fn user_id(&self) -> &str {
         &self.sub
     }

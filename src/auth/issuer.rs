@@ -76,18 +76,10 @@ mod tests {
     fn claims() -> Claims {
         Claims {
             iss: "https://sipreg.test".into(),
-            sub: "u1".into(),
             aud: vec!["sip".into()],
-            exp: crate::auth::now() + 600,
-            iat: 0,
-            nbf: 0,
-            jti: "j1".into(),
             username: "alice".into(),
-            roles: vec![],
             scope: "sip:register".into(),
-            api_key_id: None,
-            sid: None,
-            client_id: None,
+            ..Claims::for_test("u1", "j1", crate::auth::now() + 600)
         }
     }
 

@@ -231,19 +231,8 @@ mod tests {
 
     fn claims(sub: &str, jti: &str, sid: Option<&str>) -> Claims {
         Claims {
-            iss: "i".into(),
-            sub: sub.into(),
-            aud: vec![],
-            exp: 2_000,
-            iat: 0,
-            nbf: 0,
-            jti: jti.into(),
-            username: "u".into(),
-            roles: vec![],
-            scope: String::new(),
-            client_id: None,
             sid: sid.map(str::to_string),
-            api_key_id: None,
+            ..Claims::for_test(sub, jti, 2_000)
         }
     }
 
