@@ -5,7 +5,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::revocation_log::{Change, ChangeKind, append};
+use super::revocation_log::{Change, ChangeKind, FamilyOwner, append, append_open_families};
 use super::{Store, list_to_text, text_to_list};
 use crate::users::UsersError;
 use crate::users::error::conflict_or;
@@ -100,16 +100,7 @@ impl Store {
             == 1;
         // Its own tokens (sub = the client) and those of its families go with it.
         let now = crate::auth::now();
-        let families = sqlx::query(
-            "SELECT DISTINCT family_id FROM refresh_tokens WHERE client_id = $1 AND revoked = 0",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for f in families {
-            let family: String = f.try_get("family_id")?;
-            append(&mut tx, &Change::new(ChangeKind::Family, &family, 0, now)).await?;
-        }
+        append_open_families(&mut tx, FamilyOwner::Client, id, now).await?;
         if gone {
             append(&mut tx, &Change::new(ChangeKind::ClientDeleted, id, 0, now)).await?;
         }

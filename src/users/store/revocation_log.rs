@@ -104,6 +104,36 @@ pub(crate) async fn append(conn: &mut AnyConnection, change: &Change) -> Result<
     Ok(())
 }
 
+/// Whose refresh token families [`append_open_families`] revokes.
+pub(crate) enum FamilyOwner {
+    User,
+    Client,
+}
+
+/// Appends a `Family` change for every refresh token family of `owner` `id` not yet
+/// revoked, inside the caller's transaction: the access tokens issued from them go too.
+pub(crate) async fn append_open_families(
+    conn: &mut AnyConnection,
+    owner: FamilyOwner,
+    id: &str,
+    now: i64,
+) -> Result<(), UsersError> {
+    let sql = match owner {
+        FamilyOwner::User => {
+            "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND revoked = 0"
+        }
+        FamilyOwner::Client => {
+            "SELECT DISTINCT family_id FROM refresh_tokens WHERE client_id = $1 AND revoked = 0"
+        }
+    };
+    let families = sqlx::query(sql).bind(id).fetch_all(&mut *conn).await?;
+    for f in families {
+        let family: String = f.try_get("family_id")?;
+        append(conn, &Change::new(ChangeKind::Family, &family, 0, now)).await?;
+    }
+    Ok(())
+}
+
 /// The state a validator starts from.
 #[derive(Debug, Default)]
 pub struct RevocationSnapshot {

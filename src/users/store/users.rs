@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::revocation_log::{Change, ChangeKind, append};
+use super::revocation_log::{Change, ChangeKind, FamilyOwner, append, append_open_families};
 use super::{Store, list_to_text, text_to_list};
 use crate::users::error::conflict_or;
 use crate::users::{User, UserQuery, UsersError};
@@ -176,16 +176,7 @@ impl Store {
             .await?;
         }
         // The access tokens of those families go with them.
-        let families = sqlx::query(
-            "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND revoked = 0",
-        )
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for f in families {
-            let family: String = f.try_get("family_id")?;
-            append(&mut tx, &Change::new(ChangeKind::Family, &family, 0, now)).await?;
-        }
+        append_open_families(&mut tx, FamilyOwner::User, user_id, now).await?;
         sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
